@@ -1,0 +1,119 @@
+//! Cache blocking: how large the packed panels are, derived from the cache sizes of the CPU we
+//! run on (read once at run time, with conservative defaults where they cannot be read).
+//!
+//! The loop nest (BLIS order) is `jc` over `NC` columns of B, `pc` over `KC` of the inner
+//! dimension, `ic` over `MC` rows of A, then `jr`/`ir` over `NR`/`MR` micro-tiles. The sizes
+//! follow from where each packed block should live while it is reused:
+//! - a `KC x NR` micro-panel of B is reused by every `MR`-row micro-panel of A in the `ir` loop,
+//!   so it should sit in L1: `KC * NR * size <= L1 / 2` (the other half streams A);
+//! - the `MC x KC` block of A is reused across the whole `jr` loop, so it should sit in L2:
+//!   `MC * KC * size <= L2 / 2`;
+//! - the `KC x NC` block of B is reused across the `ic` loop from the shared L3; `NC` is large.
+
+use std::sync::OnceLock;
+
+/// Per-core data cache sizes in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheSizes {
+    /// L1 data cache.
+    pub l1d: usize,
+    /// L2 cache (unified, per core).
+    pub l2: usize,
+}
+
+impl CacheSizes {
+    /// Sizes assumed when the CPU does not tell: 32 KiB L1d and 512 KiB L2 (true or
+    /// conservative on every x86-64 and Arm core of the last decade).
+    const DEFAULT: CacheSizes = CacheSizes {
+        l1d: 32 << 10,
+        l2: 512 << 10,
+    };
+
+    /// The sizes of the CPU this process runs on, read once.
+    pub fn detect() -> CacheSizes {
+        static SIZES: OnceLock<CacheSizes> = OnceLock::new();
+        *SIZES.get_or_init(|| read_cache_sizes().unwrap_or(CacheSizes::DEFAULT))
+    }
+}
+
+/// Reads the deterministic cache parameters (CPUID leaf 4 on Intel, 0x8000_001D on AMD).
+#[cfg(target_arch = "x86_64")]
+fn read_cache_sizes() -> Option<CacheSizes> {
+    use std::arch::x86_64::__cpuid_count;
+    let vendor_leaf = __cpuid_count(0, 0);
+    let amd = vendor_leaf.ebx == 0x6874_7541; // "Auth" of "AuthenticAMD"
+    let leaf = if amd { 0x8000_001D } else { 4 };
+    let (mut l1d, mut l2) = (None, None);
+    for sub in 0..16 {
+        let r = __cpuid_count(leaf, sub);
+        let kind = r.eax & 0x1f; // 0 = no more caches, 1 = data, 2 = instruction, 3 = unified
+        if kind == 0 {
+            break;
+        }
+        let level = (r.eax >> 5) & 0x7;
+        let ways = ((r.ebx >> 22) & 0x3ff) as usize + 1;
+        let partitions = ((r.ebx >> 12) & 0x3ff) as usize + 1;
+        let line = (r.ebx & 0xfff) as usize + 1;
+        let sets = r.ecx as usize + 1;
+        let size = ways * partitions * line * sets;
+        match (level, kind) {
+            (1, 1) => l1d = Some(size),
+            (2, 1) | (2, 3) => l2 = Some(size),
+            _ => {}
+        }
+    }
+    Some(CacheSizes {
+        l1d: l1d.filter(|&s| s >= 8 << 10)?,
+        l2: l2.filter(|&s| s >= 64 << 10)?,
+    })
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn read_cache_sizes() -> Option<CacheSizes> {
+    None
+}
+
+/// Block sizes for one microkernel shape and element size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blocking {
+    /// Rows of A per packed block (a multiple of `mr`).
+    pub mc: usize,
+    /// Depth of a packed block.
+    pub kc: usize,
+    /// Columns of B per packed block (a multiple of `nr`).
+    pub nc: usize,
+}
+
+impl Blocking {
+    /// Columns of B per packed block, rounded down to a multiple of `nr`.
+    const NC_TARGET: usize = 4096;
+
+    /// Block sizes for an `mr x nr` microkernel over elements of `size` bytes.
+    pub fn new(caches: CacheSizes, mr: usize, nr: usize, size: usize) -> Blocking {
+        let kc = (caches.l1d / 2 / (nr * size)).clamp(64, 1024) / 8 * 8;
+        let mc = (caches.l2 / 2 / (kc * size)).max(mr) / mr * mr;
+        let nc = (Self::NC_TARGET / nr).max(1) * nr;
+        Blocking { mc, kc, nc }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_fit_their_caches() {
+        let caches = CacheSizes {
+            l1d: 48 << 10,
+            l2: 2 << 20,
+        };
+        let b = Blocking::new(caches, 32, 12, 4);
+        assert_eq!(b.kc, 512);
+        assert!(b.kc * 12 * 4 <= caches.l1d / 2);
+        assert!(b.mc * b.kc * 4 <= caches.l2 / 2);
+        assert_eq!(b.mc % 32, 0);
+        assert_eq!(b.nc % 12, 0);
+        let detected = CacheSizes::detect();
+        assert!(detected.l1d >= 8 << 10 && detected.l2 >= detected.l1d);
+    }
+}

@@ -1,0 +1,204 @@
+//! Register-tiled microkernels, one module per instruction set, chosen at run time.
+//!
+//! A microkernel multiplies a packed `MR x kc` micro-panel of A by a packed `kc x NR` micro-panel
+//! of B, holding the `MR x NR` product in registers, and writes the top-left `m x n` corner of it
+//! to C (overwriting, or adding to what is there when `accumulate`). Packed A stores `MR`
+//! consecutive rows for each `p` in `0..kc`; packed B stores `NR` consecutive columns for each `p`.
+
+mod avx2;
+mod avx512;
+mod portable;
+
+use std::fmt;
+
+/// Instruction set of a microkernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Isa {
+    /// AVX-512F (512-bit vectors, 32 registers).
+    Avx512,
+    /// AVX2 with FMA (256-bit vectors, 16 registers).
+    Avx2,
+    /// Plain Rust that compiles on every target and that the optimizer vectorizes.
+    Portable,
+}
+
+impl Isa {
+    /// Whether the CPU we run on can execute this instruction set.
+    pub fn is_supported(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            Isa::Avx512 | Isa::Avx2 => false,
+            Isa::Portable => true,
+        }
+    }
+
+    /// The fastest instruction set this CPU supports.
+    pub fn best() -> Isa {
+        [Isa::Avx512, Isa::Avx2, Isa::Portable]
+            .into_iter()
+            .find(|isa| isa.is_supported())
+            .unwrap_or(Isa::Portable)
+    }
+
+    /// Every instruction set this CPU supports, fastest first.
+    pub fn supported() -> Vec<Isa> {
+        [Isa::Avx512, Isa::Avx2, Isa::Portable]
+            .into_iter()
+            .filter(|isa| isa.is_supported())
+            .collect()
+    }
+}
+
+impl fmt::Display for Isa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Isa::Avx512 => "avx512",
+            Isa::Avx2 => "avx2",
+            Isa::Portable => "portable",
+        })
+    }
+}
+
+/// Signature of a microkernel: `(kc, a, b, c, rs_c, cs_c, m, n, accumulate)`.
+///
+/// # Safety
+/// `a` must be valid for `kc * MR` reads and `b` for `kc * NR` reads; `c` must be valid for
+/// writes (and reads, when `accumulate`) at `c + i * rs_c + j * cs_c` for `i < m <= MR`,
+/// `j < n <= NR`; the CPU must support the kernel's instruction set.
+pub type MicroKernelFn<T> = unsafe fn(usize, *const T, *const T, *mut T, isize, isize, usize, usize, bool);
+
+/// A microkernel and its tile shape.
+#[derive(Clone, Copy)]
+pub struct Kernel<T> {
+    /// Rows of the register tile.
+    pub mr: usize,
+    /// Columns of the register tile.
+    pub nr: usize,
+    /// Instruction set it needs.
+    pub isa: Isa,
+    /// The kernel itself.
+    pub func: MicroKernelFn<T>,
+}
+
+impl<T> fmt::Debug for Kernel<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Kernel({} {}x{})", self.isa, self.mr, self.nr)
+    }
+}
+
+/// Element types with microkernels (f32 and f64).
+pub trait KernelScalar: Copy + Send + Sync + 'static {
+    /// The microkernel of `isa` for this type; `None` if the CPU lacks `isa`.
+    fn kernel(isa: Isa) -> Option<Kernel<Self>>;
+}
+
+impl KernelScalar for f32 {
+    fn kernel(isa: Isa) -> Option<Kernel<f32>> {
+        isa.is_supported().then(|| match isa {
+            Isa::Avx512 => avx512::F32,
+            Isa::Avx2 => avx2::F32,
+            Isa::Portable => portable::F32,
+        })
+    }
+}
+
+impl KernelScalar for f64 {
+    fn kernel(isa: Isa) -> Option<Kernel<f64>> {
+        isa.is_supported().then(|| match isa {
+            Isa::Avx512 => avx512::F64,
+            Isa::Avx2 => avx2::F64,
+            Isa::Portable => portable::F64,
+        })
+    }
+}
+
+/// Writes the top-left `m x n` corner of a column-major `mr x NR` tile to C.
+///
+/// # Safety
+/// As for [`MicroKernelFn`]: `c` valid at `c + i * rs_c + j * cs_c` for `i < m`, `j < n`.
+#[inline(always)]
+unsafe fn store_tile<T: Copy + std::ops::Add<Output = T>>(
+    tile: &[T],
+    mr: usize,
+    c: *mut T,
+    rs_c: isize,
+    cs_c: isize,
+    m: usize,
+    n: usize,
+    accumulate: bool,
+) {
+    for j in 0..n {
+        for i in 0..m {
+            let v = tile[j * mr + i];
+            // SAFETY: (i, j) is inside the m x n corner the caller vouches for.
+            unsafe {
+                let dst = c.offset(i as isize * rs_c + j as isize * cs_c);
+                *dst = if accumulate { *dst + v } else { v };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs every supported kernel on random panels and checks every element of every partial
+    /// tile against a naive sum, for both overwrite and accumulate.
+    fn check<T: KernelScalar + crate::Element + std::ops::Add<Output = T>>() {
+        for isa in Isa::supported() {
+            let k = T::kernel(isa).unwrap();
+            let kc = 37;
+            let mut seed = 0x9e37_79b9_u64;
+            let mut rnd = || {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                T::from_f64((seed % 2001) as f64 / 1000.0 - 1.0)
+            };
+            let a: Vec<T> = (0..kc * k.mr).map(|_| rnd()).collect();
+            let b: Vec<T> = (0..kc * k.nr).map(|_| rnd()).collect();
+            for (m, n) in [(k.mr, k.nr), (1, 1), (k.mr - 1, k.nr), (k.mr, 1), (3, k.nr - 1)] {
+                for accumulate in [false, true] {
+                    // C is column-major with a gap (ld = mr + 3), then row-major.
+                    for (rs, cs) in [(1, k.mr as isize + 3), (k.nr as isize + 2, 1)] {
+                        let len = (k.mr + 3) * (k.nr + 2);
+                        let mut c = vec![T::from_f64(0.5); len];
+                        // SAFETY: the m x n corner with these strides lies inside `c`.
+                        unsafe {
+                            (k.func)(kc, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), rs, cs, m, n, accumulate)
+                        };
+                        for i in 0..k.mr {
+                            for j in 0..k.nr {
+                                let idx = (i as isize * rs + j as isize * cs) as usize;
+                                let got = c[idx].to_f64();
+                                if i >= m || j >= n {
+                                    assert_eq!(got, 0.5, "{isa} wrote outside ({m}x{n}) at ({i},{j})");
+                                    continue;
+                                }
+                                let dot: f64 = (0..kc)
+                                    .map(|p| a[p * k.mr + i].to_f64() * b[p * k.nr + j].to_f64())
+                                    .sum();
+                                let want = dot + if accumulate { 0.5 } else { 0.0 };
+                                assert!((got - want).abs() < 1e-4, "{isa} ({i},{j}): {got} vs {want}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_kernel_computes_every_partial_tile() {
+        check::<f32>();
+        check::<f64>();
+    }
+}

@@ -1,0 +1,445 @@
+//! pocaflow's own GEMM: `C = A * B` for f32 and f64, cache-blocked, packed, with register-tiled
+//! SIMD microkernels chosen at run time, and threads over the macro loops.
+//!
+//! Operands are strided matrices (`rs`, `cs` in elements, any sign). C-order and F-order
+//! operands and their transposes are the unit-stride cases the packing routines read fastest;
+//! other strides are gathered by the same packing pass, so no operand is ever copied
+//! beforehand. See `docs/ARCHITECTURE.md` for the loop nest.
+
+pub mod blocking;
+mod kernel;
+mod pack;
+mod scratch;
+
+pub use kernel::Isa;
+use kernel::{Kernel, KernelScalar};
+
+use crate::dtype::Element;
+use blocking::{Blocking, CacheSizes};
+use scratch::{with_scratch, ScratchScalar};
+use std::ops::{Add, Mul};
+use std::sync::OnceLock;
+
+/// Element types the CPU GEMM computes in: `f32` and `f64`.
+pub trait GemmScalar:
+    Element + KernelScalar + ScratchScalar + Add<Output = Self> + Mul<Output = Self>
+{
+}
+
+impl GemmScalar for f32 {}
+impl GemmScalar for f64 {}
+
+/// How a GEMM runs: which microkernel, how many threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GemmConfig {
+    /// Instruction set of the microkernel.
+    pub isa: Isa,
+    /// Number of threads for problems large enough to gain from them.
+    pub threads: usize,
+}
+
+impl Default for GemmConfig {
+    /// The fastest supported instruction set, and [`default_threads`].
+    fn default() -> Self {
+        GemmConfig {
+            isa: Isa::best(),
+            threads: default_threads(),
+        }
+    }
+}
+
+/// Threads used by default: `POCAFLOW_NUM_THREADS` if set to a positive integer, else the
+/// number of logical cores. Read once.
+pub fn default_threads() -> usize {
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::env::var("POCAFLOW_NUM_THREADS")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .filter(|&n: &usize| n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    })
+}
+
+/// Problems with fewer multiply-adds than this run on one thread: waking a second thread costs
+/// more than it saves below about 100^3.
+const PARALLEL_MIN_WORK: usize = 96 * 96 * 96;
+
+/// Problems whose every dimension is at most this take the direct path: no packing, no blocking.
+const SMALL_DIM: usize = 32;
+
+/// A read-only strided matrix in a slice: element `(i, j)` is `data[offset + i*rs + j*cs]`.
+#[derive(Debug, Clone, Copy)]
+pub struct MatRef<'a, T> {
+    /// The storage the matrix lives in.
+    pub data: &'a [T],
+    /// Index of element `(0, 0)`.
+    pub offset: usize,
+    /// Number of rows.
+    pub rows: usize,
+    /// Number of columns.
+    pub cols: usize,
+    /// Step between rows.
+    pub rs: isize,
+    /// Step between columns.
+    pub cs: isize,
+}
+
+/// A writable strided matrix in a slice; its elements must not overlap (no zero strides across
+/// more than one row or column).
+#[derive(Debug)]
+pub struct MatMut<'a, T> {
+    /// The storage the matrix lives in.
+    pub data: &'a mut [T],
+    /// Index of element `(0, 0)`.
+    pub offset: usize,
+    /// Number of rows.
+    pub rows: usize,
+    /// Number of columns.
+    pub cols: usize,
+    /// Step between rows.
+    pub rs: isize,
+    /// Step between columns.
+    pub cs: isize,
+}
+
+/// Panics unless every element of a `rows x cols` matrix at `offset` with strides `rs`, `cs`
+/// lies inside `len` elements.
+fn check_span(what: &str, len: usize, offset: usize, rows: usize, cols: usize, rs: isize, cs: isize) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    let corner = |n: usize, s: isize| (n as isize - 1) * s;
+    let (r, c) = (corner(rows, rs), corner(cols, cs));
+    let lo = offset as isize + r.min(0) + c.min(0);
+    let hi = offset as isize + r.max(0) + c.max(0);
+    assert!(
+        lo >= 0 && (hi as usize) < len,
+        "gemm: {what} ({rows}x{cols}, strides {rs},{cs}, offset {offset}) exceeds its storage of {len}"
+    );
+}
+
+/// `c = a * b` (overwriting `c`; NaN in `c` beforehand does not leak into the result).
+///
+/// # Panics
+/// If the shapes do not agree or a matrix does not fit its slice: callers validate user input
+/// before this point, so a panic here is a bug in pocaflow.
+pub fn gemm<T: GemmScalar>(a: MatRef<'_, T>, b: MatRef<'_, T>, c: MatMut<'_, T>, cfg: GemmConfig) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert!(b.rows == k && c.rows == m && c.cols == n, "gemm: inconsistent shapes");
+    check_span("A", a.data.len(), a.offset, m, k, a.rs, a.cs);
+    check_span("B", b.data.len(), b.offset, k, n, b.rs, b.cs);
+    check_span("C", c.data.len(), c.offset, m, n, c.rs, c.cs);
+    assert!(
+        (m <= 1 || c.rs != 0) && (n <= 1 || c.cs != 0),
+        "gemm: C has overlapping elements"
+    );
+    let mat = |m: MatRef<'_, T>| MatPtr {
+        // SAFETY: offset < len was checked by check_span (or the matrix is empty and the
+        // pointer is never read).
+        ptr: unsafe { m.data.as_ptr().add(m.offset.min(m.data.len())) },
+        rs: m.rs,
+        cs: m.cs,
+    };
+    let (pa, pb) = (mat(a), mat(b));
+    let pc = MatPtrMut {
+        // SAFETY: as above.
+        ptr: unsafe { c.data.as_mut_ptr().add(c.offset.min(c.data.len())) },
+        rs: c.rs,
+        cs: c.cs,
+    };
+    // SAFETY: the spans of A, B and C were checked above; C is borrowed mutably, so it does
+    // not overlap A or B, and its elements are distinct.
+    unsafe { gemm_ptr(m, n, k, pa, pb, pc, cfg) }
+}
+
+/// `c = a * b` on raw strided matrices (for callers such as `ndarray` views whose elements are
+/// not one slice).
+///
+/// # Safety
+/// `a` readable for `m x k` elements, `b` for `k x n`, `c` writable for `m x n` distinct
+/// elements that overlap neither `a` nor `b`, none of them touched by others meanwhile.
+///
+/// # Panics
+/// If `cfg.isa` is not supported by this CPU.
+pub(crate) unsafe fn gemm_ptr<T: GemmScalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatPtr<T>,
+    b: MatPtr<T>,
+    c: MatPtrMut<T>,
+    cfg: GemmConfig,
+) {
+    let kernel = T::kernel(cfg.isa)
+        .unwrap_or_else(|| panic!("gemm: this CPU does not support the {} kernel", cfg.isa));
+    // SAFETY: forwarded from the caller.
+    unsafe { gemm_raw(m, n, k, a, b, c, kernel, cfg.threads) }
+}
+
+/// A strided read-only matrix by raw pointer.
+#[derive(Debug)]
+pub(crate) struct MatPtr<T> {
+    pub(crate) ptr: *const T,
+    pub(crate) rs: isize,
+    pub(crate) cs: isize,
+}
+
+impl<T> Clone for MatPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for MatPtr<T> {}
+
+impl<T> MatPtr<T> {
+    /// # Safety
+    /// `(i, j)` must be inside the matrix.
+    unsafe fn at(self, i: usize, j: usize) -> *const T {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.ptr.offset(i as isize * self.rs + j as isize * self.cs) }
+    }
+
+    fn t(self) -> MatPtr<T> {
+        MatPtr {
+            ptr: self.ptr,
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
+}
+
+/// A strided writable matrix by raw pointer.
+#[derive(Debug)]
+pub(crate) struct MatPtrMut<T> {
+    pub(crate) ptr: *mut T,
+    pub(crate) rs: isize,
+    pub(crate) cs: isize,
+}
+
+impl<T> Clone for MatPtrMut<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for MatPtrMut<T> {}
+
+impl<T> MatPtrMut<T> {
+    /// # Safety
+    /// `(i, j)` must be inside the matrix.
+    unsafe fn at(self, i: usize, j: usize) -> *mut T {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.ptr.offset(i as isize * self.rs + j as isize * self.cs) }
+    }
+}
+
+// SAFETY: the GEMM shares A and B read-only between threads and gives each thread a disjoint
+// set of C tiles; the pointers outlive the parallel region (it ends before `gemm` returns).
+unsafe impl<T: Sync> Send for MatPtr<T> {}
+// SAFETY: as above.
+unsafe impl<T: Sync> Sync for MatPtr<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Send for MatPtrMut<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for MatPtrMut<T> {}
+
+/// # Safety
+/// A, B and C valid for their `m x k`, `k x n`, `m x n` extents; C distinct from A and B.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_raw<T: GemmScalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatPtr<T>,
+    b: MatPtr<T>,
+    c: MatPtrMut<T>,
+    kernel: Kernel<T>,
+    threads: usize,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    // The microkernel stores columns of its tile fastest when C's columns are contiguous. A
+    // row-major C is the column-major C^T = B^T A^T: swap the operands instead of scattering.
+    let (m, n, a, b, c) = if c.cs.unsigned_abs() == 1 && c.rs.unsigned_abs() != 1 {
+        let ct = MatPtrMut {
+            ptr: c.ptr,
+            rs: c.cs,
+            cs: c.rs,
+        };
+        (n, m, b.t(), a.t(), ct)
+    } else {
+        (m, n, a, b, c)
+    };
+    if k == 0 {
+        for j in 0..n {
+            for i in 0..m {
+                // SAFETY: (i, j) is inside C.
+                unsafe { *c.at(i, j) = T::default() };
+            }
+        }
+    } else if m <= SMALL_DIM && n <= SMALL_DIM && k <= SMALL_DIM {
+        // SAFETY: forwarded.
+        unsafe { gemm_small(m, n, k, a, b, c) }
+    } else {
+        let threads = if m * n * k < PARALLEL_MIN_WORK { 1 } else { threads.max(1) };
+        // SAFETY: forwarded.
+        unsafe { gemm_blocked(m, n, k, a, b, c, kernel, threads) }
+    }
+}
+
+/// The direct path for tiny problems: one column of C at a time in a stack buffer.
+///
+/// # Safety
+/// As for [`gemm_raw`], with `m <= SMALL_DIM`.
+unsafe fn gemm_small<T: GemmScalar>(m: usize, n: usize, k: usize, a: MatPtr<T>, b: MatPtr<T>, c: MatPtrMut<T>) {
+    let mut col = [T::default(); SMALL_DIM];
+    let col = &mut col[..m];
+    for j in 0..n {
+        col.fill(T::default());
+        for p in 0..k {
+            // SAFETY: (p, j) is inside B and column p of A has m elements.
+            let (bpj, acol) = unsafe { (*b.at(p, j), a.at(0, p)) };
+            if a.rs == 1 {
+                // SAFETY: column p of A is m contiguous elements.
+                let acol = unsafe { std::slice::from_raw_parts(acol, m) };
+                for (x, &ai) in col.iter_mut().zip(acol) {
+                    *x = *x + ai * bpj;
+                }
+            } else {
+                for (i, x) in col.iter_mut().enumerate() {
+                    // SAFETY: (i, p) is inside A.
+                    *x = *x + unsafe { *acol.offset(i as isize * a.rs) } * bpj;
+                }
+            }
+        }
+        for (i, &x) in col.iter().enumerate() {
+            // SAFETY: (i, j) is inside C.
+            unsafe { *c.at(i, j) = x };
+        }
+    }
+}
+
+/// The blocked path (BLIS loop order; see [`blocking`]).
+///
+/// # Safety
+/// As for [`gemm_raw`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_blocked<T: GemmScalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatPtr<T>,
+    b: MatPtr<T>,
+    c: MatPtrMut<T>,
+    kernel: Kernel<T>,
+    threads: usize,
+) {
+    let (mr, nr) = (kernel.mr, kernel.nr);
+    let bl = Blocking::new(CacheSizes::detect(), mr, nr, std::mem::size_of::<T>());
+    let b_len = bl.kc * bl.nc.min(n).div_ceil(nr) * nr;
+    with_scratch::<T, _>(scratch::Slot::B, b_len, |bpack| {
+        for jc in (0..n).step_by(bl.nc) {
+            let ncb = bl.nc.min(n - jc);
+            for pc in (0..k).step_by(bl.kc) {
+                let kcb = bl.kc.min(k - pc);
+                // SAFETY: the block (pc.., jc..) of B is kcb x ncb and inside B.
+                let bblock = unsafe { MatPtr { ptr: b.at(pc, jc), ..b } };
+                // SAFETY: the block (.., pc..) of A is m x kcb and inside A.
+                let ablock = unsafe { MatPtr { ptr: a.at(0, pc), ..a } };
+                // SAFETY: the block (.., jc..) of C is m x ncb and inside C.
+                let cblock = unsafe { MatPtrMut { ptr: c.at(0, jc), ..c } };
+                let bpack = &mut bpack[..kcb * ncb.div_ceil(nr) * nr];
+                let macro_tile = |rows: std::ops::Range<usize>, cols: std::ops::Range<usize>, bpack: &[T]| {
+                    // SAFETY: each call covers a disjoint part of C.
+                    unsafe { macro_kernel(ablock, bpack, cblock, rows, cols, kcb, pc > 0, kernel, bl.mc) }
+                };
+                if threads == 1 {
+                    // SAFETY: bpack holds the panels of this block.
+                    unsafe { pack::pack_b(bblock, kcb, ncb, nr, bpack) };
+                    macro_tile(0..m, 0..ncb, bpack);
+                    continue;
+                }
+                // Pack B in parallel, a contiguous run of panels per thread.
+                let panels = ncb.div_ceil(nr);
+                let per = panels.div_ceil(threads);
+                rayon::scope(|s| {
+                    for (t, chunk) in bpack.chunks_mut(per * nr * kcb).enumerate() {
+                        let j0 = t * per * nr;
+                        let cols = (per * nr).min(ncb - j0);
+                        // SAFETY: columns j0..j0+cols of the block are inside B.
+                        let src = unsafe { MatPtr { ptr: bblock.at(0, j0), ..bblock } };
+                        // SAFETY: chunk holds the panels of those columns.
+                        s.spawn(move |_| unsafe { pack::pack_b(src, kcb, cols, nr, chunk) });
+                    }
+                });
+                // Then split C between threads along its longer side, in whole micro-tiles.
+                let bpack = &*bpack;
+                rayon::scope(|s| {
+                    if m >= ncb {
+                        let per = m.div_ceil(mr).div_ceil(threads) * mr;
+                        for r0 in (0..m).step_by(per) {
+                            s.spawn(move |_| macro_tile(r0..(r0 + per).min(m), 0..ncb, bpack));
+                        }
+                    } else {
+                        let per = ncb.div_ceil(nr).div_ceil(threads) * nr;
+                        for c0 in (0..ncb).step_by(per) {
+                            s.spawn(move |_| macro_tile(0..m, c0..(c0 + per).min(ncb), bpack));
+                        }
+                    }
+                });
+            }
+        }
+    });
+}
+
+/// Multiplies rows `rows` of the packed-A side by the packed B columns `cols` (a multiple of
+/// `nr` at the start) of one `kc` block, packing A itself `mc` rows at a time.
+///
+/// # Safety
+/// `a` readable for `rows x kc`, `c` writable for `rows x cols` and not touched by any other
+/// thread meanwhile; `bpack` holds the packed block.
+#[allow(clippy::too_many_arguments)]
+unsafe fn macro_kernel<T: GemmScalar>(
+    a: MatPtr<T>,
+    bpack: &[T],
+    c: MatPtrMut<T>,
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+    kc: usize,
+    accumulate: bool,
+    kernel: Kernel<T>,
+    mc: usize,
+) {
+    let (mr, nr) = (kernel.mr, kernel.nr);
+    let a_len = mc.div_ceil(mr) * mr * kc;
+    with_scratch::<T, _>(scratch::Slot::A, a_len, |apack| {
+        for ic in rows.clone().step_by(mc) {
+            let mcb = mc.min(rows.end - ic);
+            // SAFETY: rows ic..ic+mcb of A are inside it; apack holds a_len elements.
+            unsafe { pack::pack_a(MatPtr { ptr: a.at(ic, 0), ..a }, mcb, kc, mr, apack) };
+            for j0 in cols.clone().step_by(nr) {
+                let ncols = nr.min(cols.end - j0);
+                let bpanel = &bpack[j0 / nr * nr * kc..];
+                for i0 in (0..mcb).step_by(mr) {
+                    let nrows = mr.min(mcb - i0);
+                    // SAFETY: the tile (ic+i0, j0) of nrows x ncols is inside C and this
+                    // thread's; the packed panels hold kc steps of mr and nr elements.
+                    unsafe {
+                        (kernel.func)(
+                            kc,
+                            apack[i0 * kc..].as_ptr(),
+                            bpanel.as_ptr(),
+                            c.at(ic + i0, j0),
+                            c.rs,
+                            c.cs,
+                            nrows,
+                            ncols,
+                            accumulate,
+                        )
+                    };
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,318 @@
+//! [`Tensor`]: shared storage on a device, viewed through a [`Layout`].
+
+use crate::cpu::CpuBuffer;
+use crate::device::Device;
+use crate::dtype::{DType, Element};
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+use ndarray::{ArrayBase, ArrayD, Data, Dimension, IxDyn, ShapeBuilder};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// The memory behind one or more tensors.
+#[derive(Debug)]
+pub(crate) struct Storage {
+    pub(crate) dtype: DType,
+    pub(crate) device: Device,
+    pub(crate) data: StorageData,
+}
+
+/// Backend memory.
+#[derive(Debug)]
+pub(crate) enum StorageData {
+    /// Host memory, behind a lock: many readers (matmul operands) or one writer (`out=`,
+    /// `copy_`).
+    Cpu(RwLock<CpuBuffer>),
+    /// Device memory (stream-ordered; see `cuda::memory`).
+    #[cfg(feature = "cuda")]
+    Cuda(crate::cuda::DeviceBuffer),
+}
+
+impl Storage {
+    pub(crate) fn cpu(buf: CpuBuffer) -> Arc<Storage> {
+        Arc::new(Storage {
+            dtype: buf.dtype(),
+            device: Device::Cpu,
+            data: StorageData::Cpu(RwLock::new(buf)),
+        })
+    }
+
+    /// Host buffer for reading; `None` for device storage.
+    pub(crate) fn read_cpu(&self) -> Option<RwLockReadGuard<'_, CpuBuffer>> {
+        match &self.data {
+            // A poisoned lock only means another thread panicked while writing; the buffer
+            // is plain numbers and stays usable.
+            StorageData::Cpu(lock) => Some(lock.read().unwrap_or_else(|e| e.into_inner())),
+            #[cfg(feature = "cuda")]
+            StorageData::Cuda(_) => None,
+        }
+    }
+
+    /// Host buffer for writing; `None` for device storage.
+    pub(crate) fn write_cpu(&self) -> Option<RwLockWriteGuard<'_, CpuBuffer>> {
+        match &self.data {
+            StorageData::Cpu(lock) => Some(lock.write().unwrap_or_else(|e| e.into_inner())),
+            #[cfg(feature = "cuda")]
+            StorageData::Cuda(_) => None,
+        }
+    }
+}
+
+/// An n-dimensional array of one [`DType`] on one [`Device`].
+///
+/// Cloning a tensor is cheap and shares its storage; views (`t`, `permute`) share it too.
+/// Operations allocate new storage for their results.
+///
+/// ```
+/// use pocaflow::{Device, Tensor};
+/// let a = ndarray::array![[1.0f32, 2.0], [3.0, 4.0]];
+/// let t = Tensor::from_ndarray(&a, &Device::Cpu)?;
+/// let c = t.matmul(&t.t())?;
+/// assert_eq!(c.to_ndarray::<f32>()?, ndarray::array![[5.0, 11.0], [11.0, 25.0]].into_dyn());
+/// # Ok::<(), pocaflow::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Tensor {
+    pub(crate) storage: Arc<Storage>,
+    pub(crate) layout: Layout,
+}
+
+impl Tensor {
+    pub(crate) fn from_parts(storage: Arc<Storage>, layout: Layout) -> Tensor {
+        debug_assert!(layout.storage_end() <= storage_len(&storage));
+        Tensor { storage, layout }
+    }
+
+    /// Copies an `ndarray` array of any memory order onto `device`. C-order and Fortran-order
+    /// arrays keep their order (one `memcpy`); other strides are gathered into C order.
+    ///
+    /// # Errors
+    /// [`Error::Device`] if the device is not available; CUDA errors from the upload.
+    pub fn from_ndarray<T: Element, S: Data<Elem = T>, D: Dimension>(
+        a: &ArrayBase<S, D>,
+        device: &Device,
+    ) -> Result<Tensor> {
+        let shape = a.shape();
+        let (data, layout) = if let Some(s) = a.as_slice() {
+            (s.to_vec(), Layout::c_contiguous(shape))
+        } else if let Some(s) = a.t().as_slice() {
+            (s.to_vec(), Layout::f_contiguous(shape))
+        } else {
+            (a.iter().copied().collect(), Layout::c_contiguous(shape))
+        };
+        Tensor::from_parts(Storage::cpu(CpuBuffer::from_vec(data)), layout).to_device(device)
+    }
+
+    /// A tensor of `shape` in C order from `data`, on the CPU.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `data.len()` is not the product of `shape`.
+    pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
+        let numel: usize = shape.iter().product();
+        if data.len() != numel {
+            return Err(Error::Shape(format!(
+                "{} elements cannot fill shape {shape:?} ({numel} elements)",
+                data.len()
+            )));
+        }
+        Ok(Tensor::from_parts(Storage::cpu(CpuBuffer::from_vec(data)), Layout::c_contiguous(shape)))
+    }
+
+    /// A tensor of zeros in C order.
+    ///
+    /// # Errors
+    /// [`Error::Device`] if the device is not available; CUDA allocation errors.
+    pub fn zeros(shape: &[usize], dtype: DType, device: &Device) -> Result<Tensor> {
+        Tensor::zeros_with_layout(Layout::c_contiguous(shape), dtype, device)
+    }
+
+    /// Zeros in `layout`, which must start at offset 0 and be contiguous in some order.
+    pub(crate) fn zeros_with_layout(layout: Layout, dtype: DType, device: &Device) -> Result<Tensor> {
+        match device {
+            Device::Cpu => Ok(Tensor::from_parts(
+                Storage::cpu(CpuBuffer::zeros(dtype, layout.numel())),
+                layout,
+            )),
+            Device::Cuda(i) => crate::backend::cuda_zeros(layout, dtype, *i),
+        }
+    }
+
+    /// Copies the tensor into an `ndarray` array in the tensor's own order: C order, or Fortran
+    /// order for Fortran-contiguous tensors; other views come back in C order. For a CUDA tensor
+    /// this waits for the work queued on it.
+    ///
+    /// # Errors
+    /// [`Error::DType`] if `T` is not the tensor's dtype; CUDA errors from the download.
+    pub fn to_ndarray<T: Element>(&self) -> Result<ArrayD<T>> {
+        if T::DTYPE != self.dtype() {
+            return Err(Error::DType(format!(
+                "to_ndarray::<{}>() called on a {} tensor",
+                T::DTYPE,
+                self.dtype()
+            )));
+        }
+        let host = self.to_device(&Device::Cpu)?;
+        let buf = host.storage.read_cpu().expect("to_device(Cpu) gives host storage");
+        let l = &host.layout;
+        let shape = IxDyn(l.shape());
+        let contiguous = |order_f: bool| {
+            let start = l.offset();
+            let data = buf.as_slice::<T>().expect("dtype checked")[start..start + l.numel()].to_vec();
+            let shape = shape.clone().set_f(order_f);
+            ArrayD::from_shape_vec(shape, data).expect("length matches shape")
+        };
+        Ok(if l.is_c_contiguous() {
+            contiguous(false)
+        } else if l.is_f_contiguous() {
+            contiguous(true)
+        } else {
+            ArrayD::from_shape_vec(shape, buf.gather(l)).expect("length matches shape")
+        })
+    }
+
+    /// Extents of each dimension.
+    pub fn shape(&self) -> &[usize] {
+        self.layout.shape()
+    }
+
+    /// Step between neighbours along each dimension, in elements (not bytes).
+    pub fn strides(&self) -> &[isize] {
+        self.layout.strides()
+    }
+
+    /// The full view description.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Number of dimensions.
+    pub fn ndim(&self) -> usize {
+        self.layout.ndim()
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.layout.numel()
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.storage.dtype
+    }
+
+    /// Where the storage lives.
+    pub fn device(&self) -> Device {
+        self.storage.device
+    }
+
+    /// Whether `self` and `other` view the same storage.
+    pub fn shares_storage_with(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.storage, &other.storage)
+    }
+
+    /// The view with all axes reversed (NumPy's `.T`); no copy.
+    pub fn t(&self) -> Tensor {
+        Tensor::from_parts(self.storage.clone(), self.layout.t())
+    }
+
+    /// The view with axes reordered; no copy.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] unless `axes` is a permutation of the axes.
+    pub fn permute(&self, axes: &[usize]) -> Result<Tensor> {
+        Ok(Tensor::from_parts(self.storage.clone(), self.layout.permute(axes)?))
+    }
+
+    /// A view with explicit shape, strides (in elements, any sign) and offset over the same
+    /// storage; no copy.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the view would reach outside the storage.
+    pub fn as_strided(&self, shape: &[usize], strides: &[isize], offset: usize) -> Result<Tensor> {
+        let layout = Layout::new(shape, strides, offset)?;
+        let len = storage_len(&self.storage);
+        if layout.storage_end() > len {
+            return Err(Error::Shape(format!(
+                "a view of shape {shape:?}, strides {strides:?} and offset {offset} reaches past \
+                 the {len} elements of its storage"
+            )));
+        }
+        Ok(Tensor::from_parts(self.storage.clone(), layout))
+    }
+
+    /// `self` if it is C-contiguous, else a C-order copy.
+    ///
+    /// # Errors
+    /// CUDA errors from the copy.
+    pub fn contiguous(&self) -> Result<Tensor> {
+        if self.layout.is_c_contiguous() {
+            return Ok(self.clone());
+        }
+        self.copy_into_new(self.dtype(), Layout::c_contiguous(self.shape()))
+    }
+
+    /// The tensor converted to `dtype` (a copy, in C order, unless it already has it).
+    ///
+    /// # Errors
+    /// CUDA errors from the conversion.
+    pub fn to_dtype(&self, dtype: DType) -> Result<Tensor> {
+        if dtype == self.dtype() {
+            return Ok(self.clone());
+        }
+        self.copy_into_new(dtype, Layout::c_contiguous(self.shape()))
+    }
+
+    /// The tensor on `device`: `self` if it is already there, else a copy (host-to-device,
+    /// device-to-host or device-to-device).
+    ///
+    /// # Errors
+    /// [`Error::Device`] if `device` is not available; CUDA errors from the copy.
+    pub fn to_device(&self, device: &Device) -> Result<Tensor> {
+        if *device == self.device() {
+            return Ok(self.clone());
+        }
+        crate::backend::transfer(self, device)
+    }
+
+    /// `a @ b` with NumPy `matmul` semantics; see [`crate::ops::matmul`].
+    ///
+    /// # Errors
+    /// As [`crate::ops::matmul`].
+    pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
+        crate::ops::matmul(self, other, None)
+    }
+
+    /// Copies `src` into `self` elementwise (`src` is broadcast to `self`'s shape, converted to
+    /// `self`'s dtype and moved to its device).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `src` does not broadcast to `self`'s shape or `self` has overlapping
+    /// elements (a broadcast view); device errors from the transfer.
+    pub fn copy_(&self, src: &Tensor) -> Result<()> {
+        let src_layout = src.layout.broadcast_to(self.shape())?;
+        if self.layout.strides().iter().zip(self.shape()).any(|(&s, &n)| s == 0 && n > 1) {
+            return Err(Error::Shape(format!(
+                "copy_: the destination (shape {:?}, strides {:?}) has overlapping elements",
+                self.shape(),
+                self.strides()
+            )));
+        }
+        let src = Tensor::from_parts(src.storage.clone(), src_layout);
+        crate::backend::copy(&src, self)
+    }
+
+    /// A new tensor holding `self` converted to `dtype`, in `layout` (offset 0, dense).
+    pub(crate) fn copy_into_new(&self, dtype: DType, layout: Layout) -> Result<Tensor> {
+        let out = Tensor::zeros_with_layout(layout, dtype, &self.device())?;
+        crate::backend::copy(self, &out)?;
+        Ok(out)
+    }
+}
+
+/// Number of elements the storage holds.
+fn storage_len(storage: &Storage) -> usize {
+    match &storage.data {
+        StorageData::Cpu(_) => storage.read_cpu().map_or(0, |b| b.len()),
+        #[cfg(feature = "cuda")]
+        StorageData::Cuda(buf) => buf.len(),
+    }
+}

@@ -1,0 +1,72 @@
+//! Helpers shared by the integration tests: a seeded generator and naive references.
+#![allow(dead_code)]
+
+use ndarray::{Array2, ArrayD, ArrayView2, IxDyn};
+
+/// SplitMix64: small, seeded, good enough to draw test data and shapes.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [-1, 1).
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
+
+    pub fn matrix(&mut self, rows: usize, cols: usize) -> Array2<f64> {
+        Array2::from_shape_fn((rows, cols), |_| self.uniform())
+    }
+
+    pub fn array(&mut self, shape: &[usize]) -> ArrayD<f64> {
+        ArrayD::from_shape_fn(IxDyn(shape), |_| self.uniform())
+    }
+}
+
+/// The triple loop, in f64.
+pub fn naive(a: ArrayView2<'_, f64>, b: ArrayView2<'_, f64>) -> Array2<f64> {
+    let (m, k) = a.dim();
+    let n = b.ncols();
+    let mut c = Array2::zeros((m, n));
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = 0.0;
+            for p in 0..k {
+                s += a[[i, p]] * b[[p, j]];
+            }
+            c[[i, j]] = s;
+        }
+    }
+    c
+}
+
+/// Asserts `got` matches the f64 reference within the rounding of `eps`-precision arithmetic
+/// over sums of `k` products of magnitude at most 1: |got - want| <= tol * (k + 1) * eps.
+pub fn assert_close(got: &ArrayD<f64>, want: &ArrayD<f64>, k: usize, eps: f64, what: &str) {
+    assert_eq!(got.shape(), want.shape(), "{what}: shape");
+    let tol = 4.0 * (k as f64 + 1.0) * eps;
+    for ((idx, &g), &w) in got.indexed_iter().zip(want.iter()) {
+        assert!(
+            (g - w).abs() <= tol || (g.is_nan() && w.is_nan()) || g == w,
+            "{what}: at {idx:?} got {g}, want {w} (tolerance {tol})"
+        );
+    }
+}
