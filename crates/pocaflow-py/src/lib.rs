@@ -1,1 +1,56 @@
+//! Python bindings for pocaflow: the private module `pocaflow._pocaflow`, wrapped by the pure
+//! Python package `pocaflow`. Conversions, argument checks and exception mapping live here;
+//! everything else is in the core crate.
 
+mod convert;
+mod errors;
+mod tensor;
+mod types;
+
+use pocaflow::cpu::gemm::{blocking::CacheSizes, default_threads, Isa};
+use pocaflow::DType;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// What pocaflow was built with and will use here, printed and returned as a dict (in the
+/// spirit of ``numpy.show_config()``).
+#[pyfunction]
+fn show_config(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let caches = CacheSizes::detect();
+    let info = PyDict::new(py);
+    info.set_item("version", env!("CARGO_PKG_VERSION"))?;
+    info.set_item("cpu_matmul", "pocaflow gemm (packed, cache-blocked, SIMD microkernels)")?;
+    info.set_item("cpu_kernel", Isa::best().to_string())?;
+    info.set_item(
+        "cpu_kernels_supported",
+        Isa::supported().iter().map(Isa::to_string).collect::<Vec<_>>(),
+    )?;
+    info.set_item("threads", default_threads())?;
+    info.set_item("l1d_bytes", caches.l1d)?;
+    info.set_item("l2_bytes", caches.l2)?;
+    let cuda = match pocaflow::Device::cuda(0) {
+        Ok(_) => "available".to_owned(),
+        Err(e) => format!("unavailable ({})", e.message()),
+    };
+    info.set_item("cuda", cuda)?;
+    let print = py.import("builtins")?.getattr("print")?;
+    for (key, value) in info.iter() {
+        print.call1((format!("{key:>22}: {value}"),))?;
+    }
+    Ok(info)
+}
+
+#[pymodule]
+fn _pocaflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<tensor::PyTensor>()?;
+    m.add_class::<types::PyDType>()?;
+    m.add_class::<types::PyDevice>()?;
+    for d in [DType::F16, DType::BF16, DType::F32, DType::F64] {
+        m.add(d.name(), types::PyDType(d))?;
+    }
+    m.add_function(wrap_pyfunction!(tensor::tensor, m)?)?;
+    m.add_function(wrap_pyfunction!(tensor::matmul, m)?)?;
+    m.add_function(wrap_pyfunction!(show_config, m)?)?;
+    Ok(())
+}

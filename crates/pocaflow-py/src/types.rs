@@ -1,0 +1,152 @@
+//! The small value classes: `pocaflow.DType` (float16, bfloat16, float32, float64) and
+//! `pocaflow.Device`, and the parsing of `dtype=` and `device=` arguments.
+
+use pocaflow::{DType, Device};
+use pyo3::basic::CompareOp;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+
+/// An element type; compares equal to its name and to the matching NumPy dtype.
+#[pyclass(name = "DType", module = "pocaflow", frozen)]
+#[derive(Clone, Copy)]
+pub struct PyDType(pub DType);
+
+#[pymethods]
+impl PyDType {
+    /// The NumPy-style name, e.g. ``"float32"``.
+    #[getter]
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    /// Bytes per element.
+    #[getter]
+    fn itemsize(&self) -> usize {
+        self.0.size_in_bytes()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("pocaflow.{}", self.0.name())
+    }
+
+    fn __str__(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn __hash__(&self) -> u64 {
+        let mut h = DefaultHasher::new();
+        self.0.name().hash(&mut h);
+        h.finish()
+    }
+
+    fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp, py: Python<'_>) -> Py<PyAny> {
+        let same = parse_dtype(other).is_ok_and(|d| d == self.0);
+        match op {
+            CompareOp::Eq => same.into_pyobject(py).unwrap().to_owned().into_any().unbind(),
+            CompareOp::Ne => (!same).into_pyobject(py).unwrap().to_owned().into_any().unbind(),
+            _ => py.NotImplemented(),
+        }
+    }
+}
+
+/// Reads a `dtype=` argument: a `pocaflow.DType`, a name (``"float32"``, ``"bfloat16"``), or
+/// anything `numpy.dtype()` accepts (``np.float32``, ``"f4"``).
+pub fn parse_dtype(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
+    if let Ok(d) = obj.cast::<PyDType>() {
+        return Ok(d.get().0);
+    }
+    if let Ok(name) = obj.extract::<String>() {
+        if let Some(d) = DType::from_name(&name) {
+            return Ok(d);
+        }
+    }
+    let np = obj.py().import("numpy")?;
+    let name: String = np
+        .getattr("dtype")?
+        .call1((obj,))
+        .map_err(|_| PyTypeError::new_err(format!("{obj} is not a dtype")))?
+        .getattr("name")?
+        .extract()?;
+    DType::from_name(&name).ok_or_else(|| unsupported_dtype(&name))
+}
+
+/// The TypeError for an element type pocaflow does not hold.
+pub fn unsupported_dtype(name: &str) -> PyErr {
+    PyTypeError::new_err(format!(
+        "unsupported dtype {name}: pocaflow supports float32 and float64 (and float16 or \
+         bfloat16 for CUDA matmul)"
+    ))
+}
+
+/// A device: ``cpu`` or ``cuda:N``; compares equal to its string form.
+#[pyclass(name = "Device", module = "pocaflow", frozen)]
+#[derive(Clone, Copy)]
+pub struct PyDevice(pub Device);
+
+#[pymethods]
+impl PyDevice {
+    /// Parses ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (without checking availability).
+    #[new]
+    fn new(spec: &Bound<'_, PyAny>) -> PyResult<Self> {
+        parse_device(spec).map(PyDevice)
+    }
+
+    /// ``"cpu"`` or ``"cuda"``.
+    #[getter]
+    fn r#type(&self) -> &'static str {
+        match self.0 {
+            Device::Cpu => "cpu",
+            Device::Cuda(_) => "cuda",
+        }
+    }
+
+    /// The CUDA ordinal, or None for the CPU.
+    #[getter]
+    fn index(&self) -> Option<usize> {
+        match self.0 {
+            Device::Cpu => None,
+            Device::Cuda(i) => Some(i),
+        }
+    }
+
+    fn __str__(&self) -> String {
+        self.0.to_string()
+    }
+
+    fn __repr__(&self) -> String {
+        match self.0 {
+            Device::Cpu => "device(type='cpu')".into(),
+            Device::Cuda(i) => format!("device(type='cuda', index={i})"),
+        }
+    }
+
+    fn __hash__(&self) -> u64 {
+        let mut h = DefaultHasher::new();
+        self.0.hash(&mut h);
+        h.finish()
+    }
+
+    fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp, py: Python<'_>) -> Py<PyAny> {
+        let same = parse_device(other).is_ok_and(|d| d == self.0);
+        match op {
+            CompareOp::Eq => same.into_pyobject(py).unwrap().to_owned().into_any().unbind(),
+            CompareOp::Ne => (!same).into_pyobject(py).unwrap().to_owned().into_any().unbind(),
+            _ => py.NotImplemented(),
+        }
+    }
+}
+
+/// Reads a `device=` argument: a `pocaflow.Device` or a string. Unknown names are a ValueError;
+/// availability is checked where the device is used.
+pub fn parse_device(obj: &Bound<'_, PyAny>) -> PyResult<Device> {
+    if let Ok(d) = obj.cast::<PyDevice>() {
+        return Ok(d.get().0);
+    }
+    let s: String = obj
+        .extract()
+        .map_err(|_| PyTypeError::new_err(format!("device must be a string or pocaflow.Device, got {obj}")))?;
+    s.parse::<Device>()
+        .map_err(|e| PyValueError::new_err(e.message().to_owned()))
+}

@@ -1,0 +1,263 @@
+"""pf.matmul against NumPy float64: random shapes, dtypes, memory orders, batch broadcasting,
+1-D operands, out=, NaN and inf; and every rejected input."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from helpers import check_matmul, rel_error
+
+import pocaflow as pf
+
+DIMS = [0, 1, 2, 3, 5, 7, 13, 31, 33, 64, 97, 130, 257]
+ORDERS = ["C", "F", "T", "sliced", "reversed", "view"]
+
+
+def operand(rng, shape, dtype, order, device):
+    """A tensor holding random values of ``shape``, built through memory order ``order``;
+    returns the tensor and the NumPy array of its values."""
+    shape = tuple(shape)
+    if order == "C":
+        arr = rng.standard_normal(shape).astype(dtype)
+    elif order == "F":
+        arr = np.asfortranarray(rng.standard_normal(shape).astype(dtype))
+    elif order == "T":  # the last two axes swapped: an F-order matrix stack
+        swapped = shape[:-2] + shape[::-1][:2] if len(shape) >= 2 else shape
+        arr = rng.standard_normal(swapped).astype(dtype)
+        arr = np.swapaxes(arr, -1, -2) if len(shape) >= 2 else arr
+    elif order == "sliced":
+        big = rng.standard_normal(tuple(2 * n + 1 for n in shape)).astype(dtype)
+        arr = big[tuple(slice(1, None, 2) for _ in shape)]
+    elif order == "reversed":
+        arr = rng.standard_normal(shape).astype(dtype)[tuple(slice(None, None, -1) for _ in shape)]
+    else:  # a pocaflow view: the transpose of a C-order tensor of the reversed shape
+        base = rng.standard_normal(shape[::-1]).astype(dtype)
+        return pf.Tensor.from_array(base, device=device).T, base.T
+    return pf.Tensor.from_array(arr, device=device), arr
+
+
+def random_case(rng):
+    """Shapes of a random matmul: 1-D to 4-D operands with broadcastable batch dimensions."""
+    m, k, n = (int(rng.choice(DIMS)) for _ in range(3))
+    batch = [int(rng.choice([1, 2, 3])) for _ in range(int(rng.integers(0, 3)))]
+    a_batch = [b if rng.random() < 0.7 else 1 for b in batch][int(rng.integers(0, len(batch) + 1)) :]
+    b_batch = [b if rng.random() < 0.7 else 1 for b in batch]
+    a_shape = [k] if rng.random() < 0.15 else [*a_batch, m, k]
+    b_shape = [k] if rng.random() < 0.15 else [*b_batch, k, n]
+    if max(len(a_shape), len(b_shape)) > 2 and (m * k * n) > 40000:
+        a_shape, b_shape = a_shape[-2:], b_shape[-2:]  # keep batched cases small
+    return a_shape, b_shape
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_random_shapes_orders_and_batches(device, dtype, rng):
+    for _ in range(120):
+        a_shape, b_shape = random_case(rng)
+        ta, a = operand(rng, a_shape, dtype, rng.choice(ORDERS), device)
+        tb, b = operand(rng, b_shape, dtype, rng.choice(ORDERS), device)
+        tc = pf.matmul(ta, tb)
+        assert tc.shape == np.matmul(a, b).shape
+        assert tc.device == device or str(tc.device).startswith(device)
+        check_matmul(tc.numpy(), a, b)
+
+
+@pytest.mark.parametrize("oa", ORDERS)
+@pytest.mark.parametrize("ob", ORDERS)
+def test_every_pair_of_orders(device, oa, ob, rng):
+    ta, a = operand(rng, (67, 45), np.float64, oa, device)
+    tb, b = operand(rng, (45, 71), np.float64, ob, device)
+    check_matmul((ta @ tb).numpy(), a, b)
+
+
+def test_output_order(device, rng):
+    f = np.asfortranarray(rng.standard_normal((40, 40)))
+    c = np.ascontiguousarray(f)
+    tf, tc = (pf.Tensor.from_array(x, device=device) for x in (f, c))
+    assert pf.matmul(tf, tf).numpy().flags.f_contiguous
+    assert pf.matmul(tf, tc).numpy().flags.c_contiguous
+    assert pf.matmul(tc, tc).numpy().flags.c_contiguous
+    batched = np.asfortranarray(rng.standard_normal((2, 40, 40)))
+    tb = pf.Tensor.from_array(batched, device=device)
+    assert pf.matmul(tb, tb).numpy().flags.c_contiguous
+
+
+@pytest.mark.parametrize(
+    "a_shape,b_shape",
+    [
+        ((5,), (5,)),
+        ((5,), (5, 3)),
+        ((4, 5), (5,)),
+        ((5,), (2, 5, 3)),
+        ((2, 4, 5), (5,)),
+        ((3, 1, 4, 5), (2, 5, 6)),
+        ((1, 4, 5), (7, 5, 6)),
+        ((0, 4, 5), (5, 6)),
+        ((4, 0), (0, 6)),
+    ],
+)
+def test_vectors_broadcasting_and_empty(device, a_shape, b_shape, rng):
+    a = rng.standard_normal(a_shape)
+    b = rng.standard_normal(b_shape)
+    got = pf.matmul(pf.Tensor.from_array(a, device=device), pf.Tensor.from_array(b, device=device))
+    assert got.shape == np.matmul(a, b).shape
+    check_matmul(got.numpy(), a, b)
+
+
+def test_float32_with_float64_promotes(device, rng):
+    a = rng.standard_normal((20, 30)).astype(np.float32)
+    b = rng.standard_normal((30, 10))
+    got = pf.matmul(pf.Tensor.from_array(a, device=device), pf.Tensor.from_array(b, device=device))
+    assert got.dtype == pf.float64
+    check_matmul(got.numpy(), a, b)
+
+
+def test_numpy_operands_are_accepted(device, rng):
+    a = rng.standard_normal((8, 9))
+    tb = pf.Tensor.from_array(rng.standard_normal((9, 4)), device=device)
+    check_matmul(pf.matmul(a, tb).numpy(), a, tb.numpy())
+    check_matmul((a @ tb).numpy(), a, tb.numpy())
+    check_matmul((tb.T @ a.T).numpy(), tb.numpy().T, a.T)
+
+
+def test_nan_and_inf_propagate(device):
+    for n in (3, 50, 150):
+        a = np.ones((n, n))
+        a[1, 2], a[2, 0] = np.nan, np.inf
+        c = pf.matmul(pf.Tensor.from_array(a, device=device), pf.Tensor.from_array(np.ones((n, n)), device=device)).numpy()
+        assert np.isnan(c[1]).all() and np.isposinf(c[2]).all()
+        np.testing.assert_array_equal(c[0], n)
+
+
+@pytest.mark.parametrize("order", ["C", "F", "strided"])
+def test_out_is_written_and_returned(device, order, rng):
+    a, b = rng.standard_normal((30, 20)), rng.standard_normal((20, 25))
+    ta, tb = pf.Tensor.from_array(a, device=device), pf.Tensor.from_array(b, device=device)
+    poison = np.full((30, 25), np.nan)
+    if order == "F":
+        out = pf.Tensor.from_array(np.asfortranarray(poison), device=device)
+    elif order == "strided":
+        out = pf.Tensor.from_array(np.full((25, 30), np.nan), device=device).T
+    else:
+        out = pf.Tensor.from_array(poison, device=device)
+    res = pf.matmul(ta, tb, out=out)
+    assert res is out
+    check_matmul(out.numpy(), a, b)
+
+
+def test_out_may_alias_an_operand(device, rng):
+    a, b = rng.standard_normal((16, 16)), rng.standard_normal((16, 16))
+    ta, tb = pf.Tensor.from_array(a, device=device), pf.Tensor.from_array(b, device=device)
+    pf.matmul(ta, tb, out=ta)
+    check_matmul(ta.numpy(), a, b)
+    pf.matmul(tb.T, tb, out=tb)
+    check_matmul(tb.numpy(), b.T, b)
+
+
+def test_inputs_are_never_modified(device, rng):
+    a = np.asfortranarray(rng.standard_normal((33, 17)).astype(np.float32))
+    b = rng.standard_normal((17, 5))[::-1]
+    a0, b0 = a.copy(), b.copy()
+    pf.matmul(a, pf.Tensor.from_array(b, device=device)).numpy()
+    np.testing.assert_array_equal(a, a0)
+    np.testing.assert_array_equal(b, b0)
+
+
+def test_readme_example(device, capsys):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((1024, 1024)).astype(np.float32)
+    b = np.asfortranarray(rng.standard_normal((1024, 1024)).astype(np.float32))
+    c = pf.matmul(pf.Tensor.from_array(a, device=device), pf.Tensor.from_array(b, device=device))
+    c = c.numpy()
+    rel = rel_error(c, a, b)
+    with capsys.disabled():
+        print(f"\n[{device}] 1024^2 f32: max |c - numpy| = {np.abs(c - a @ b).max():.3e}, rel = {rel:.2e}")
+    assert rel <= 2e-6
+
+
+def test_gil_is_released_while_the_kernel_runs():
+    a = pf.Tensor.from_array(np.random.default_rng(1).standard_normal((1400, 1400)))
+    start = time.perf_counter()
+    pf.matmul(a, a)
+    duration = time.perf_counter() - start
+    gaps, done = [], threading.Event()
+
+    def work():
+        for _ in range(3):
+            pf.matmul(a, a)
+        done.set()
+
+    t = threading.Thread(target=work)
+    last = time.perf_counter()
+    t.start()
+    while not done.is_set():
+        now = time.perf_counter()
+        gaps.append(now - last)
+        last = now
+    t.join()
+    # With the GIL held, this loop would stall for whole products at a time.
+    assert max(gaps) < 0.5 * duration, (max(gaps), duration)
+
+
+class TestRejected:
+    def test_scalar_operand(self):
+        s = pf.Tensor.from_array(np.array(2.0))
+        v = pf.Tensor.from_array(np.ones(3))
+        with pytest.raises(ValueError, match="scalar"):
+            pf.matmul(s, v)
+        with pytest.raises(ValueError, match="scalar"):
+            v @ s
+
+    def test_inner_dimensions_differ(self):
+        a, b = pf.tensor(np.ones((2, 3))), pf.tensor(np.ones((4, 5)))
+        with pytest.raises(ValueError, match=r"\(2, 3\).*\(4, 5\)"):
+            pf.matmul(a, b)
+        with pytest.raises(ValueError, match=r"\(3,\).*\(4,\)"):
+            pf.tensor(np.ones(3)) @ pf.tensor(np.ones(4))
+
+    def test_batch_dimensions_do_not_broadcast(self):
+        a, b = pf.tensor(np.ones((2, 3, 4))), pf.tensor(np.ones((3, 4, 5)))
+        with pytest.raises(ValueError, match=r"broadcast.*\(2, 3, 4\)|\(2, 3, 4\).*broadcast"):
+            pf.matmul(a, b)
+
+    @pytest.mark.parametrize("dtype", [np.int32, np.int64, np.complex64, np.bool_, np.uint8])
+    def test_unsupported_dtypes(self, dtype):
+        with pytest.raises(TypeError, match=r"float32.*float64|float64.*float32") as e:
+            pf.Tensor.from_array(np.ones((2, 2), dtype=dtype))
+        assert np.dtype(dtype).name in str(e.value)
+        with pytest.raises(TypeError, match=np.dtype(dtype).name):
+            pf.matmul(np.ones((2, 2), dtype=dtype), pf.tensor(np.ones((2, 2))))
+
+    def test_not_an_array(self):
+        with pytest.raises(TypeError):
+            pf.matmul("abc", pf.tensor(np.ones((2, 2))))
+        with pytest.raises(TypeError):
+            pf.tensor(np.ones((2, 2))) @ object()
+
+    def test_out_of_the_wrong_shape_dtype_or_type(self):
+        a = pf.tensor(np.ones((2, 3)))
+        b = pf.tensor(np.ones((3, 4)))
+        with pytest.raises(ValueError, match=r"\(2, 5\).*\(2, 4\)"):
+            pf.matmul(a, b, out=pf.tensor(np.ones((2, 5))))
+        with pytest.raises(TypeError, match="float32.*float64"):
+            pf.matmul(a, b, out=pf.tensor(np.ones((2, 4), dtype=np.float32)))
+        with pytest.raises(TypeError, match="out"):
+            pf.matmul(a, b, out=np.ones((2, 4)))
+
+    def test_half_precision_on_the_cpu(self):
+        h = pf.Tensor.from_array(np.ones((2, 2), dtype=np.float16))
+        with pytest.raises(TypeError, match="float16"):
+            pf.matmul(h, h)
+
+    def test_unknown_device(self):
+        with pytest.raises(ValueError, match="tpu"):
+            pf.Tensor.from_array(np.ones(2), device="tpu")
+
+    def test_unavailable_cuda_device(self):
+        cuda = getattr(pf, "cuda", None)
+        if cuda is not None and cuda.is_available():
+            with pytest.raises(RuntimeError, match="cuda:99"):
+                pf.Tensor.from_array(np.ones(2), device="cuda:99")
+        else:
+            with pytest.raises(RuntimeError, match="CUDA"):
+                pf.Tensor.from_array(np.ones(2), device="cuda")
