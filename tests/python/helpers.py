@@ -24,7 +24,9 @@ def check_matmul(got: np.ndarray, a: np.ndarray, b: np.ndarray, dtype=None) -> N
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_array_equal(got[~finite & ~np.isnan(want)], want[~finite & ~np.isnan(want)])
     err = np.abs(got.astype(np.float64) - want)[finite]
-    assert np.all(err <= bound[finite]), f"max error {err.max():.3e}, bound {bound[finite].min():.3e}"
+    assert np.all(err <= bound[finite]), (
+        f"max error {err.max():.3e}, bound {bound[finite].min():.3e}"
+    )
 
 
 def rel_error(got: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:

@@ -6,9 +6,9 @@ import time
 
 import numpy as np
 import pytest
-from helpers import check_matmul, rel_error
 
 import pocaflow as pf
+from helpers import check_matmul, rel_error
 
 DIMS = [0, 1, 2, 3, 5, 7, 13, 31, 33, 64, 97, 130, 257]
 ORDERS = ["C", "F", "T", "sliced", "reversed", "view"]
@@ -41,7 +41,9 @@ def random_case(rng):
     """Shapes of a random matmul: 1-D to 4-D operands with broadcastable batch dimensions."""
     m, k, n = (int(rng.choice(DIMS)) for _ in range(3))
     batch = [int(rng.choice([1, 2, 3])) for _ in range(int(rng.integers(0, 3)))]
-    a_batch = [b if rng.random() < 0.7 else 1 for b in batch][int(rng.integers(0, len(batch) + 1)) :]
+    a_batch = [b if rng.random() < 0.7 else 1 for b in batch][
+        int(rng.integers(0, len(batch) + 1)) :
+    ]
     b_batch = [b if rng.random() < 0.7 else 1 for b in batch]
     a_shape = [k] if rng.random() < 0.15 else [*a_batch, m, k]
     b_shape = [k] if rng.random() < 0.15 else [*b_batch, k, n]
@@ -124,7 +126,10 @@ def test_nan_and_inf_propagate(device):
     for n in (3, 50, 150):
         a = np.ones((n, n))
         a[1, 2], a[2, 0] = np.nan, np.inf
-        c = pf.matmul(pf.Tensor.from_array(a, device=device), pf.Tensor.from_array(np.ones((n, n)), device=device)).numpy()
+        c = pf.matmul(
+            pf.Tensor.from_array(a, device=device),
+            pf.Tensor.from_array(np.ones((n, n)), device=device),
+        ).numpy()
         assert np.isnan(c[1]).all() and np.isposinf(c[2]).all()
         np.testing.assert_array_equal(c[0], n)
 
@@ -171,7 +176,8 @@ def test_readme_example(device, capsys):
     c = c.numpy()
     rel = rel_error(c, a, b)
     with capsys.disabled():
-        print(f"\n[{device}] 1024^2 f32: max |c - numpy| = {np.abs(c - a @ b).max():.3e}, rel = {rel:.2e}")
+        err = np.abs(c - a @ b).max()
+        print(f"\n[{device}] 1024^2 f32: max |c - numpy| = {err:.3e}, relative error = {rel:.2e}")
     assert rel <= 2e-6
 
 

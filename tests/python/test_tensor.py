@@ -19,7 +19,13 @@ def test_round_trip_keeps_values_and_order(device, dtype, rng):
 
 def test_strided_and_reversed_arrays(device, rng):
     big = rng.standard_normal((9, 12))
-    for arr in (big[1::2, ::3], big[::-1], big[:, ::-2], big.T[2:5], np.broadcast_to(big[0], (3, 12))):
+    for arr in (
+        big[1::2, ::3],
+        big[::-1],
+        big[:, ::-2],
+        big.T[2:5],
+        np.broadcast_to(big[0], (3, 12)),
+    ):
         t = pf.Tensor.from_array(arr, device=device)
         assert t.shape == arr.shape
         np.testing.assert_array_equal(t.numpy(), arr)

@@ -4,14 +4,20 @@
 use crate::errors::IntoPyResult;
 use crate::types::unsupported_dtype;
 use ndarray::{ArrayD, ShapeBuilder};
-use numpy::{PyArray, PyArrayDescrMethods, PyArrayMethods, PyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{
+    PyArray, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
+};
 use pocaflow::{DType, Device, Tensor};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 /// A tensor on `device` holding the values of `obj` (a NumPy array of float16, float32 or
 /// float64, or anything `numpy.asarray` turns into one), converted to `dtype` if given.
-pub fn tensor_from_array(obj: &Bound<'_, PyAny>, device: Device, dtype: Option<DType>) -> PyResult<Tensor> {
+pub fn tensor_from_array(
+    obj: &Bound<'_, PyAny>,
+    device: Device,
+    dtype: Option<DType>,
+) -> PyResult<Tensor> {
     let py = obj.py();
     device.ensure_available().py()?;
     let arr = match obj.cast::<PyUntypedArray>() {
@@ -42,11 +48,15 @@ pub fn tensor_from_array(obj: &Bound<'_, PyAny>, device: Device, dtype: Option<D
     .py()
 }
 
-fn host_tensor<T: numpy::Element + pocaflow::Element>(arr: &Bound<'_, PyUntypedArray>) -> PyResult<Tensor> {
+fn host_tensor<T: numpy::Element + pocaflow::Element>(
+    arr: &Bound<'_, PyUntypedArray>,
+) -> PyResult<Tensor> {
     let typed = arr.cast::<PyArrayDyn<T>>()?;
     let readonly = typed.try_readonly()?;
     let view = readonly.as_array();
-    arr.py().detach(|| Tensor::from_ndarray(&view, &Device::Cpu)).py()
+    arr.py()
+        .detach(|| Tensor::from_ndarray(&view, &Device::Cpu))
+        .py()
 }
 
 /// The memory order a `.numpy(order=...)` call asks for.
@@ -76,7 +86,11 @@ impl Order {
 
 /// The tensor as a new NumPy array (bfloat16 comes back as float32, which holds it exactly).
 /// For a CUDA tensor this waits for the work queued on it.
-pub fn tensor_to_numpy<'py>(py: Python<'py>, t: &Tensor, order: Order) -> PyResult<Bound<'py, PyAny>> {
+pub fn tensor_to_numpy<'py>(
+    py: Python<'py>,
+    t: &Tensor,
+    order: Order,
+) -> PyResult<Bound<'py, PyAny>> {
     match t.dtype() {
         DType::F32 => typed_to_numpy::<f32>(py, t, order),
         DType::F64 => typed_to_numpy::<f64>(py, t, order),

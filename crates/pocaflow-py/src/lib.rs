@@ -19,11 +19,17 @@ fn show_config(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let caches = CacheSizes::detect();
     let info = PyDict::new(py);
     info.set_item("version", env!("CARGO_PKG_VERSION"))?;
-    info.set_item("cpu_matmul", "pocaflow gemm (packed, cache-blocked, SIMD microkernels)")?;
+    info.set_item(
+        "cpu_matmul",
+        "pocaflow gemm (packed, cache-blocked, SIMD microkernels)",
+    )?;
     info.set_item("cpu_kernel", Isa::best().to_string())?;
     info.set_item(
         "cpu_kernels_supported",
-        Isa::supported().iter().map(Isa::to_string).collect::<Vec<_>>(),
+        Isa::supported()
+            .iter()
+            .map(Isa::to_string)
+            .collect::<Vec<_>>(),
     )?;
     info.set_item("threads", default_threads())?;
     info.set_item("l1d_bytes", caches.l1d)?;

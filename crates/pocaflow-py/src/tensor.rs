@@ -34,15 +34,17 @@ fn operand(obj: &Bound<'_, PyAny>, device: Device) -> PyResult<Tensor> {
 }
 
 /// `a @ b`, converting a non-tensor operand onto the device of the tensor one.
-fn matmul_any(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>, out: Option<&Tensor>) -> PyResult<Tensor> {
+fn matmul_any(
+    a: &Bound<'_, PyAny>,
+    b: &Bound<'_, PyAny>,
+    out: Option<&Tensor>,
+) -> PyResult<Tensor> {
     let device = [a, b]
         .iter()
         .find_map(|x| x.cast::<PyTensor>().ok().map(|t| t.get().inner.device()))
         .unwrap_or(Device::Cpu);
     let (ta, tb) = (operand(a, device)?, operand(b, device)?);
-    a.py()
-        .detach(|| pocaflow::ops::matmul(&ta, &tb, out))
-        .py()
+    a.py().detach(|| pocaflow::ops::matmul(&ta, &tb, out)).py()
 }
 
 /// Whether `obj` is something `@` should try to convert (not an arbitrary object).
@@ -150,7 +152,9 @@ impl PyTensor {
 
     /// This tensor if it is C-contiguous, else a C-order copy.
     fn contiguous(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        py.detach(|| self.inner.contiguous()).py().map(PyTensor::wrap)
+        py.detach(|| self.inner.contiguous())
+            .py()
+            .map(PyTensor::wrap)
     }
 
     /// Copies `src` (a Tensor or array, broadcast to this shape) into this tensor in place.
@@ -187,7 +191,9 @@ impl PyTensor {
 
     /// The tensor in host memory.
     fn cpu(&self, py: Python<'_>) -> PyResult<PyTensor> {
-        py.detach(|| self.inner.to_device(&Device::Cpu)).py().map(PyTensor::wrap)
+        py.detach(|| self.inner.to_device(&Device::Cpu))
+            .py()
+            .map(PyTensor::wrap)
     }
 
     /// The tensor on CUDA device `index`.
@@ -230,7 +236,10 @@ impl PyTensor {
         let kwargs = pyo3::types::PyDict::new(py);
         kwargs.set_item("separator", ", ")?;
         kwargs.set_item("prefix", "tensor(")?;
-        let body: String = np.getattr("array2string")?.call((arr,), Some(&kwargs))?.extract()?;
+        let body: String = np
+            .getattr("array2string")?
+            .call((arr,), Some(&kwargs))?
+            .extract()?;
         Ok(format!(
             "tensor({body}, dtype={}, device='{}')",
             self.inner.dtype(),
@@ -271,7 +280,9 @@ pub fn matmul(
             let target = o.cast::<PyTensor>().map_err(|_| {
                 PyTypeError::new_err(format!(
                     "out must be a pocaflow.Tensor, got {}",
-                    o.get_type().name().map_or_else(|_| "?".into(), |n| n.to_string())
+                    o.get_type()
+                        .name()
+                        .map_or_else(|_| "?".into(), |n| n.to_string())
                 ))
             })?;
             matmul_any(a, b, Some(&target.get().inner))?;

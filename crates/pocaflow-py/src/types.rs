@@ -44,8 +44,18 @@ impl PyDType {
     fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp, py: Python<'_>) -> Py<PyAny> {
         let same = parse_dtype(other).is_ok_and(|d| d == self.0);
         match op {
-            CompareOp::Eq => same.into_pyobject(py).unwrap().to_owned().into_any().unbind(),
-            CompareOp::Ne => (!same).into_pyobject(py).unwrap().to_owned().into_any().unbind(),
+            CompareOp::Eq => same
+                .into_pyobject(py)
+                .unwrap()
+                .to_owned()
+                .into_any()
+                .unbind(),
+            CompareOp::Ne => (!same)
+                .into_pyobject(py)
+                .unwrap()
+                .to_owned()
+                .into_any()
+                .unbind(),
             _ => py.NotImplemented(),
         }
     }
@@ -131,8 +141,18 @@ impl PyDevice {
     fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp, py: Python<'_>) -> Py<PyAny> {
         let same = parse_device(other).is_ok_and(|d| d == self.0);
         match op {
-            CompareOp::Eq => same.into_pyobject(py).unwrap().to_owned().into_any().unbind(),
-            CompareOp::Ne => (!same).into_pyobject(py).unwrap().to_owned().into_any().unbind(),
+            CompareOp::Eq => same
+                .into_pyobject(py)
+                .unwrap()
+                .to_owned()
+                .into_any()
+                .unbind(),
+            CompareOp::Ne => (!same)
+                .into_pyobject(py)
+                .unwrap()
+                .to_owned()
+                .into_any()
+                .unbind(),
             _ => py.NotImplemented(),
         }
     }
@@ -144,9 +164,11 @@ pub fn parse_device(obj: &Bound<'_, PyAny>) -> PyResult<Device> {
     if let Ok(d) = obj.cast::<PyDevice>() {
         return Ok(d.get().0);
     }
-    let s: String = obj
-        .extract()
-        .map_err(|_| PyTypeError::new_err(format!("device must be a string or pocaflow.Device, got {obj}")))?;
+    let s: String = obj.extract().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "device must be a string or pocaflow.Device, got {obj}"
+        ))
+    })?;
     s.parse::<Device>()
         .map_err(|e| PyValueError::new_err(e.message().to_owned()))
 }

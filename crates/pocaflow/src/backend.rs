@@ -62,7 +62,10 @@ pub(crate) fn matmul(plan: &MatmulPlan, a: &Tensor, b: &Tensor, c: &Tensor) -> R
 pub(crate) fn copy(src: &Tensor, dst: &Tensor) -> Result<()> {
     match (src.device(), dst.device()) {
         (Device::Cpu, Device::Cpu) => {
-            let mut gd = dst.storage.write_cpu().expect("CPU tensor has host storage");
+            let mut gd = dst
+                .storage
+                .write_cpu()
+                .expect("CPU tensor has host storage");
             if src.shares_storage_with(dst) {
                 let snapshot = gd.clone();
                 gd.copy_strided(dst.layout(), &snapshot, src.layout());

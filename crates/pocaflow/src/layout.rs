@@ -397,9 +397,14 @@ mod tests {
         assert_eq!(broadcast_shapes(&[], &[2]), Some(vec![2]));
         assert_eq!(broadcast_shapes(&[0], &[1]), Some(vec![0]));
         assert_eq!(broadcast_shapes(&[2, 3], &[3, 2]), None);
-        let b = Layout::c_contiguous(&[1, 3]).broadcast_to(&[2, 2, 3]).unwrap();
+        let b = Layout::c_contiguous(&[1, 3])
+            .broadcast_to(&[2, 2, 3])
+            .unwrap();
         assert_eq!(b.strides(), &[0, 0, 1]);
-        assert_eq!(b.indices().collect::<Vec<_>>(), vec![0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2]);
+        assert_eq!(
+            b.indices().collect::<Vec<_>>(),
+            vec![0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2]
+        );
         assert!(Layout::c_contiguous(&[2, 3]).broadcast_to(&[3, 3]).is_err());
     }
 

@@ -114,7 +114,10 @@ impl Tensor {
                 data.len()
             )));
         }
-        Ok(Tensor::from_parts(Storage::cpu(CpuBuffer::from_vec(data)), Layout::c_contiguous(shape)))
+        Ok(Tensor::from_parts(
+            Storage::cpu(CpuBuffer::from_vec(data)),
+            Layout::c_contiguous(shape),
+        ))
     }
 
     /// A tensor of zeros in C order.
@@ -126,7 +129,11 @@ impl Tensor {
     }
 
     /// Zeros in `layout`, which must start at offset 0 and be contiguous in some order.
-    pub(crate) fn zeros_with_layout(layout: Layout, dtype: DType, device: &Device) -> Result<Tensor> {
+    pub(crate) fn zeros_with_layout(
+        layout: Layout,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Tensor> {
         match device {
             Device::Cpu => Ok(Tensor::from_parts(
                 Storage::cpu(CpuBuffer::zeros(dtype, layout.numel())),
@@ -151,12 +158,16 @@ impl Tensor {
             )));
         }
         let host = self.to_device(&Device::Cpu)?;
-        let buf = host.storage.read_cpu().expect("to_device(Cpu) gives host storage");
+        let buf = host
+            .storage
+            .read_cpu()
+            .expect("to_device(Cpu) gives host storage");
         let l = &host.layout;
         let shape = IxDyn(l.shape());
         let contiguous = |order_f: bool| {
             let start = l.offset();
-            let data = buf.as_slice::<T>().expect("dtype checked")[start..start + l.numel()].to_vec();
+            let data =
+                buf.as_slice::<T>().expect("dtype checked")[start..start + l.numel()].to_vec();
             let shape = shape.clone().set_f(order_f);
             ArrayD::from_shape_vec(shape, data).expect("length matches shape")
         };
@@ -219,7 +230,10 @@ impl Tensor {
     /// # Errors
     /// [`Error::Shape`] unless `axes` is a permutation of the axes.
     pub fn permute(&self, axes: &[usize]) -> Result<Tensor> {
-        Ok(Tensor::from_parts(self.storage.clone(), self.layout.permute(axes)?))
+        Ok(Tensor::from_parts(
+            self.storage.clone(),
+            self.layout.permute(axes)?,
+        ))
     }
 
     /// A view with explicit shape, strides (in elements, any sign) and offset over the same
@@ -289,7 +303,13 @@ impl Tensor {
     /// elements (a broadcast view); device errors from the transfer.
     pub fn copy_(&self, src: &Tensor) -> Result<()> {
         let src_layout = src.layout.broadcast_to(self.shape())?;
-        if self.layout.strides().iter().zip(self.shape()).any(|(&s, &n)| s == 0 && n > 1) {
+        if self
+            .layout
+            .strides()
+            .iter()
+            .zip(self.shape())
+            .any(|(&s, &n)| s == 0 && n > 1)
+        {
             return Err(Error::Shape(format!(
                 "copy_: the destination (shape {:?}, strides {:?}) has overlapping elements",
                 self.shape(),

@@ -22,7 +22,13 @@ enum Order {
     Reversed,
 }
 
-const ORDERS: [Order; 5] = [Order::C, Order::F, Order::TransposedC, Order::Stepped, Order::Reversed];
+const ORDERS: [Order; 5] = [
+    Order::C,
+    Order::F,
+    Order::TransposedC,
+    Order::Stepped,
+    Order::Reversed,
+];
 
 fn backing<T: Copy + Default>(src: &Array2<T>, order: Order) -> Array2<T> {
     let (r, c) = src.dim();
@@ -90,7 +96,11 @@ fn every_kernel_every_order_every_edge() {
         for threads in [1, 2] {
             let cfg = GemmConfig { isa, threads };
             for _ in 0..60 {
-                let dims = (rng.pick(&EDGE_DIMS), rng.pick(&EDGE_DIMS), rng.pick(&EDGE_DIMS));
+                let dims = (
+                    rng.pick(&EDGE_DIMS),
+                    rng.pick(&EDGE_DIMS),
+                    rng.pick(&EDGE_DIMS),
+                );
                 let orders = (rng.pick(&ORDERS), rng.pick(&ORDERS));
                 check::<f32>(&mut rng, dims, orders, cfg, f32::EPSILON as f64);
                 check::<f64>(&mut rng, dims, orders, cfg, f64::EPSILON);
@@ -126,14 +136,25 @@ fn empty_and_degenerate_shapes() {
     let mut rng = Rng::new(3);
     for isa in Isa::supported() {
         let cfg = GemmConfig { isa, threads: 2 };
-        for dims in [(0, 5, 3), (4, 0, 3), (4, 5, 0), (0, 0, 0), (1, 1, 1), (1, 300, 1), (300, 1, 300)] {
+        for dims in [
+            (0, 5, 3),
+            (4, 0, 3),
+            (4, 5, 0),
+            (0, 0, 0),
+            (1, 1, 1),
+            (1, 300, 1),
+            (300, 1, 300),
+        ] {
             check::<f64>(&mut rng, dims, (Order::C, Order::F), cfg, f64::EPSILON);
         }
     }
     // k = 0 gives zeros.
     let a = Array2::<f32>::zeros((3, 0));
     let b = Array2::<f32>::zeros((0, 4));
-    assert_eq!(pocaflow::matmul(a.view(), b.view()), Array2::<f32>::zeros((3, 4)));
+    assert_eq!(
+        pocaflow::matmul(a.view(), b.view()),
+        Array2::<f32>::zeros((3, 4))
+    );
 }
 
 #[test]
@@ -159,7 +180,9 @@ fn output_order_follows_the_operands() {
     let f = Array2::<f64>::ones((4, 5).f());
     let g = Array2::<f64>::ones((5, 3).f());
     assert!(pocaflow::matmul(a.view(), g.view()).is_standard_layout());
-    assert!(pocaflow::matmul(f.view(), g.view()).t().is_standard_layout());
+    assert!(pocaflow::matmul(f.view(), g.view())
+        .t()
+        .is_standard_layout());
 }
 
 #[test]
@@ -168,7 +191,10 @@ fn shape_mismatch_is_an_error_naming_both_shapes() {
     let b = Array2::<f32>::zeros((4, 5));
     let e = pocaflow::try_matmul(a.view(), b.view()).unwrap_err();
     assert!(matches!(e, pocaflow::Error::Shape(_)));
-    assert!(e.message().contains("(2, 3)") && e.message().contains("(4, 5)"), "{e}");
+    assert!(
+        e.message().contains("(2, 3)") && e.message().contains("(4, 5)"),
+        "{e}"
+    );
     let panic = std::panic::catch_unwind(|| pocaflow::matmul(a.view(), b.view())).unwrap_err();
     let msg = panic.downcast_ref::<String>().unwrap();
     assert!(msg.contains("not aligned"), "{msg}");

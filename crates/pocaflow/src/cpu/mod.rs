@@ -92,12 +92,22 @@ impl CpuBuffer {
 
     /// The elements as `T`, or `None` if `T` is not the buffer's dtype.
     pub fn as_slice<T: Element>(&self) -> Option<&[T]> {
-        with_typed!(self, v, (v as &dyn Any).downcast_ref::<Vec<T>>().map(Vec::as_slice))
+        with_typed!(
+            self,
+            v,
+            (v as &dyn Any).downcast_ref::<Vec<T>>().map(Vec::as_slice)
+        )
     }
 
     /// The elements as mutable `T`, or `None` if `T` is not the buffer's dtype.
     pub fn as_mut_slice<T: Element>(&mut self) -> Option<&mut [T]> {
-        with_typed!(self, v, (v as &mut dyn Any).downcast_mut::<Vec<T>>().map(Vec::as_mut_slice))
+        with_typed!(
+            self,
+            v,
+            (v as &mut dyn Any)
+                .downcast_mut::<Vec<T>>()
+                .map(Vec::as_mut_slice)
+        )
     }
 
     /// The elements of `layout`, in C order, converted to `T`.
@@ -129,12 +139,21 @@ fn gather_cast<T: Element, U: Element>(src: &Vec<T>, layout: &Layout) -> Vec<U> 
         }
         return layout.indices().map(|i| same[i]).collect();
     }
-    layout.indices().map(|i| U::from_f64(src[i].to_f64())).collect()
+    layout
+        .indices()
+        .map(|i| U::from_f64(src[i].to_f64()))
+        .collect()
 }
 
 /// Batched matmul on host buffers: for every batch index, `C = A * B` with the strides of
 /// `plan`. `c` must not share memory with `a` or `b` (the dispatch point guarantees it).
-pub(crate) fn matmul(plan: &MatmulPlan, a: &CpuBuffer, b: &CpuBuffer, c: &mut CpuBuffer, cfg: GemmConfig) -> Result<()> {
+pub(crate) fn matmul(
+    plan: &MatmulPlan,
+    a: &CpuBuffer,
+    b: &CpuBuffer,
+    c: &mut CpuBuffer,
+    cfg: GemmConfig,
+) -> Result<()> {
     match (a, b, c) {
         (CpuBuffer::F32(a), CpuBuffer::F32(b), CpuBuffer::F32(c)) => {
             batched(plan, a, b, c, cfg);
@@ -165,7 +184,14 @@ fn batched<T: GemmScalar>(plan: &MatmulPlan, a: &[T], b: &[T], c: &mut [T], cfg:
     let ((ars, acs), (brs, bcs), (crs, ccs)) = (mat(al), mat(bl), mat(cl));
     let batch = &plan.batch;
     let offsets = |l| batch_offsets(batch, l);
-    let mref = |data, offset, rows, cols, rs, cs| MatRef { data, offset, rows, cols, rs, cs };
+    let mref = |data, offset, rows, cols, rs, cs| MatRef {
+        data,
+        offset,
+        rows,
+        cols,
+        rs,
+        cs,
+    };
     let count: usize = batch.iter().product();
     let dense_c = cl.is_c_contiguous() && cl.offset() == 0;
     let small = m * n * k < 96 * 96 * 96;
@@ -173,14 +199,40 @@ fn batched<T: GemmScalar>(plan: &MatmulPlan, a: &[T], b: &[T], c: &mut [T], cfg:
         // Many small matrices: one thread per group of whole matrices.
         let jobs: Vec<(usize, usize)> = offsets(al).zip(offsets(bl)).collect();
         let single = GemmConfig { threads: 1, ..cfg };
-        c.par_chunks_mut(m * n).zip(jobs).for_each(|(cm, (ao, bo))| {
-            let cm = MatMut { data: cm, offset: 0, rows: m, cols: n, rs: crs, cs: ccs };
-            gemm::gemm(mref(a, ao, m, k, ars, acs), mref(b, bo, k, n, brs, bcs), cm, single);
-        });
+        c.par_chunks_mut(m * n)
+            .zip(jobs)
+            .for_each(|(cm, (ao, bo))| {
+                let cm = MatMut {
+                    data: cm,
+                    offset: 0,
+                    rows: m,
+                    cols: n,
+                    rs: crs,
+                    cs: ccs,
+                };
+                gemm::gemm(
+                    mref(a, ao, m, k, ars, acs),
+                    mref(b, bo, k, n, brs, bcs),
+                    cm,
+                    single,
+                );
+            });
         return;
     }
     for ((ao, bo), co) in offsets(al).zip(offsets(bl)).zip(offsets(cl)) {
-        let cm = MatMut { data: &mut *c, offset: co, rows: m, cols: n, rs: crs, cs: ccs };
-        gemm::gemm(mref(a, ao, m, k, ars, acs), mref(b, bo, k, n, brs, bcs), cm, cfg);
+        let cm = MatMut {
+            data: &mut *c,
+            offset: co,
+            rows: m,
+            cols: n,
+            rs: crs,
+            cs: ccs,
+        };
+        gemm::gemm(
+            mref(a, ao, m, k, ars, acs),
+            mref(b, bo, k, n, brs, bcs),
+            cm,
+            cfg,
+        );
     }
 }

@@ -33,8 +33,16 @@ impl MatmulShapes {
             }
         }
         let (a_vec, b_vec) = (a.len() == 1, b.len() == 1);
-        let (m, k) = if a_vec { (1, a[0]) } else { (a[a.len() - 2], a[a.len() - 1]) };
-        let (k2, n) = if b_vec { (b[0], 1) } else { (b[b.len() - 2], b[b.len() - 1]) };
+        let (m, k) = if a_vec {
+            (1, a[0])
+        } else {
+            (a[a.len() - 2], a[a.len() - 1])
+        };
+        let (k2, n) = if b_vec {
+            (b[0], 1)
+        } else {
+            (b[b.len() - 2], b[b.len() - 1])
+        };
         if k != k2 {
             return Err(Error::Shape(format!(
                 "matmul: shapes {} and {} are not aligned: the last dimension of the first \
@@ -59,7 +67,15 @@ impl MatmulShapes {
         if !b_vec {
             out.push(n);
         }
-        Ok(MatmulShapes { m, k, n, batch, out, a_vec, b_vec })
+        Ok(MatmulShapes {
+            m,
+            k,
+            n,
+            batch,
+            out,
+            a_vec,
+            b_vec,
+        })
     }
 }
 
@@ -96,7 +112,11 @@ impl MatmulPlan {
         let nb = sh.batch.len();
         let cs = c.strides();
         let m_stride = if sh.a_vec { 0 } else { cs[nb] };
-        let n_stride = if sh.b_vec { 0 } else { cs[nb + usize::from(!sh.a_vec)] };
+        let n_stride = if sh.b_vec {
+            0
+        } else {
+            cs[nb + usize::from(!sh.a_vec)]
+        };
         let mut c_strides = cs[..nb].to_vec();
         c_strides.extend([m_stride, n_stride]);
         let mut c_shape = sh.batch.clone();
@@ -156,7 +176,11 @@ pub fn matmul(a: &Tensor, b: &Tensor, out: Option<&Tensor>) -> Result<Tensor> {
                 b.dtype()
             )));
         }
-        let overlapping = o.strides().iter().zip(o.shape()).any(|(&s, &n)| s == 0 && n > 1);
+        let overlapping = o
+            .strides()
+            .iter()
+            .zip(o.shape())
+            .any(|(&s, &n)| s == 0 && n > 1);
         if overlapping {
             return Err(Error::Shape(format!(
                 "matmul: out (shape {}, strides {:?}) has overlapping elements",
@@ -211,7 +235,10 @@ mod tests {
         assert_eq!(s(&[3], &[7, 3, 2]).unwrap(), vec![7, 2]);
         assert_eq!(s(&[0, 3], &[3, 0]).unwrap(), vec![0, 0]);
         let e = s(&[2, 3], &[4, 5]).unwrap_err();
-        assert!(e.message().contains("(2, 3)") && e.message().contains("(4, 5)"), "{e}");
+        assert!(
+            e.message().contains("(2, 3)") && e.message().contains("(4, 5)"),
+            "{e}"
+        );
         let e = s(&[2, 2, 3], &[3, 3, 4]).unwrap_err();
         assert!(e.message().contains("broadcast"), "{e}");
         assert!(s(&[], &[3]).unwrap_err().message().contains("scalar"));

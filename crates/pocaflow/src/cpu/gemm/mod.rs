@@ -105,7 +105,15 @@ pub struct MatMut<'a, T> {
 
 /// Panics unless every element of a `rows x cols` matrix at `offset` with strides `rs`, `cs`
 /// lies inside `len` elements.
-fn check_span(what: &str, len: usize, offset: usize, rows: usize, cols: usize, rs: isize, cs: isize) {
+fn check_span(
+    what: &str,
+    len: usize,
+    offset: usize,
+    rows: usize,
+    cols: usize,
+    rs: isize,
+    cs: isize,
+) {
     if rows == 0 || cols == 0 {
         return;
     }
@@ -126,7 +134,10 @@ fn check_span(what: &str, len: usize, offset: usize, rows: usize, cols: usize, r
 /// before this point, so a panic here is a bug in pocaflow.
 pub fn gemm<T: GemmScalar>(a: MatRef<'_, T>, b: MatRef<'_, T>, c: MatMut<'_, T>, cfg: GemmConfig) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert!(b.rows == k && c.rows == m && c.cols == n, "gemm: inconsistent shapes");
+    assert!(
+        b.rows == k && c.rows == m && c.cols == n,
+        "gemm: inconsistent shapes"
+    );
     check_span("A", a.data.len(), a.offset, m, k, a.rs, a.cs);
     check_span("B", b.data.len(), b.offset, k, n, b.rs, b.cs);
     check_span("C", c.data.len(), c.offset, m, n, c.rs, c.cs);
@@ -282,7 +293,11 @@ unsafe fn gemm_raw<T: GemmScalar>(
         // SAFETY: forwarded.
         unsafe { gemm_small(m, n, k, a, b, c) }
     } else {
-        let threads = if m * n * k < PARALLEL_MIN_WORK { 1 } else { threads.max(1) };
+        let threads = if m * n * k < PARALLEL_MIN_WORK {
+            1
+        } else {
+            threads.max(1)
+        };
         // SAFETY: forwarded.
         unsafe { gemm_blocked(m, n, k, a, b, c, kernel, threads) }
     }
@@ -292,7 +307,14 @@ unsafe fn gemm_raw<T: GemmScalar>(
 ///
 /// # Safety
 /// As for [`gemm_raw`], with `m <= SMALL_DIM`.
-unsafe fn gemm_small<T: GemmScalar>(m: usize, n: usize, k: usize, a: MatPtr<T>, b: MatPtr<T>, c: MatPtrMut<T>) {
+unsafe fn gemm_small<T: GemmScalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatPtr<T>,
+    b: MatPtr<T>,
+    c: MatPtrMut<T>,
+) {
     let mut col = [T::default(); SMALL_DIM];
     let col = &mut col[..m];
     for j in 0..n {
@@ -344,16 +366,44 @@ unsafe fn gemm_blocked<T: GemmScalar>(
             for pc in (0..k).step_by(bl.kc) {
                 let kcb = bl.kc.min(k - pc);
                 // SAFETY: the block (pc.., jc..) of B is kcb x ncb and inside B.
-                let bblock = unsafe { MatPtr { ptr: b.at(pc, jc), ..b } };
-                // SAFETY: the block (.., pc..) of A is m x kcb and inside A.
-                let ablock = unsafe { MatPtr { ptr: a.at(0, pc), ..a } };
-                // SAFETY: the block (.., jc..) of C is m x ncb and inside C.
-                let cblock = unsafe { MatPtrMut { ptr: c.at(0, jc), ..c } };
-                let bpack = &mut bpack[..kcb * ncb.div_ceil(nr) * nr];
-                let macro_tile = |rows: std::ops::Range<usize>, cols: std::ops::Range<usize>, bpack: &[T]| {
-                    // SAFETY: each call covers a disjoint part of C.
-                    unsafe { macro_kernel(ablock, bpack, cblock, rows, cols, kcb, pc > 0, kernel, bl.mc) }
+                let bblock = unsafe {
+                    MatPtr {
+                        ptr: b.at(pc, jc),
+                        ..b
+                    }
                 };
+                // SAFETY: the block (.., pc..) of A is m x kcb and inside A.
+                let ablock = unsafe {
+                    MatPtr {
+                        ptr: a.at(0, pc),
+                        ..a
+                    }
+                };
+                // SAFETY: the block (.., jc..) of C is m x ncb and inside C.
+                let cblock = unsafe {
+                    MatPtrMut {
+                        ptr: c.at(0, jc),
+                        ..c
+                    }
+                };
+                let bpack = &mut bpack[..kcb * ncb.div_ceil(nr) * nr];
+                let macro_tile =
+                    |rows: std::ops::Range<usize>, cols: std::ops::Range<usize>, bpack: &[T]| {
+                        // SAFETY: each call covers a disjoint part of C.
+                        unsafe {
+                            macro_kernel(
+                                ablock,
+                                bpack,
+                                cblock,
+                                rows,
+                                cols,
+                                kcb,
+                                pc > 0,
+                                kernel,
+                                bl.mc,
+                            )
+                        }
+                    };
                 if threads == 1 {
                     // SAFETY: bpack holds the panels of this block.
                     unsafe { pack::pack_b(bblock, kcb, ncb, nr, bpack) };
@@ -368,7 +418,12 @@ unsafe fn gemm_blocked<T: GemmScalar>(
                         let j0 = t * per * nr;
                         let cols = (per * nr).min(ncb - j0);
                         // SAFETY: columns j0..j0+cols of the block are inside B.
-                        let src = unsafe { MatPtr { ptr: bblock.at(0, j0), ..bblock } };
+                        let src = unsafe {
+                            MatPtr {
+                                ptr: bblock.at(0, j0),
+                                ..bblock
+                            }
+                        };
                         // SAFETY: chunk holds the panels of those columns.
                         s.spawn(move |_| unsafe { pack::pack_b(src, kcb, cols, nr, chunk) });
                     }
@@ -417,7 +472,18 @@ unsafe fn macro_kernel<T: GemmScalar>(
         for ic in rows.clone().step_by(mc) {
             let mcb = mc.min(rows.end - ic);
             // SAFETY: rows ic..ic+mcb of A are inside it; apack holds a_len elements.
-            unsafe { pack::pack_a(MatPtr { ptr: a.at(ic, 0), ..a }, mcb, kc, mr, apack) };
+            unsafe {
+                pack::pack_a(
+                    MatPtr {
+                        ptr: a.at(ic, 0),
+                        ..a
+                    },
+                    mcb,
+                    kc,
+                    mr,
+                    apack,
+                )
+            };
             for j0 in cols.clone().step_by(nr) {
                 let ncols = nr.min(cols.end - j0);
                 let bpanel = &bpack[j0 / nr * nr * kc..];

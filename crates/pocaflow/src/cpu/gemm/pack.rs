@@ -9,15 +9,26 @@ use super::MatPtr;
 ///
 /// # Safety
 /// `a` must be readable for `mc x kc`; `out` must hold `ceil(mc / mr) * mr * kc` elements.
-pub(super) unsafe fn pack_a<T: Copy + Default>(a: MatPtr<T>, mc: usize, kc: usize, mr: usize, out: &mut [T]) {
-    for (r, panel) in out.chunks_exact_mut(mr * kc).take(mc.div_ceil(mr)).enumerate() {
+pub(super) unsafe fn pack_a<T: Copy + Default>(
+    a: MatPtr<T>,
+    mc: usize,
+    kc: usize,
+    mr: usize,
+    out: &mut [T],
+) {
+    for (r, panel) in out
+        .chunks_exact_mut(mr * kc)
+        .take(mc.div_ceil(mr))
+        .enumerate()
+    {
         let rows = mr.min(mc - r * mr);
         // SAFETY: rows r*mr .. r*mr+rows are inside the block.
         let src = unsafe { a.at(r * mr, 0) };
         if a.rs == 1 {
             for (p, step) in panel.chunks_exact_mut(mr).enumerate() {
                 // SAFETY: column p holds `rows` contiguous elements.
-                let col = unsafe { std::slice::from_raw_parts(src.offset(p as isize * a.cs), rows) };
+                let col =
+                    unsafe { std::slice::from_raw_parts(src.offset(p as isize * a.cs), rows) };
                 step[..rows].copy_from_slice(col);
                 step[rows..].fill(T::default());
             }
@@ -40,15 +51,26 @@ pub(super) unsafe fn pack_a<T: Copy + Default>(a: MatPtr<T>, mc: usize, kc: usiz
 ///
 /// # Safety
 /// `b` must be readable for `kc x nc`; `out` must hold `ceil(nc / nr) * nr * kc` elements.
-pub(super) unsafe fn pack_b<T: Copy + Default>(b: MatPtr<T>, kc: usize, nc: usize, nr: usize, out: &mut [T]) {
-    for (s, panel) in out.chunks_exact_mut(nr * kc).take(nc.div_ceil(nr)).enumerate() {
+pub(super) unsafe fn pack_b<T: Copy + Default>(
+    b: MatPtr<T>,
+    kc: usize,
+    nc: usize,
+    nr: usize,
+    out: &mut [T],
+) {
+    for (s, panel) in out
+        .chunks_exact_mut(nr * kc)
+        .take(nc.div_ceil(nr))
+        .enumerate()
+    {
         let cols = nr.min(nc - s * nr);
         // SAFETY: columns s*nr .. s*nr+cols are inside the block.
         let src = unsafe { b.at(0, s * nr) };
         if b.cs == 1 {
             for (p, step) in panel.chunks_exact_mut(nr).enumerate() {
                 // SAFETY: row p holds `cols` contiguous elements.
-                let row = unsafe { std::slice::from_raw_parts(src.offset(p as isize * b.rs), cols) };
+                let row =
+                    unsafe { std::slice::from_raw_parts(src.offset(p as isize * b.rs), cols) };
                 step[..cols].copy_from_slice(row);
                 step[cols..].fill(T::default());
             }

@@ -43,7 +43,11 @@ scratch_scalar!(f64);
 /// Runs `f` on a 64-byte-aligned buffer of `len` elements from this thread's `slot`, growing it
 /// if needed. If the slot is in use further up this thread's stack (a nested GEMM that rayon
 /// ran on this thread while it waited), a fresh buffer is used instead.
-pub fn with_scratch<T: ScratchScalar, R>(slot: Slot, len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+pub fn with_scratch<T: ScratchScalar, R>(
+    slot: Slot,
+    len: usize,
+    f: impl FnOnce(&mut [T]) -> R,
+) -> R {
     let pad = 64 / std::mem::size_of::<T>();
     let aligned = |v: &mut Vec<T>| {
         if v.len() < len + pad {

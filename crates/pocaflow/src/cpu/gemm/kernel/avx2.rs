@@ -64,7 +64,9 @@ macro_rules! avx2_kernel {
                     }
                 }
                 // SAFETY: forwarded from the caller.
-                unsafe { crate::cpu::gemm::kernel::store_tile(&tile, MR, c, rs_c, cs_c, m, n, accumulate) }
+                unsafe {
+                    crate::cpu::gemm::kernel::store_tile(&tile, MR, c, rs_c, cs_c, m, n, accumulate)
+                }
             }
         }
     };
@@ -73,12 +75,26 @@ macro_rules! avx2_kernel {
 #[cfg(target_arch = "x86_64")]
 mod imp {
     avx2_kernel!(
-        f32_16x6, f32, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_set1_ps,
-        _mm256_fmadd_ps, _mm256_add_ps, _mm256_storeu_ps
+        f32_16x6,
+        f32,
+        8,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_set1_ps,
+        _mm256_fmadd_ps,
+        _mm256_add_ps,
+        _mm256_storeu_ps
     );
     avx2_kernel!(
-        f64_8x6, f64, 4, _mm256_setzero_pd, _mm256_loadu_pd, _mm256_set1_pd,
-        _mm256_fmadd_pd, _mm256_add_pd, _mm256_storeu_pd
+        f64_8x6,
+        f64,
+        4,
+        _mm256_setzero_pd,
+        _mm256_loadu_pd,
+        _mm256_set1_pd,
+        _mm256_fmadd_pd,
+        _mm256_add_pd,
+        _mm256_storeu_pd
     );
 
     pub(super) const F32: super::super::MicroKernelFn<f32> = f32_16x6;

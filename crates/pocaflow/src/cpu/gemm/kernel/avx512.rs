@@ -73,7 +73,9 @@ macro_rules! avx512_kernel {
                     }
                 }
                 // SAFETY: forwarded from the caller.
-                unsafe { crate::cpu::gemm::kernel::store_tile(&tile, MR, c, rs_c, cs_c, m, n, accumulate) }
+                unsafe {
+                    crate::cpu::gemm::kernel::store_tile(&tile, MR, c, rs_c, cs_c, m, n, accumulate)
+                }
             }
         }
     };
@@ -82,14 +84,34 @@ macro_rules! avx512_kernel {
 #[cfg(target_arch = "x86_64")]
 mod imp {
     avx512_kernel!(
-        f32_32x12, f32, 16, 12, __mmask16, _mm512_setzero_ps, _mm512_loadu_ps,
-        _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_maskz_loadu_ps,
-        _mm512_mask_storeu_ps, _mm512_storeu_ps
+        f32_32x12,
+        f32,
+        16,
+        12,
+        __mmask16,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps,
+        _mm512_add_ps,
+        _mm512_maskz_loadu_ps,
+        _mm512_mask_storeu_ps,
+        _mm512_storeu_ps
     );
     avx512_kernel!(
-        f64_16x12, f64, 8, 12, __mmask8, _mm512_setzero_pd, _mm512_loadu_pd,
-        _mm512_set1_pd, _mm512_fmadd_pd, _mm512_add_pd, _mm512_maskz_loadu_pd,
-        _mm512_mask_storeu_pd, _mm512_storeu_pd
+        f64_16x12,
+        f64,
+        8,
+        12,
+        __mmask8,
+        _mm512_setzero_pd,
+        _mm512_loadu_pd,
+        _mm512_set1_pd,
+        _mm512_fmadd_pd,
+        _mm512_add_pd,
+        _mm512_maskz_loadu_pd,
+        _mm512_mask_storeu_pd,
+        _mm512_storeu_pd
     );
 
     pub(super) const F32: super::super::MicroKernelFn<f32> = f32_32x12;

@@ -72,7 +72,8 @@ impl fmt::Display for Isa {
 /// `a` must be valid for `kc * MR` reads and `b` for `kc * NR` reads; `c` must be valid for
 /// writes (and reads, when `accumulate`) at `c + i * rs_c + j * cs_c` for `i < m <= MR`,
 /// `j < n <= NR`; the CPU must support the kernel's instruction set.
-pub type MicroKernelFn<T> = unsafe fn(usize, *const T, *const T, *mut T, isize, isize, usize, usize, bool);
+pub type MicroKernelFn<T> =
+    unsafe fn(usize, *const T, *const T, *mut T, isize, isize, usize, usize, bool);
 
 /// A microkernel and its tile shape.
 #[derive(Clone, Copy)]
@@ -101,7 +102,7 @@ pub trait KernelScalar: Copy + Send + Sync + 'static {
 
 impl KernelScalar for f32 {
     fn kernel(isa: Isa) -> Option<Kernel<f32>> {
-        isa.is_supported().then(|| match isa {
+        isa.is_supported().then_some(match isa {
             Isa::Avx512 => avx512::F32,
             Isa::Avx2 => avx2::F32,
             Isa::Portable => portable::F32,
@@ -111,7 +112,7 @@ impl KernelScalar for f32 {
 
 impl KernelScalar for f64 {
     fn kernel(isa: Isa) -> Option<Kernel<f64>> {
-        isa.is_supported().then(|| match isa {
+        isa.is_supported().then_some(match isa {
             Isa::Avx512 => avx512::F64,
             Isa::Avx2 => avx2::F64,
             Isa::Portable => portable::F64,
@@ -124,6 +125,7 @@ impl KernelScalar for f64 {
 /// # Safety
 /// As for [`MicroKernelFn`]: `c` valid at `c + i * rs_c + j * cs_c` for `i < m`, `j < n`.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn store_tile<T: Copy + std::ops::Add<Output = T>>(
     tile: &[T],
     mr: usize,
@@ -165,7 +167,13 @@ mod tests {
             };
             let a: Vec<T> = (0..kc * k.mr).map(|_| rnd()).collect();
             let b: Vec<T> = (0..kc * k.nr).map(|_| rnd()).collect();
-            for (m, n) in [(k.mr, k.nr), (1, 1), (k.mr - 1, k.nr), (k.mr, 1), (3, k.nr - 1)] {
+            for (m, n) in [
+                (k.mr, k.nr),
+                (1, 1),
+                (k.mr - 1, k.nr),
+                (k.mr, 1),
+                (3, k.nr - 1),
+            ] {
                 for accumulate in [false, true] {
                     // C is column-major with a gap (ld = mr + 3), then row-major.
                     for (rs, cs) in [(1, k.mr as isize + 3), (k.nr as isize + 2, 1)] {
@@ -173,21 +181,37 @@ mod tests {
                         let mut c = vec![T::from_f64(0.5); len];
                         // SAFETY: the m x n corner with these strides lies inside `c`.
                         unsafe {
-                            (k.func)(kc, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), rs, cs, m, n, accumulate)
+                            (k.func)(
+                                kc,
+                                a.as_ptr(),
+                                b.as_ptr(),
+                                c.as_mut_ptr(),
+                                rs,
+                                cs,
+                                m,
+                                n,
+                                accumulate,
+                            )
                         };
                         for i in 0..k.mr {
                             for j in 0..k.nr {
                                 let idx = (i as isize * rs + j as isize * cs) as usize;
                                 let got = c[idx].to_f64();
                                 if i >= m || j >= n {
-                                    assert_eq!(got, 0.5, "{isa} wrote outside ({m}x{n}) at ({i},{j})");
+                                    assert_eq!(
+                                        got, 0.5,
+                                        "{isa} wrote outside ({m}x{n}) at ({i},{j})"
+                                    );
                                     continue;
                                 }
                                 let dot: f64 = (0..kc)
                                     .map(|p| a[p * k.mr + i].to_f64() * b[p * k.nr + j].to_f64())
                                     .sum();
                                 let want = dot + if accumulate { 0.5 } else { 0.0 };
-                                assert!((got - want).abs() < 1e-4, "{isa} ({i},{j}): {got} vs {want}");
+                                assert!(
+                                    (got - want).abs() < 1e-4,
+                                    "{isa} ({i},{j}): {got} vs {want}"
+                                );
                             }
                         }
                     }

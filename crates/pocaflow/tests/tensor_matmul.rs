@@ -1,0 +1,249 @@
+//! `Tensor` matmul through the dispatch point, against a naive triple loop: batch broadcasting,
+//! 1-D operands, strided views, dtype promotion, `out=` (fresh, strided, aliasing), errors.
+
+mod common;
+
+use common::{assert_close, naive, Rng};
+use ndarray::{ArrayD, Axis, Ix2, IxDyn};
+use pocaflow::{ops, DType, Device, Error, Tensor};
+
+/// NumPy's matmul in f64 by the naive loop: promotes 1-D operands, broadcasts batch axes.
+fn reference(a: &ArrayD<f64>, b: &ArrayD<f64>) -> ArrayD<f64> {
+    let a2 = if a.ndim() == 1 {
+        a.clone().insert_axis(Axis(0))
+    } else {
+        a.clone()
+    };
+    let b2 = if b.ndim() == 1 {
+        b.clone().insert_axis(Axis(1))
+    } else {
+        b.clone()
+    };
+    let (na, nb) = (a2.ndim(), b2.ndim());
+    let batch =
+        pocaflow::layout::broadcast_shapes(&a2.shape()[..na - 2], &b2.shape()[..nb - 2]).unwrap();
+    let (m, n) = (a2.shape()[na - 2], b2.shape()[nb - 1]);
+    let full = |x: &ArrayD<f64>, r, c| {
+        let mut s = batch.clone();
+        s.extend([r, c]);
+        x.broadcast(IxDyn(&s)).unwrap().to_owned()
+    };
+    let k = a2.shape()[na - 1];
+    let (fa, fb) = (full(&a2, m, k), full(&b2, k, n));
+    let count: usize = batch.iter().product();
+    let fa = fa.into_shape_with_order((count, m, k)).unwrap();
+    let fb = fb.into_shape_with_order((count, k, n)).unwrap();
+    let mut out = ndarray::Array3::<f64>::zeros((count, m, n));
+    for i in 0..count {
+        out.index_axis_mut(Axis(0), i)
+            .assign(&naive(fa.index_axis(Axis(0), i), fb.index_axis(Axis(0), i)));
+    }
+    let mut shape = batch.clone();
+    if a.ndim() > 1 {
+        shape.push(m);
+    }
+    if b.ndim() > 1 {
+        shape.push(n);
+    }
+    out.into_shape_with_order(IxDyn(&shape)).unwrap()
+}
+
+fn tensor(x: &ArrayD<f64>, dtype: DType) -> Tensor {
+    Tensor::from_ndarray(x, &Device::Cpu)
+        .unwrap()
+        .to_dtype(dtype)
+        .unwrap()
+}
+
+fn values(t: &Tensor) -> ArrayD<f64> {
+    t.to_dtype(DType::F64).unwrap().to_ndarray::<f64>().unwrap()
+}
+
+fn eps(d: DType) -> f64 {
+    if d == DType::F32 {
+        f32::EPSILON as f64
+    } else {
+        f64::EPSILON
+    }
+}
+
+#[test]
+fn batched_broadcast_and_vector_operands() {
+    let mut rng = Rng::new(7);
+    let cases: &[(&[usize], &[usize])] = &[
+        (&[5], &[5]),
+        (&[5], &[5, 3]),
+        (&[4, 5], &[5]),
+        (&[5], &[2, 5, 3]),
+        (&[2, 4, 5], &[5]),
+        (&[3, 1, 4, 5], &[2, 5, 6]),
+        (&[1, 4, 5], &[7, 5, 6]),
+        (&[2, 3, 33, 17], &[17, 40]),
+        (&[0, 4, 5], &[5, 6]),
+        (&[4, 0], &[0, 6]),
+        (&[64, 20, 30], &[64, 30, 10]),
+    ];
+    for dtype in [DType::F32, DType::F64] {
+        for &(sa, sb) in cases {
+            let (a, b) = (rng.array(sa), rng.array(sb));
+            let (ta, tb) = (tensor(&a, dtype), tensor(&b, dtype));
+            let (a, b) = (values(&ta), values(&tb));
+            let c = ta.matmul(&tb).unwrap();
+            assert_eq!(c.dtype(), dtype);
+            assert!(c.layout().is_c_contiguous());
+            assert_close(
+                &values(&c),
+                &reference(&a, &b),
+                a.shape()[a.ndim() - 1],
+                eps(dtype),
+                &format!("{sa:?}@{sb:?}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn strided_views_permutes_and_reversed_storage() {
+    let mut rng = Rng::new(8);
+    let base = tensor(&rng.array(&[6, 50, 40]), DType::F64);
+    // A batch of transposed matrices, every other batch, reversed rows.
+    let a = base.permute(&[0, 2, 1]).unwrap(); // (6, 40, 50): F-order matrices
+    assert!(a.layout().strides()[1] == 1);
+    // Every other batch, with the rows reversed (a negative stride).
+    let b = base
+        .as_strided(&[3, 50, 40], &[4000, -40, 1], 49 * 40)
+        .unwrap();
+    // Every other batch of `a`'s transposed matrices.
+    let a3 = base.as_strided(&[3, 40, 50], &[4000, 1, 40], 0).unwrap();
+    let c = a3.matmul(&b).unwrap();
+    assert_eq!(c.shape(), &[3, 40, 40]);
+    let (av, bv) = (values(&a3), values(&b));
+    assert_close(
+        &values(&c),
+        &reference(&av, &bv),
+        50,
+        f64::EPSILON,
+        "strided",
+    );
+}
+
+#[test]
+fn promotion_and_fortran_output() {
+    let mut rng = Rng::new(9);
+    let a32 = tensor(&rng.array(&[30, 20]), DType::F32);
+    let b64 = tensor(&rng.array(&[20, 10]), DType::F64);
+    let c = a32.matmul(&b64).unwrap();
+    assert_eq!(c.dtype(), DType::F64);
+    assert_close(
+        &values(&c),
+        &reference(&values(&a32), &values(&b64)),
+        20,
+        f64::EPSILON,
+        "promote",
+    );
+    let f = a32.t().contiguous().unwrap().t(); // F-order 30x20
+    let g = tensor(&rng.array(&[10, 20]), DType::F32).t(); // F-order 20x10
+    let c = f.matmul(&g).unwrap();
+    assert!(c.layout().is_f_contiguous() && !c.layout().is_c_contiguous());
+    assert_close(
+        &values(&c),
+        &reference(&values(&f), &values(&g)),
+        20,
+        eps(DType::F32),
+        "F out",
+    );
+}
+
+#[test]
+fn out_fresh_strided_and_aliasing() {
+    let mut rng = Rng::new(10);
+    let a = tensor(&rng.array(&[12, 12]), DType::F64);
+    let b = tensor(&rng.array(&[12, 12]), DType::F64);
+    let want = reference(&values(&a), &values(&b));
+    // A poisoned, transposed (strided) out.
+    let out = Tensor::from_ndarray(&ArrayD::from_elem(IxDyn(&[12, 12]), f64::NAN), &Device::Cpu)
+        .unwrap()
+        .t();
+    let r = ops::matmul(&a, &b, Some(&out)).unwrap();
+    assert!(r.shares_storage_with(&out));
+    assert_close(&values(&out), &want, 12, f64::EPSILON, "strided out");
+    // out aliasing an operand.
+    let a2 = Tensor::from_ndarray(&values(&a), &Device::Cpu).unwrap();
+    ops::matmul(&a2, &b, Some(&a2)).unwrap();
+    assert_close(&values(&a2), &want, 12, f64::EPSILON, "aliased out");
+}
+
+#[test]
+fn rejected_inputs_name_the_problem() {
+    let t = |s: &[usize], d| Tensor::zeros(s, d, &Device::Cpu).unwrap();
+    let msg = |e: Error| e.message().to_owned();
+    let e = t(&[2, 3], DType::F32)
+        .matmul(&t(&[4, 5], DType::F32))
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Shape(_))
+            && msg(e.clone()).contains("(2, 3)")
+            && msg(e).contains("(4, 5)")
+    );
+    let e = t(&[2, 2, 3], DType::F32)
+        .matmul(&t(&[3, 3, 4], DType::F32))
+        .unwrap_err();
+    assert!(msg(e).contains("broadcast"));
+    let e = t(&[], DType::F32).matmul(&t(&[3], DType::F32)).unwrap_err();
+    assert!(msg(e).contains("scalar"));
+    let e = t(&[2, 2], DType::F16)
+        .matmul(&t(&[2, 2], DType::F16))
+        .unwrap_err();
+    assert!(matches!(e, Error::DType(ref m) if m.contains("float16")));
+    let e = ops::matmul(
+        &t(&[2, 3], DType::F32),
+        &t(&[3, 4], DType::F32),
+        Some(&t(&[2, 5], DType::F32)),
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::Shape(ref m) if m.contains("(2, 5)") && m.contains("(2, 4)")));
+    let e = ops::matmul(
+        &t(&[2, 3], DType::F32),
+        &t(&[3, 4], DType::F32),
+        Some(&t(&[2, 4], DType::F64)),
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::DType(_)));
+    let broadcast_out = t(&[4], DType::F32).as_strided(&[2, 4], &[0, 1], 0).unwrap();
+    let e = ops::matmul(
+        &t(&[2, 3], DType::F32),
+        &t(&[3, 4], DType::F32),
+        Some(&broadcast_out),
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::Shape(ref m) if m.contains("overlapping")));
+    assert!(t(&[4], DType::F32).as_strided(&[2, 4], &[4, 1], 1).is_err());
+}
+
+#[test]
+fn round_trips_keep_order_and_values() {
+    let mut rng = Rng::new(11);
+    let a = rng.array(&[3, 4]).into_dimensionality::<Ix2>().unwrap();
+    let f = a.t().as_standard_layout().t().to_owned();
+    let tf = Tensor::from_ndarray(&f, &Device::Cpu).unwrap();
+    assert!(tf.layout().is_f_contiguous());
+    let back = tf.to_ndarray::<f64>().unwrap();
+    assert_eq!(back, a.clone().into_dyn());
+    assert!(back.t().is_standard_layout());
+    assert!(tf.to_ndarray::<f32>().is_err());
+    let stepped = a.slice(ndarray::s![..;2, ..;-1]);
+    let ts = Tensor::from_ndarray(&stepped, &Device::Cpu).unwrap();
+    assert_eq!(
+        ts.to_ndarray::<f64>().unwrap(),
+        stepped.to_owned().into_dyn()
+    );
+}
+
+#[test]
+fn cuda_device_errors_without_cuda() {
+    if let Err(e) = Device::cuda(0) {
+        assert!(matches!(e, Error::Device(ref m) if m.contains("CUDA")));
+        let e = Tensor::zeros(&[2], DType::F32, &Device::Cuda(0)).unwrap_err();
+        assert!(matches!(e, Error::Device(_)));
+    }
+}
