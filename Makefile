@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.deps-installed
 PYDEPS  := "maturin>=1.16,<2" "numpy>=1.26" "pytest>=8" "ruff>=0.6"
 MATURIN := VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH maturin
 
-.PHONY: demo test develop lint test-rust test-python example
+.PHONY: demo test develop lint test-rust test-python example gpu-bundle
 
 $(STAMP):
 	python3 -m venv $(VENV)
@@ -40,3 +40,7 @@ test: lint test-rust test-python
 # The Rust example from the README.
 example:
 	cargo run --release --example matmul
+
+# Everything the GPU machine needs, built here into .gpu/ (run scripts/gpu-run.sh there).
+gpu-bundle: $(STAMP)
+	scripts/gpu-bundle.sh

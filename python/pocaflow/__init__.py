@@ -7,8 +7,12 @@ array([[3., 3.],
        [3., 3.]], dtype=float32)
 """
 
-from . import _pocaflow
-from ._pocaflow import (
+from . import _cuda_libs
+
+_cuda_libs.preload()
+
+from . import _pocaflow, cuda  # noqa: E402 (the CUDA libraries must be preloaded first)
+from ._pocaflow import (  # noqa: E402
     Device,
     DType,
     Tensor,
@@ -16,9 +20,12 @@ from ._pocaflow import (
     float16,
     float32,
     float64,
+    get_matmul_precision,
     matmul,
+    set_matmul_precision,
     show_config,
     tensor,
+    zeros,
 )
 
 __version__: str = _pocaflow.__version__
@@ -28,10 +35,14 @@ __all__ = [
     "Device",
     "Tensor",
     "bfloat16",
+    "cuda",
     "float16",
     "float32",
     "float64",
+    "get_matmul_precision",
     "matmul",
+    "set_matmul_precision",
     "show_config",
     "tensor",
+    "zeros",
 ]

@@ -3,6 +3,7 @@
 //! everything else is in the core crate.
 
 mod convert;
+mod cuda;
 mod errors;
 mod tensor;
 mod types;
@@ -34,8 +35,9 @@ fn show_config(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     info.set_item("threads", default_threads())?;
     info.set_item("l1d_bytes", caches.l1d)?;
     info.set_item("l2_bytes", caches.l2)?;
-    let cuda = match pocaflow::Device::cuda(0) {
-        Ok(_) => "available".to_owned(),
+    let cuda = match pocaflow::cuda::device_count() {
+        Ok(n) if n > 0 => format!("{n} device(s), cuBLASLt matmul"),
+        Ok(_) => "no device visible".to_owned(),
         Err(e) => format!("unavailable ({})", e.message()),
     };
     info.set_item("cuda", cuda)?;
@@ -57,6 +59,17 @@ fn _pocaflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     }
     m.add_function(wrap_pyfunction!(tensor::tensor, m)?)?;
     m.add_function(wrap_pyfunction!(tensor::matmul, m)?)?;
+    m.add_function(wrap_pyfunction!(tensor::zeros, m)?)?;
     m.add_function(wrap_pyfunction!(show_config, m)?)?;
+    m.add_class::<cuda::PyStream>()?;
+    m.add_class::<cuda::PyEvent>()?;
+    m.add_function(wrap_pyfunction!(cuda::set_matmul_precision, m)?)?;
+    m.add_function(wrap_pyfunction!(cuda::get_matmul_precision, m)?)?;
+    m.add_function(wrap_pyfunction!(cuda::cuda_device_count, m)?)?;
+    m.add_function(wrap_pyfunction!(cuda::cuda_unavailable_reason, m)?)?;
+    m.add_function(wrap_pyfunction!(cuda::cuda_synchronize, m)?)?;
+    m.add_function(wrap_pyfunction!(cuda::cuda_current_stream, m)?)?;
+    m.add_function(wrap_pyfunction!(cuda::cuda_memory_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(cuda::cuda_empty_cache, m)?)?;
     Ok(())
 }

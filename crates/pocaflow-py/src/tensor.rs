@@ -259,6 +259,23 @@ pub fn tensor(
     PyTensor::from_array(data, device, dtype)
 }
 
+/// A tensor of zeros of `shape` (float32 unless `dtype` says otherwise) on `device`.
+#[pyfunction]
+#[pyo3(signature = (shape, dtype = None, device = None))]
+pub fn zeros(
+    py: Python<'_>,
+    shape: Vec<usize>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let device = device.map(parse_device).transpose()?.unwrap_or(Device::Cpu);
+    let dtype = opt_dtype(dtype)?.unwrap_or(pocaflow::DType::F32);
+    device.ensure_available().py()?;
+    py.detach(|| Tensor::zeros(&shape, dtype, &device))
+        .py()
+        .map(PyTensor::wrap)
+}
+
 /// Matrix product with NumPy ``matmul`` semantics: 1-D operands are promoted and the added
 /// axis removed; N-D operands are stacks of matrices whose batch dimensions broadcast. Arrays
 /// are accepted and moved to the device of the Tensor operand. With ``out`` (a Tensor of the

@@ -4,7 +4,9 @@
 use crate::cpu::{self, gemm::GemmConfig};
 use crate::device::Device;
 use crate::dtype::DType;
-use crate::error::{Error, Result};
+#[cfg(not(feature = "cuda"))]
+use crate::error::Error;
+use crate::error::Result;
 use crate::layout::Layout;
 use crate::ops::matmul::MatmulPlan;
 use crate::tensor::Tensor;
@@ -36,6 +38,42 @@ pub(crate) fn cuda_zeros(layout: Layout, dtype: DType, ordinal: usize) -> Result
     {
         let _ = (layout, dtype, ordinal);
         Err(no_cuda())
+    }
+}
+
+/// Whether `device`'s matmul needs operands in BLAS form (order + leading dimension); the CPU
+/// GEMM packs any strides itself.
+pub(crate) fn needs_blas_operands(device: Device) -> bool {
+    device != Device::Cpu
+}
+
+/// A tensor on CUDA device `ordinal` holding `data` (`layout` dense at offset 0), copied
+/// straight from `data` through pinned staging.
+pub(crate) fn upload<T: crate::dtype::Element>(
+    data: &[T],
+    layout: Layout,
+    ordinal: usize,
+) -> Result<Tensor> {
+    #[cfg(feature = "cuda")]
+    {
+        crate::cuda::upload(data, layout, ordinal)
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        let _ = (data, layout, ordinal);
+        Err(no_cuda())
+    }
+}
+
+/// A tensor in `layout` (offset 0, dense) whose every element the caller will write: zeros on
+/// the CPU (the allocator hands out zeroed pages lazily), unwritten memory on CUDA.
+pub(crate) fn uninit(layout: Layout, dtype: DType, device: Device) -> Result<Tensor> {
+    match device {
+        Device::Cpu => Tensor::zeros_with_layout(layout, dtype, &device),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(i) => crate::cuda::empty(layout, dtype, i).map(|(t, _)| t),
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => Err(no_cuda()),
     }
 }
 

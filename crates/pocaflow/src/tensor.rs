@@ -92,6 +92,16 @@ impl Tensor {
         device: &Device,
     ) -> Result<Tensor> {
         let shape = a.shape();
+        if let Device::Cuda(ordinal) = device {
+            device.ensure_available()?;
+            // Dense arrays go straight from their memory to the device.
+            if let Some(s) = a.as_slice() {
+                return crate::backend::upload(s, Layout::c_contiguous(shape), *ordinal);
+            }
+            if let Some(s) = a.t().as_slice() {
+                return crate::backend::upload(s, Layout::f_contiguous(shape), *ordinal);
+            }
+        }
         let (data, layout) = if let Some(s) = a.as_slice() {
             (s.to_vec(), Layout::c_contiguous(shape))
         } else if let Some(s) = a.t().as_slice() {
@@ -157,26 +167,36 @@ impl Tensor {
                 self.dtype()
             )));
         }
-        let host = self.to_device(&Device::Cpu)?;
-        let buf = host
-            .storage
+        let Tensor { storage, layout: l } = self.to_device(&Device::Cpu)?;
+        let dense = l.is_c_contiguous() || l.is_f_contiguous();
+        let shape = IxDyn(l.shape()).set_f(!l.is_c_contiguous());
+        let storage = if dense && l.offset() == 0 {
+            // A fresh host copy of a device tensor is owned by no one else: hand its vector
+            // over instead of copying it again.
+            match Arc::try_unwrap(storage) {
+                Ok(owned) => {
+                    let StorageData::Cpu(lock) = owned.data else {
+                        unreachable!("to_device(Cpu) gives host storage")
+                    };
+                    let buf = lock.into_inner().unwrap_or_else(|e| e.into_inner());
+                    let v = into_vec::<T>(buf).expect("dtype checked");
+                    return Ok(ArrayD::from_shape_vec(shape, v).expect("length matches shape"));
+                }
+                Err(shared) => shared,
+            }
+        } else {
+            storage
+        };
+        let buf = storage
             .read_cpu()
             .expect("to_device(Cpu) gives host storage");
-        let l = &host.layout;
-        let shape = IxDyn(l.shape());
-        let contiguous = |order_f: bool| {
+        Ok(if dense {
             let start = l.offset();
             let data =
                 buf.as_slice::<T>().expect("dtype checked")[start..start + l.numel()].to_vec();
-            let shape = shape.clone().set_f(order_f);
             ArrayD::from_shape_vec(shape, data).expect("length matches shape")
-        };
-        Ok(if l.is_c_contiguous() {
-            contiguous(false)
-        } else if l.is_f_contiguous() {
-            contiguous(true)
         } else {
-            ArrayD::from_shape_vec(shape, buf.gather(l)).expect("length matches shape")
+            ArrayD::from_shape_vec(IxDyn(l.shape()), buf.gather(&l)).expect("length matches shape")
         })
     }
 
@@ -326,6 +346,17 @@ impl Tensor {
         crate::backend::copy(self, &out)?;
         Ok(out)
     }
+}
+
+/// The vector inside a host buffer of element type `T`.
+fn into_vec<T: Element>(buf: CpuBuffer) -> Option<Vec<T>> {
+    let any: Box<dyn std::any::Any> = match buf {
+        CpuBuffer::F16(v) => Box::new(v),
+        CpuBuffer::BF16(v) => Box::new(v),
+        CpuBuffer::F32(v) => Box::new(v),
+        CpuBuffer::F64(v) => Box::new(v),
+    };
+    any.downcast::<Vec<T>>().ok().map(|b| *b)
 }
 
 /// Number of elements the storage holds.

@@ -3,50 +3,9 @@
 
 mod common;
 
-use common::{assert_close, naive, Rng};
-use ndarray::{ArrayD, Axis, Ix2, IxDyn};
+use common::{assert_close, reference, Rng};
+use ndarray::{ArrayD, Ix2, IxDyn};
 use pocaflow::{ops, DType, Device, Error, Tensor};
-
-/// NumPy's matmul in f64 by the naive loop: promotes 1-D operands, broadcasts batch axes.
-fn reference(a: &ArrayD<f64>, b: &ArrayD<f64>) -> ArrayD<f64> {
-    let a2 = if a.ndim() == 1 {
-        a.clone().insert_axis(Axis(0))
-    } else {
-        a.clone()
-    };
-    let b2 = if b.ndim() == 1 {
-        b.clone().insert_axis(Axis(1))
-    } else {
-        b.clone()
-    };
-    let (na, nb) = (a2.ndim(), b2.ndim());
-    let batch =
-        pocaflow::layout::broadcast_shapes(&a2.shape()[..na - 2], &b2.shape()[..nb - 2]).unwrap();
-    let (m, n) = (a2.shape()[na - 2], b2.shape()[nb - 1]);
-    let full = |x: &ArrayD<f64>, r, c| {
-        let mut s = batch.clone();
-        s.extend([r, c]);
-        x.broadcast(IxDyn(&s)).unwrap().to_owned()
-    };
-    let k = a2.shape()[na - 1];
-    let (fa, fb) = (full(&a2, m, k), full(&b2, k, n));
-    let count: usize = batch.iter().product();
-    let fa = fa.into_shape_with_order((count, m, k)).unwrap();
-    let fb = fb.into_shape_with_order((count, k, n)).unwrap();
-    let mut out = ndarray::Array3::<f64>::zeros((count, m, n));
-    for i in 0..count {
-        out.index_axis_mut(Axis(0), i)
-            .assign(&naive(fa.index_axis(Axis(0), i), fb.index_axis(Axis(0), i)));
-    }
-    let mut shape = batch.clone();
-    if a.ndim() > 1 {
-        shape.push(m);
-    }
-    if b.ndim() > 1 {
-        shape.push(n);
-    }
-    out.into_shape_with_order(IxDyn(&shape)).unwrap()
-}
 
 fn tensor(x: &ArrayD<f64>, dtype: DType) -> Tensor {
     Tensor::from_ndarray(x, &Device::Cpu)

@@ -189,8 +189,17 @@ pub fn matmul(a: &Tensor, b: &Tensor, out: Option<&Tensor>) -> Result<Tensor> {
             )));
         }
     }
-    let a = a.to_dtype(dtype)?;
-    let b = b.to_dtype(dtype)?;
+    let blas = crate::backend::needs_blas_operands(device);
+    // Operands a BLAS cannot describe (steps, negative strides) are copied once into C order.
+    let prepare = |t: &Tensor| -> Result<Tensor> {
+        let t = t.to_dtype(dtype)?;
+        if blas && !blas_describable(t.layout()) {
+            return t.contiguous();
+        }
+        Ok(t)
+    };
+    let a = prepare(a)?;
+    let b = prepare(b)?;
     let fortran = a.ndim() == 2
         && b.ndim() == 2
         && a.layout().is_f_contiguous()
@@ -202,21 +211,40 @@ pub fn matmul(a: &Tensor, b: &Tensor, out: Option<&Tensor>) -> Result<Tensor> {
         } else {
             Layout::c_contiguous(shape)
         };
-        Tensor::zeros_with_layout(layout, dtype, &device)
+        // Every element of the product is written (k = 0 included), so nothing is filled first.
+        crate::backend::uninit(layout, dtype, device)
     };
     let target = match out {
-        Some(o) if !o.shares_storage_with(&a) && !o.shares_storage_with(&b) => o.clone(),
+        Some(o)
+            if !o.shares_storage_with(&a)
+                && !o.shares_storage_with(&b)
+                && (!blas || blas_describable(o.layout())) =>
+        {
+            o.clone()
+        }
         _ => fresh(&shapes.out)?,
     };
     let plan = MatmulPlan::new(&shapes, a.layout(), b.layout(), target.layout())?;
     crate::backend::matmul(&plan, &a, &b, &target)?;
     match out {
-        // `out` overlaps an operand: the product went to a fresh tensor first.
+        // `out` overlaps an operand (or is not BLAS-describable): the product went to a fresh
+        // tensor first.
         Some(o) if !o.shares_storage_with(&target) => {
             o.copy_(&target)?;
             Ok(o.clone())
         }
         _ => Ok(target),
+    }
+}
+
+/// Whether every matrix (last two axes) of `l` has a BLAS order and leading dimension. A 1-D
+/// operand is a vector, always describable.
+fn blas_describable(l: &Layout) -> bool {
+    match (l.shape(), l.strides()) {
+        ([.., r, c], [.., rs, cs]) => {
+            crate::layout::BlasMatrix::classify(*r, *c, *rs, *cs).is_some()
+        }
+        _ => true,
     }
 }
 

@@ -1,0 +1,332 @@
+//! cuBLASLt matmul: one handle per device, one workspace per stream (a workspace may only be used
+//! by one kernel at a time, so concurrent streams need their own; a program on one stream has
+//! exactly one), and a plan per problem signature: the matmul descriptor, the matrix layouts and
+//! the algorithm, chosen once by cuBLASLt's heuristic with alignment preferences taken from the
+//! real pointers and strides.
+
+use super::context::DeviceState;
+use super::driver::blas_err;
+use super::memory::DeviceBuffer;
+use super::stream::StreamInner;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use cudarc::cublaslt::{result as lt, sys as lts};
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::mem::size_of_val;
+use std::sync::Arc;
+
+/// Workspace bytes per stream (what cuBLAS itself uses on Hopper).
+const WORKSPACE: usize = 32 << 20;
+/// Heuristic candidates asked for.
+const CANDIDATES: usize = 8;
+
+/// One strided-batched, column-major GEMM `D = op(A) op(B)` as cuBLASLt sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct PlanKey {
+    pub dtype: DType,
+    pub tf32: bool,
+    pub trans_a: bool,
+    pub trans_b: bool,
+    /// Rows of D.
+    pub m: u64,
+    /// Columns of D.
+    pub n: u64,
+    pub k: u64,
+    /// Stored (column-major) shapes of A and B: rows, cols.
+    pub a_dims: (u64, u64),
+    pub b_dims: (u64, u64),
+    pub lda: i64,
+    pub ldb: i64,
+    pub ldc: i64,
+    pub batch: i32,
+    pub stride_a: i64,
+    pub stride_b: i64,
+    pub stride_c: i64,
+    pub align_a: u32,
+    pub align_b: u32,
+    pub align_c: u32,
+}
+
+#[derive(Debug)]
+struct Plan {
+    desc: lts::cublasLtMatmulDesc_t,
+    layouts: [lts::cublasLtMatrixLayout_t; 3],
+    algo: lts::cublasLtMatmulAlgo_t,
+    workspace: usize,
+}
+
+impl Drop for Plan {
+    fn drop(&mut self) {
+        // SAFETY: the descriptors were created by this plan and are not used after it.
+        unsafe {
+            for l in self.layouts {
+                let _ = lt::destroy_matrix_layout(l);
+            }
+            let _ = lt::destroy_matmul_desc(self.desc);
+        }
+    }
+}
+
+/// The cuBLASLt state of one device.
+#[derive(Debug)]
+pub(crate) struct BlasLt {
+    handle: lts::cublasLtHandle_t,
+    plans: HashMap<PlanKey, Plan>,
+    workspaces: HashMap<u64, DeviceBuffer>,
+}
+
+// SAFETY: the handle and descriptors are used only under the device's BlasLt mutex.
+unsafe impl Send for BlasLt {}
+
+fn data_type(d: DType) -> lts::cudaDataType {
+    match d {
+        DType::F16 => lts::cudaDataType::CUDA_R_16F,
+        DType::BF16 => lts::cudaDataType::CUDA_R_16BF,
+        DType::F32 => lts::cudaDataType::CUDA_R_32F,
+        DType::F64 => lts::cudaDataType::CUDA_R_64F,
+    }
+}
+
+/// The largest power of two (up to 256) dividing every address the GEMM touches first.
+pub(crate) fn alignment(addr: u64, batch_stride_bytes: u64) -> u32 {
+    let tz = (addr | batch_stride_bytes).trailing_zeros().min(8);
+    1 << tz
+}
+
+impl BlasLt {
+    /// A handle (in the current context) and empty caches.
+    pub(crate) fn new() -> Result<BlasLt> {
+        let handle = lt::create_handle().map_err(|e| blas_err("cublasLtCreate", e))?;
+        Ok(BlasLt {
+            handle,
+            plans: HashMap::new(),
+            workspaces: HashMap::new(),
+        })
+    }
+
+    fn plan(&mut self, key: &PlanKey) -> Result<&Plan> {
+        if !self.plans.contains_key(key) {
+            let plan = self.make_plan(key)?;
+            self.plans.insert(*key, plan);
+        }
+        Ok(&self.plans[key])
+    }
+
+    fn make_plan(&self, key: &PlanKey) -> Result<Plan> {
+        let err = |op: &'static str| move |e| blas_err(op, e);
+        let (compute, scale) = match key.dtype {
+            DType::F64 => (
+                lts::cublasComputeType_t::CUBLAS_COMPUTE_64F,
+                lts::cudaDataType::CUDA_R_64F,
+            ),
+            DType::F32 if key.tf32 => (
+                lts::cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_TF32,
+                lts::cudaDataType::CUDA_R_32F,
+            ),
+            _ => (
+                lts::cublasComputeType_t::CUBLAS_COMPUTE_32F,
+                lts::cudaDataType::CUDA_R_32F,
+            ),
+        };
+        let desc =
+            lt::create_matmul_desc(compute, scale).map_err(err("cublasLtMatmulDescCreate"))?;
+        let mut plan = Plan {
+            desc,
+            layouts: [std::ptr::null_mut(); 3],
+            algo: lts::cublasLtMatmulAlgo_t { data: [0; 8] },
+            workspace: 0,
+        };
+        let op = |t: bool| i32::from(t);
+        let (ta, tb) = (op(key.trans_a), op(key.trans_b));
+        use lts::cublasLtMatmulDescAttributes_t as D;
+        // SAFETY: desc is live; each value is read for its size during the call.
+        unsafe {
+            lt::set_matmul_desc_attribute(
+                desc,
+                D::CUBLASLT_MATMUL_DESC_TRANSA,
+                &ta as *const i32 as *const c_void,
+                4,
+            )
+            .map_err(err("cublasLtMatmulDescSetAttribute(TRANSA)"))?;
+            lt::set_matmul_desc_attribute(
+                desc,
+                D::CUBLASLT_MATMUL_DESC_TRANSB,
+                &tb as *const i32 as *const c_void,
+                4,
+            )
+            .map_err(err("cublasLtMatmulDescSetAttribute(TRANSB)"))?;
+        }
+        let ty = data_type(key.dtype);
+        let dims = [
+            (key.a_dims.0, key.a_dims.1, key.lda, key.stride_a),
+            (key.b_dims.0, key.b_dims.1, key.ldb, key.stride_b),
+            (key.m, key.n, key.ldc, key.stride_c),
+        ];
+        for (slot, (rows, cols, ld, stride)) in dims.into_iter().enumerate() {
+            let l = lt::create_matrix_layout(ty, rows, cols, ld)
+                .map_err(err("cublasLtMatrixLayoutCreate"))?;
+            plan.layouts[slot] = l;
+            if key.batch > 1 {
+                use lts::cublasLtMatrixLayoutAttribute_t as L;
+                // SAFETY: l is live; values are read for their size.
+                unsafe {
+                    lt::set_matrix_layout_attribute(
+                        l,
+                        L::CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
+                        &key.batch as *const i32 as *const c_void,
+                        4,
+                    )
+                    .map_err(err("cublasLtMatrixLayoutSetAttribute(BATCH_COUNT)"))?;
+                    lt::set_matrix_layout_attribute(
+                        l,
+                        L::CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                        &stride as *const i64 as *const c_void,
+                        8,
+                    )
+                    .map_err(err(
+                        "cublasLtMatrixLayoutSetAttribute(STRIDED_BATCH_OFFSET)",
+                    ))?;
+                }
+            }
+        }
+        let pref = lt::create_matmul_pref().map_err(err("cublasLtMatmulPreferenceCreate"))?;
+        let found = self.heuristic(key, &plan, pref);
+        // SAFETY: pref is live and not used after this.
+        unsafe {
+            let _ = lt::destroy_matmul_pref(pref);
+        }
+        let (algo, workspace) = found?;
+        plan.algo = algo;
+        plan.workspace = workspace;
+        Ok(plan)
+    }
+
+    fn heuristic(
+        &self,
+        key: &PlanKey,
+        plan: &Plan,
+        pref: lts::cublasLtMatmulPreference_t,
+    ) -> Result<(lts::cublasLtMatmulAlgo_t, usize)> {
+        use lts::cublasLtMatmulPreferenceAttributes_t as P;
+        let ws = WORKSPACE as u64;
+        let err = |op: &'static str| move |e| blas_err(op, e);
+        // SAFETY: pref is live; values are read for their size.
+        unsafe {
+            lt::set_matmul_pref_attribute(
+                pref,
+                P::CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                &ws as *const u64 as *const c_void,
+                8,
+            )
+            .map_err(err(
+                "cublasLtMatmulPreferenceSetAttribute(MAX_WORKSPACE_BYTES)",
+            ))?;
+            for (attr, align) in [
+                (P::CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, key.align_a),
+                (P::CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, key.align_b),
+                (P::CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, key.align_c),
+                (P::CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, key.align_c),
+            ] {
+                lt::set_matmul_pref_attribute(
+                    pref,
+                    attr,
+                    &align as *const u32 as *const c_void,
+                    size_of_val(&align),
+                )
+                .map_err(err("cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT)"))?;
+            }
+        }
+        // SAFETY: the result array has CANDIDATES entries; all descriptors are live.
+        let mut results: [lts::cublasLtMatmulHeuristicResult_t; CANDIDATES] =
+            unsafe { std::mem::zeroed() };
+        let mut count = 0i32;
+        let [la, lb, lc] = plan.layouts;
+        // SAFETY: as above.
+        unsafe {
+            lts::cublasLtMatmulAlgoGetHeuristic(
+                self.handle,
+                plan.desc,
+                la,
+                lb,
+                lc,
+                lc,
+                pref,
+                CANDIDATES as i32,
+                results.as_mut_ptr(),
+                &mut count,
+            )
+        }
+        .result()
+        .map_err(err("cublasLtMatmulAlgoGetHeuristic"))?;
+        results[..count.max(0) as usize]
+            .iter()
+            .find(|r| {
+                r.state == lts::cublasStatus_t::CUBLAS_STATUS_SUCCESS
+                    && r.workspaceSize <= WORKSPACE
+            })
+            .map(|r| (r.algo, r.workspaceSize))
+            .ok_or_else(|| {
+                Error::Cuda(format!(
+                    "cuBLASLt has no algorithm for a {} matmul of {}x{}x{} (batch {})",
+                    key.dtype, key.m, key.n, key.k, key.batch
+                ))
+            })
+    }
+
+    /// Enqueues `D = op(A) op(B)` for `key` on `stream` (pointers already at element 0 of the
+    /// first matrix of the batch).
+    pub(crate) fn matmul(
+        &mut self,
+        device: &Arc<DeviceState>,
+        stream: &Arc<StreamInner>,
+        key: &PlanKey,
+        (a, b, c): (u64, u64, u64),
+    ) -> Result<()> {
+        if !self.workspaces.contains_key(&stream.id) {
+            let ws = DeviceBuffer::alloc(device, WORKSPACE, WORKSPACE, stream)?;
+            self.workspaces.insert(stream.id, ws);
+        }
+        let ws_ptr = self.workspaces[&stream.id].ptr();
+        let handle = self.handle;
+        let plan = self.plan(key)?;
+        let (one64, zero64, one32, zero32) = (1.0f64, 0.0f64, 1.0f32, 0.0f32);
+        let (alpha, beta) = if key.dtype == DType::F64 {
+            (
+                &one64 as *const f64 as *const c_void,
+                &zero64 as *const f64 as *const c_void,
+            )
+        } else {
+            (
+                &one32 as *const f32 as *const c_void,
+                &zero32 as *const f32 as *const c_void,
+            )
+        };
+        let [la, lb, lc] = plan.layouts;
+        // SAFETY: the plan's descriptors describe the matrices at a, b and c, which the caller
+        // guarantees are live device memory of those extents; with beta = 0, C is not read;
+        // the workspace is this stream's own, so no other kernel uses it concurrently.
+        unsafe {
+            lts::cublasLtMatmul(
+                handle,
+                plan.desc,
+                alpha,
+                a as *const c_void,
+                la,
+                b as *const c_void,
+                lb,
+                beta,
+                c as *const c_void,
+                lc,
+                c as *mut c_void,
+                lc,
+                &plan.algo,
+                ws_ptr as *mut c_void,
+                plan.workspace,
+                stream.raw as lts::cudaStream_t,
+            )
+        }
+        .result()
+        .map_err(|e| blas_err("cublasLtMatmul", e))
+    }
+}

@@ -1,0 +1,39 @@
+"""Finding CUDA 13 libraries installed from pip wheels.
+
+The native module loads libcuda, libcublasLt and libnvrtc with ``dlopen`` when CUDA is first
+used. A system toolkit is found through the loader's usual search path; libraries that came
+with pip wheels (``nvidia-cublas``, ``nvidia-cuda-nvrtc``, or PyTorch's dependencies) live in
+``site-packages/nvidia/...`` where ``dlopen`` does not look. Loading them here first, with
+``RTLD_GLOBAL``, lets the later ``dlopen`` by soname find them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+
+_LIBS = ("libnvrtc.so.13", "libcublasLt.so.13")
+_DIRS = ("nvidia/cu13/lib", "nvidia/cublas/lib", "nvidia/cuda_nvrtc/lib")
+
+
+def preload() -> list[str]:
+    """Loads the pip-installed CUDA 13 libraries that exist; returns their paths."""
+    if not sys.platform.startswith("linux"):
+        return []
+    loaded = []
+    for name in _LIBS:
+        for base in sys.path:
+            path = next(
+                (p for d in _DIRS if os.path.exists(p := os.path.join(base or ".", d, name))),
+                None,
+            )
+            if path is None:
+                continue
+            try:
+                ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+            except OSError:
+                continue
+            loaded.append(path)
+            break
+    return loaded

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine, from the repository root, with the .gpu/ bundle present (see
+# gpu-bundle.sh). Steps (default: all): rust pytest demo bench sanitizer.
+#   scripts/gpu-run.sh                 # everything
+#   scripts/gpu-run.sh pytest bench    # a subset
+# Logs and results go to $OUT (or /tmp/pocaflow-gpu); a summary table is printed last.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/pocaflow-gpu}
+mkdir -p "$OUT"
+export POCAFLOW_REQUIRE_CUDA=1 PYTHONUNBUFFERED=1
+STEPS=${*:-rust pytest demo bench sanitizer}
+SITE=/tmp/pocaflow-site
+python3 -m pip install -q --no-index --no-deps --upgrade --target "$SITE" .gpu/wheels/*.whl || exit 1
+export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
+declare -a SUMMARY
+run() { # name, command...
+  local name=$1; shift
+  local start=$SECONDS
+  echo "=== $name: $*"
+  "$@" > "$OUT/$name.log" 2>&1
+  local rc=$?
+  tail -n 25 "$OUT/$name.log"
+  SUMMARY+=("$(printf '%-22s %-5s %4ds' "$name" "$([ $rc -eq 0 ] && echo ok || echo FAIL)" $((SECONDS - start)))")
+  return $rc
+}
+echo "commit $(cat .gpu/COMMIT 2>/dev/null) on $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
+for step in $STEPS; do
+  case $step in
+    rust)
+      for t in .gpu/bin/test-*; do run "rust-$(basename "$t")" "$t" --test-threads=1; done
+      run rust-example .gpu/bin/example-matmul ;;
+    pytest) run pytest python3 -m pytest -q -p no:cacheprovider tests/python ;;
+    demo) run demo python3 -m pocaflow.demos.readme ;;
+    bench) run bench python3 bench/gpu_bench.py --json "$OUT/gpu-bench.json" ;;
+    sanitizer)
+      run memcheck-rust compute-sanitizer --tool memcheck --error-exitcode 1 .gpu/bin/test-cuda --test-threads=1
+      run memcheck-pytest compute-sanitizer --tool memcheck --error-exitcode 1 \
+        python3 -m pytest -q -x -p no:cacheprovider tests/python -m cuda ;;
+    *) echo "unknown step $step" ;;
+  esac
+done
+echo
+echo "step                   rc    time"
+printf '%s\n' "${SUMMARY[@]}"

@@ -1,0 +1,211 @@
+"""CUDA-only behaviour: dtype bounds, TF32, poisoned outputs, streams and events without hidden
+synchronization, the caching allocator, transfers, device errors. Every CPU matmul test in
+test_matmul.py also runs here through the ``device`` fixture."""
+
+import time
+
+import numpy as np
+import pytest
+from helpers import check_matmul, rel_error
+
+import pocaflow as pf
+
+pytestmark = pytest.mark.cuda
+
+
+@pytest.fixture(autouse=True)
+def strict_precision():
+    pf.set_matmul_precision("highest")
+    yield
+    pf.set_matmul_precision("highest")
+
+
+def cuda(a, dtype=None):
+    return pf.Tensor.from_array(a, device="cuda", dtype=dtype)
+
+
+@pytest.mark.parametrize("n", [64, 257, 1024, 2048])
+def test_strict_float32_relative_error(n, rng):
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = np.asfortranarray(rng.standard_normal((n, n), dtype=np.float32))
+    c = (cuda(a) @ cuda(b)).numpy()
+    assert rel_error(c, a, b) <= 2e-6
+
+
+def test_tf32_only_when_asked(rng):
+    a = rng.standard_normal((1024, 1024), dtype=np.float32)
+    b = rng.standard_normal((1024, 1024), dtype=np.float32)
+    strict = rel_error((cuda(a) @ cuda(b)).numpy(), a, b)
+    pf.set_matmul_precision("high")
+    assert pf.get_matmul_precision() == "high"
+    tf32 = rel_error((cuda(a) @ cuda(b)).numpy(), a, b)
+    assert strict <= 2e-6
+    # TF32 keeps 10 mantissa bits: clearly worse than strict, still within its bound.
+    assert 1e-5 < tf32 <= 1e-3, tf32
+    with pytest.raises(ValueError, match="highest"):
+        pf.set_matmul_precision("medium")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("shape", [((300, 200), (200, 100)), ((4, 64, 96), (96, 80))])
+def test_half_types(dtype, shape, rng):
+    a = rng.standard_normal(shape[0], dtype=np.float32)
+    b = rng.standard_normal(shape[1], dtype=np.float32)
+    ta, tb = cuda(a, dtype=dtype), cuda(b, dtype=dtype)
+    assert ta.dtype == dtype
+    c = ta @ tb
+    assert c.dtype == dtype
+    # Reference on the rounded inputs, so the bound measures the product alone.
+    ra, rb = ta.to(dtype="float32").numpy(), tb.to(dtype="float32").numpy()
+    assert rel_error(c.to(dtype="float32").numpy(), ra, rb) <= 1e-2
+    if dtype == "float16":
+        c16 = (cuda(a.astype(np.float16)) @ cuda(b.astype(np.float16))).numpy()
+        assert c16.dtype == np.float16
+
+
+def test_half_round_trip_and_conversion_on_device(rng):
+    x = rng.standard_normal((33, 17), dtype=np.float32)
+    for dtype, np_dtype in (("float16", np.float16), ("bfloat16", None)):
+        t = cuda(x).to(dtype=dtype)  # converted by a device kernel
+        back = t.to(dtype="float32").numpy()
+        ref = x.astype(np_dtype) if np_dtype else cuda(x, dtype=dtype).numpy()
+        np.testing.assert_array_equal(back, ref.astype(np.float32))
+
+
+def test_every_output_element_is_written(rng):
+    # Fill pooled memory with NaN, free it, and let the product reuse those blocks.
+    for shape in [(64, 64), (3, 50, 70), (1000, 33)]:
+        poison = cuda(np.full(shape, np.nan, dtype=np.float32))
+        del poison
+        a = rng.standard_normal(shape[:-1] + (40,), dtype=np.float32)
+        b = rng.standard_normal((40, shape[-1]), dtype=np.float32)
+        c = (cuda(a) @ cuda(b)).numpy()
+        assert not np.isnan(c).any()
+        check_matmul(c, a, b)
+
+
+def test_matmul_returns_before_the_gpu_finishes(rng):
+    n = 4096
+    a = cuda(rng.standard_normal((n, n), dtype=np.float32))
+    pf.cuda.synchronize()
+    (a @ a).numpy()  # warm up: plans, workspace, pool
+    start = time.perf_counter()
+    outs = [a @ a for _ in range(20)]  # ~60 ms of GPU work at 50 TFLOP/s
+    enqueue = time.perf_counter() - start
+    done = pf.cuda.Event()
+    done.record()
+    assert not done.query(), "the GPU finished 20 4096^3 products before the host looked"
+    assert enqueue < 0.03, f"enqueueing took {enqueue * 1e3:.1f} ms: something waited"
+    done.synchronize()
+    assert done.query()
+    assert outs[-1].shape == (n, n)
+
+
+def test_two_streams_ordered_by_an_event(rng):
+    n = 2048
+    a_np = rng.standard_normal((n, n), dtype=np.float32)
+    b_np = rng.standard_normal((n, n), dtype=np.float32) / np.sqrt(n)
+    s1, s2 = pf.cuda.Stream(), pf.cuda.Stream()
+    with pf.cuda.stream(s1):
+        assert pf.cuda.current_stream() == s1
+        a, b = cuda(a_np), cuda(b_np)
+        c = a @ b
+        for _ in range(5):
+            c = c @ b  # keep s1 busy
+        ready = s1.record_event()
+    assert pf.cuda.current_stream() != s1
+    with pf.cuda.stream(s2):
+        s2.wait_event(ready)
+        d = c @ b
+    got = d.numpy()
+    want = a_np.astype(np.float64)
+    for _ in range(7):
+        want = want @ b_np.astype(np.float64)
+    assert np.linalg.norm(got - want) / np.linalg.norm(want) <= 2e-5
+
+
+def test_event_timing(rng):
+    a = cuda(rng.standard_normal((2048, 2048), dtype=np.float32))
+    start, end = pf.cuda.Event(enable_timing=True), pf.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(5):
+        a @ a
+    end.record()
+    end.synchronize()
+    ms = start.elapsed_time(end)
+    flops = 5 * 2 * 2048**3
+    assert 0.05 < ms < 1000
+    assert flops / (ms * 1e-3) > 1e12  # more than 1 TFLOP/s: the events bracket real work
+    untimed = pf.cuda.Event()
+    untimed.record()
+    untimed.synchronize()
+    with pytest.raises(RuntimeError, match="timing"):
+        start.elapsed_time(untimed)
+
+
+def test_fixed_shape_loop_makes_no_driver_allocation(rng):
+    a = cuda(rng.standard_normal((256, 256), dtype=np.float32))
+    for _ in range(3):
+        c = a @ a
+    pf.cuda.synchronize()
+    before = pf.cuda.memory_stats()
+    for _ in range(2000):
+        c = a @ a
+    pf.cuda.synchronize()
+    after = pf.cuda.memory_stats()
+    assert after["driver_allocations"] == before["driver_allocations"]
+    assert after["reserved_bytes"] == before["reserved_bytes"]
+    assert after["cache_hits"] >= before["cache_hits"] + 2000
+    assert c.shape == (256, 256)
+
+
+def test_empty_cache_returns_memory_and_stats_track_it(rng):
+    big = cuda(rng.standard_normal((4096, 4096), dtype=np.float32))
+    stats = pf.cuda.memory_stats()
+    assert stats["allocated_bytes"] >= 64 << 20
+    assert stats["peak_allocated_bytes"] >= stats["allocated_bytes"]
+    del big
+    pf.cuda.empty_cache()
+    after = pf.cuda.memory_stats()
+    assert after["reserved_bytes"] <= stats["reserved_bytes"] - (64 << 20)
+    assert after["driver_frees"] > stats["driver_frees"]
+
+
+def test_out_of_memory_is_a_memory_error():
+    with pytest.raises(MemoryError, match="out of memory"):
+        pf.zeros((1 << 40,), device="cuda")
+    # The device still works afterwards.
+    assert (pf.zeros((4,), device="cuda").numpy() == 0).all()
+
+
+def test_transfers_and_views(rng):
+    x = rng.standard_normal((300, 200))
+    t = cuda(x)
+    assert t.device == "cuda:0" and t.device.index == 0
+    np.testing.assert_array_equal(t.numpy(), x)
+    np.testing.assert_array_equal(t.cpu().numpy(), x)
+    np.testing.assert_array_equal(t.T.numpy(), x.T)  # a strided view, downloaded
+    np.testing.assert_array_equal(t.T.contiguous().numpy(), x.T)  # gathered by a kernel
+    np.testing.assert_array_equal(t.transpose(1, 0).to("cpu").numpy(), x.T)
+    back = pf.Tensor.from_array(x).cuda(0)
+    np.testing.assert_array_equal(back.numpy(), x)
+    dst = pf.zeros((200, 300), dtype="float64", device="cuda")
+    dst.copy_(t.T)
+    np.testing.assert_array_equal(dst.numpy(), x.T)
+    dst.copy_(x.T)  # from a NumPy array
+    np.testing.assert_array_equal(dst.numpy(), x.T)
+    f = np.asfortranarray(x[::2, ::-3])
+    np.testing.assert_array_equal(cuda(f).numpy(), f)
+    assert cuda(f).numpy().flags.f_contiguous
+    big = rng.standard_normal((3000, 5000), dtype=np.float32)  # several staging chunks
+    np.testing.assert_array_equal(cuda(big).numpy(), big)
+
+
+def test_device_errors(rng):
+    a = cuda(np.ones((2, 2)))
+    with pytest.raises(RuntimeError, match="cpu.*cuda|cuda.*cpu"):
+        pf.matmul(a, pf.Tensor.from_array(np.ones((2, 2))))
+    with pytest.raises(RuntimeError, match="cuda:99"):
+        pf.Tensor.from_array(np.ones(2), device="cuda:99")
+    with pytest.raises(TypeError, match="float32"):
+        pf.matmul(a, cuda(np.ones((2, 2), dtype=np.float32)), out=cuda(np.ones((2, 2), dtype=np.float32)))
