@@ -23,7 +23,7 @@ impl Device {
         let count = crate::backend::cuda_device_count()?;
         if ordinal >= count {
             return Err(Error::Device(format!(
-                "CUDA device {ordinal} requested but only {count} device(s) are visible"
+                "CUDA device cuda:{ordinal} requested but only {count} device(s) are visible"
             )));
         }
         Ok(Device::Cuda(ordinal))

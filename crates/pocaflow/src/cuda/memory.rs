@@ -315,6 +315,17 @@ impl DeviceBuffer {
         &self.device
     }
 
+    /// Makes `stream` wait (on the GPU) for all work queued so far on every stream that used
+    /// this buffer, so that reading it on `stream` sees that work's results.
+    pub(crate) fn order_after_uses(&self, stream: &StreamInner) -> Result<()> {
+        stream.wait_for(&self.home)?;
+        let others = self.other_streams.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for s in others {
+            stream.wait_for(&s)?;
+        }
+        Ok(())
+    }
+
     /// Notes that queued work on `stream` uses this buffer, so that freeing it waits for that
     /// work too (PyTorch's `record_stream`).
     pub(crate) fn record_use(&self, stream: &Arc<StreamInner>) {

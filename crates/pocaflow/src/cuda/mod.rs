@@ -252,6 +252,8 @@ fn copy_to_host(src: &Tensor, dst: &Tensor) -> Result<()> {
         dense_src = src.contiguous()?;
         (&dense_src, dense_src.layout().clone())
     };
+    // Reading on the host must see every write, whichever stream made it.
+    buffer(from).order_after_uses(&stream)?;
     let elem = from.dtype().size_in_bytes();
     let bytes = from.numel() * elem;
     let src_ptr = at(buffer(from), from_layout.offset(), from.dtype());
