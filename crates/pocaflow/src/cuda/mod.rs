@@ -243,6 +243,8 @@ fn with_host_bytes_mut<R>(buf: &mut CpuBuffer, f: impl FnOnce(&mut [u8]) -> R) -
 fn copy_to_host(src: &Tensor, dst: &Tensor) -> Result<()> {
     let sbuf = buffer(src);
     let stream = current(sbuf.device())?;
+    // Reading on the host must see every write, whichever stream made it.
+    sbuf.order_after_uses(&stream)?;
     let sl = src.layout();
     // Download a dense view: src itself, or a dense copy made on the device.
     let dense_src;
@@ -252,8 +254,6 @@ fn copy_to_host(src: &Tensor, dst: &Tensor) -> Result<()> {
         dense_src = src.contiguous()?;
         (&dense_src, dense_src.layout().clone())
     };
-    // Reading on the host must see every write, whichever stream made it.
-    buffer(from).order_after_uses(&stream)?;
     let elem = from.dtype().size_in_bytes();
     let bytes = from.numel() * elem;
     let src_ptr = at(buffer(from), from_layout.offset(), from.dtype());
