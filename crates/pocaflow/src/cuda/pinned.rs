@@ -19,11 +19,13 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// Bytes per staging buffer.
-const CHUNK: usize = 8 << 20;
+const CHUNK: usize = 16 << 20;
 /// Staging buffers per device at most; beyond this a transfer waits for the oldest one.
 const MAX_BUFFERS: usize = 8;
+/// Downloads keep this many chunks in flight ahead of the host copy.
+const DOWNLOAD_AHEAD: usize = 4;
 /// Host copies are split into pieces of at least this many bytes per thread.
-const PIECE: usize = 1 << 20;
+const PIECE: usize = 256 << 10;
 
 /// One pinned buffer and the event recorded after the last transfer that used it.
 #[derive(Debug)]
@@ -154,8 +156,8 @@ pub(crate) fn download(stream: &Arc<StreamInner>, dst: &mut [u8], src: u64) -> R
         buf.done.record(stream)?;
         buf.used = true;
         in_flight.push_back((buf, off));
-        // Keep two chunks in flight: the DMA of one overlaps the host copy of the other.
-        if in_flight.len() > 2 {
+        // Keep chunks in flight: their DMA overlaps the host copy of the oldest.
+        if in_flight.len() > DOWNLOAD_AHEAD {
             let (mut b, o) = in_flight.pop_front().expect("non-empty");
             finish(&mut b, dst, o)?;
             staging.buffers.push_back(b);
