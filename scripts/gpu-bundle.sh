@@ -19,8 +19,9 @@ for line in sys.stdin:
         shutil.copy(msg["executable"], f".gpu/bin/test-{name}")
         print(f"bundled test-{name}")
 '
-cargo build --release -q -p pocaflow --example matmul --example cuda_overhead
+cargo build --release -q -p pocaflow --example matmul --example cuda_overhead --example cuda_transfer
 cp target/release/examples/matmul .gpu/bin/example-matmul
 cp target/release/examples/cuda_overhead .gpu/bin/example-cuda_overhead
+cp target/release/examples/cuda_transfer .gpu/bin/example-cuda_transfer
 git rev-parse --short HEAD > .gpu/COMMIT
 du -sh .gpu

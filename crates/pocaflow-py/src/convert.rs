@@ -29,33 +29,32 @@ pub fn tensor_from_array(
             .cast_into::<PyUntypedArray>()?,
     };
     let descr = arr.dtype();
-    let host = if descr.is_equiv_to(&numpy::dtype::<f32>(py)) {
-        host_tensor::<f32>(&arr)?
+    let t = if descr.is_equiv_to(&numpy::dtype::<f32>(py)) {
+        array_tensor::<f32>(&arr, device)?
     } else if descr.is_equiv_to(&numpy::dtype::<f64>(py)) {
-        host_tensor::<f64>(&arr)?
+        array_tensor::<f64>(&arr, device)?
     } else if descr.is_equiv_to(&numpy::dtype::<half::f16>(py)) {
-        host_tensor::<half::f16>(&arr)?
+        array_tensor::<half::f16>(&arr, device)?
     } else {
         return Err(unsupported_dtype(&descr.to_string()));
     };
-    py.detach(|| {
-        let t = match dtype {
-            Some(d) => host.to_dtype(d)?,
-            None => host,
-        };
-        t.to_device(&device)
-    })
-    .py()
+    match dtype {
+        Some(d) => py.detach(|| t.to_dtype(d)).py(),
+        None => Ok(t),
+    }
 }
 
-fn host_tensor<T: numpy::Element + pocaflow::Element>(
+/// The array copied to `device` straight from its memory: a dense array is not copied on the
+/// host first.
+fn array_tensor<T: numpy::Element + pocaflow::Element>(
     arr: &Bound<'_, PyUntypedArray>,
+    device: Device,
 ) -> PyResult<Tensor> {
     let typed = arr.cast::<PyArrayDyn<T>>()?;
     let readonly = typed.try_readonly()?;
     let view = readonly.as_array();
     arr.py()
-        .detach(|| Tensor::from_ndarray(&view, &Device::Cpu))
+        .detach(|| Tensor::from_ndarray(&view, &device))
         .py()
 }
 

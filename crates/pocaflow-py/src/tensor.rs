@@ -44,6 +44,10 @@ fn matmul_any(
         .find_map(|x| x.cast::<PyTensor>().ok().map(|t| t.get().inner.device()))
         .unwrap_or(Device::Cpu);
     let (ta, tb) = (operand(a, device)?, operand(b, device)?);
+    if device != Device::Cpu {
+        // On a GPU the call only enqueues work: releasing the GIL would cost more than it frees.
+        return pocaflow::ops::matmul(&ta, &tb, out).py();
+    }
     a.py().detach(|| pocaflow::ops::matmul(&ta, &tb, out)).py()
 }
 

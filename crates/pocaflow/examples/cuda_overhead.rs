@@ -24,7 +24,8 @@ fn main() -> Result<(), pocaflow::Error> {
             return Ok(());
         }
     };
-    let host = ndarray::Array2::<f32>::from_shape_fn((64, 64), |(i, j)| ((i * 7 + j) % 13) as f32 - 6.0);
+    let host =
+        ndarray::Array2::<f32>::from_shape_fn((64, 64), |(i, j)| ((i * 7 + j) % 13) as f32 - 6.0);
     let a = Tensor::from_ndarray(&host, &gpu)?;
     let out = Tensor::zeros(&[64, 64], DType::F32, &gpu)?;
     for _ in 0..3 {

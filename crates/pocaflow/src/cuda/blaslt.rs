@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use cudarc::cublaslt::{result as lt, sys as lts};
 use std::collections::HashMap;
 use std::ffi::c_void;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::mem::size_of_val;
 use std::sync::Arc;
 
@@ -20,6 +21,31 @@ use std::sync::Arc;
 const WORKSPACE: usize = 32 << 20;
 /// Heuristic candidates asked for.
 const CANDIDATES: usize = 8;
+
+/// A fast hasher for small integer keys (the multiply-rotate scheme of rustc's FxHash): plan
+/// lookups happen on every matmul, and SipHash of a 100-byte key is a measurable part of it.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// One strided-batched, column-major GEMM `D = op(A) op(B)` as cuBLASLt sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -72,8 +98,8 @@ impl Drop for Plan {
 #[derive(Debug)]
 pub(crate) struct BlasLt {
     handle: lts::cublasLtHandle_t,
-    plans: HashMap<PlanKey, Plan>,
-    workspaces: HashMap<u64, DeviceBuffer>,
+    plans: FxMap<PlanKey, Plan>,
+    workspaces: FxMap<u64, DeviceBuffer>,
 }
 
 // SAFETY: the handle and descriptors are used only under the device's BlasLt mutex.
@@ -100,17 +126,9 @@ impl BlasLt {
         let handle = lt::create_handle().map_err(|e| blas_err("cublasLtCreate", e))?;
         Ok(BlasLt {
             handle,
-            plans: HashMap::new(),
-            workspaces: HashMap::new(),
+            plans: FxMap::default(),
+            workspaces: FxMap::default(),
         })
-    }
-
-    fn plan(&mut self, key: &PlanKey) -> Result<&Plan> {
-        if !self.plans.contains_key(key) {
-            let plan = self.make_plan(key)?;
-            self.plans.insert(*key, plan);
-        }
-        Ok(&self.plans[key])
     }
 
     fn make_plan(&self, key: &PlanKey) -> Result<Plan> {
@@ -283,13 +301,21 @@ impl BlasLt {
         key: &PlanKey,
         (a, b, c): (u64, u64, u64),
     ) -> Result<()> {
-        if !self.workspaces.contains_key(&stream.id) {
-            let ws = DeviceBuffer::alloc(device, WORKSPACE, WORKSPACE, stream)?;
-            self.workspaces.insert(stream.id, ws);
-        }
-        let ws_ptr = self.workspaces[&stream.id].ptr();
+        let ws_ptr = match self.workspaces.get(&stream.id) {
+            Some(ws) => ws.ptr(),
+            None => {
+                let ws = DeviceBuffer::alloc(device, WORKSPACE, WORKSPACE, stream)?;
+                let ptr = ws.ptr();
+                self.workspaces.insert(stream.id, ws);
+                ptr
+            }
+        };
         let handle = self.handle;
-        let plan = self.plan(key)?;
+        if !self.plans.contains_key(key) {
+            let plan = self.make_plan(key)?;
+            self.plans.insert(*key, plan);
+        }
+        let plan = &self.plans[key];
         let (one64, zero64, one32, zero32) = (1.0f64, 0.0f64, 1.0f32, 0.0f32);
         let (alpha, beta) = if key.dtype == DType::F64 {
             (

@@ -319,7 +319,11 @@ impl DeviceBuffer {
     /// this buffer, so that reading it on `stream` sees that work's results.
     pub(crate) fn order_after_uses(&self, stream: &StreamInner) -> Result<()> {
         stream.wait_for(&self.home)?;
-        let others = self.other_streams.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let others = self
+            .other_streams
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         for s in others {
             stream.wait_for(&s)?;
         }
