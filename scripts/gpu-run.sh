@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine, from the repository root, with the .gpu/ bundle present (see
 # gpu-bundle.sh). Steps (default: all): rust pytest demo bench sanitizer.
-#   scripts/gpu-run.sh                 # everything
+#   scripts/gpu-run.sh                 # everything (and: pipcuda, on request)
 #   scripts/gpu-run.sh pytest bench    # a subset
 # Logs and results go to $OUT (or /tmp/pocaflow-gpu); a summary table is printed last.
 set -uo pipefail
@@ -34,13 +34,19 @@ for step in $STEPS; do
     demo) run demo python3 -m pocaflow.demos.readme ;;
     bench) run bench python3 bench/gpu_bench.py --json "$OUT/gpu-bench.json" ;;
     sanitizer)
-      # Memory errors, not speed: the tests that assert timings (they ran above) are left out,
-      # since every kernel runs many times slower under the sanitizer.
+      # Memory errors, not speed: left out are the tests that assert timings (every kernel runs
+      # many times slower under the sanitizer) and the ones that provoke an out-of-memory error
+      # on purpose (memcheck reports the failing cuMemAlloc); all of them ran above.
       run memcheck-rust compute-sanitizer --tool memcheck --error-exitcode 1 \
-        .gpu/bin/test-cuda --test-threads=1 --skip enqueueing_does_not_wait
+        .gpu/bin/test-cuda --test-threads=1 --skip enqueueing_does_not_wait --skip out_of_memory
       run memcheck-pytest compute-sanitizer --tool memcheck --error-exitcode 1 \
         python3 -m pytest -q -p no:cacheprovider tests/python -m cuda \
-        -k "not returns_before and not event_timing and not gil_is_released" ;;
+        -k "not returns_before and not event_timing and not gil_is_released and not out_of_memory" ;;
+    pipcuda)
+      # CUDA from pip wheels only: hide the system toolkit's libraries in a private mount
+      # namespace (libcuda, the driver, stays visible), then use pocaflow.
+      run pip-cuda unshare -m --propagation private sh -c \
+        'mount -t tmpfs none /usr/local/cuda/targets/x86_64-linux/lib && python3 scripts/check_pip_cuda.py' ;;
     *) echo "unknown step $step" ;;
   esac
 done

@@ -9,7 +9,7 @@ array([[3., 3.],
 
 from . import _cuda_libs
 
-_cuda_libs.preload()
+_cuda_libs.LOADED = _cuda_libs.preload()
 
 from . import _pocaflow, cuda  # noqa: E402 (the CUDA libraries must be preloaded first)
 from ._pocaflow import (  # noqa: E402

@@ -14,6 +14,9 @@ import os
 import sys
 
 _LIBS = ("libnvrtc.so.13", "libcublasLt.so.13")
+
+#: The pip-installed libraries loaded at import (paths).
+LOADED: list[str] = []
 _DIRS = ("nvidia/cu13/lib", "nvidia/cublas/lib", "nvidia/cuda_nvrtc/lib")
 
 

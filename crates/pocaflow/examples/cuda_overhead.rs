@@ -1,5 +1,7 @@
 //! Host cost of a small CUDA matmul from Rust: microseconds per call for a loop of 64x64 f32
-//! products with one synchronize at the end, with a fresh output each call and with `out=`.
+//! products with one synchronize at the end, with a fresh output each call and with `out=`;
+//! beside them, the same loop over a device-to-device copy (one driver call) and over a
+//! transposing copy (one launch of pocaflow's own kernel), to show what cuBLASLt itself costs.
 //! Run with `cargo run --release --example cuda_overhead` on a machine with a GPU.
 
 use pocaflow::{cuda, ops, DType, Device, Tensor};
@@ -35,7 +37,16 @@ fn main() -> Result<(), pocaflow::Error> {
         let reused = per_call(10_000, || {
             ops::matmul(&a, &a, Some(&out)).expect("matmul");
         });
-        println!("64x64 f32 matmul from Rust: {fresh:.2} us/call (fresh output), {reused:.2} us/call (out=)");
+        let copy = per_call(10_000, || {
+            out.copy_(&a).expect("copy");
+        });
+        let transpose = per_call(10_000, || {
+            out.copy_(&a.t()).expect("copy");
+        });
+        println!(
+            "64x64 f32 from Rust, us/call: matmul {fresh:.2} (fresh output), {reused:.2} (out=); \
+             copy_ {copy:.2} (memcpy), {transpose:.2} (copy kernel)"
+        );
     }
     Ok(())
 }
