@@ -14,7 +14,8 @@ a = np.random.default_rng(0).standard_normal((256, 256), dtype=np.float32)
 c = (pf.Tensor.from_array(a, device="cuda") @ pf.Tensor.from_array(a, device="cuda")).numpy()
 rel = np.linalg.norm(c - a.astype(np.float64) @ a) / np.linalg.norm(a.astype(np.float64) @ a)
 maps = open("/proc/self/maps").read()
-libs = sorted({line.split()[-1] for line in maps.splitlines() if "cublasLt" in line or "nvrtc" in line})
+wanted = ("cublasLt", "nvrtc")
+libs = sorted({ln.split()[-1] for ln in maps.splitlines() if any(w in ln for w in wanted)})
 print("mapped:", *libs, sep="\n  ")
 assert libs and all("site-packages" in p for p in libs), "CUDA libraries did not come from pip"
 assert rel <= 2e-6, rel

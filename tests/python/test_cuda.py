@@ -6,9 +6,9 @@ import time
 
 import numpy as np
 import pytest
-from helpers import check_matmul, rel_error
 
 import pocaflow as pf
+from helpers import check_matmul, rel_error
 
 pytestmark = pytest.mark.cuda
 
@@ -208,4 +208,5 @@ def test_device_errors(rng):
     with pytest.raises(RuntimeError, match="cuda:99"):
         pf.Tensor.from_array(np.ones(2), device="cuda:99")
     with pytest.raises(TypeError, match="float32"):
-        pf.matmul(a, cuda(np.ones((2, 2), dtype=np.float32)), out=cuda(np.ones((2, 2), dtype=np.float32)))
+        f32 = cuda(np.ones((2, 2), dtype=np.float32))
+        pf.matmul(a, f32, out=cuda(np.ones((2, 2), dtype=np.float32)))
