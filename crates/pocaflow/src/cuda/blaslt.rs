@@ -1,16 +1,23 @@
 //! cuBLASLt matmul: one handle per device, one workspace per stream (a workspace may only be used
 //! by one kernel at a time, so concurrent streams need their own; a program on one stream has
 //! exactly one), and a plan per problem signature: the matmul descriptor, the matrix layouts and
-//! the algorithm, chosen once by cuBLASLt's heuristic with alignment preferences taken from the
-//! real pointers and strides.
+//! the algorithm, chosen by cuBLASLt's heuristic with alignment preferences taken from the real
+//! pointers and strides.
+//!
+//! The heuristic's first choice is not always the fastest. For problems large enough to matter
+//! and small enough to time cheaply, the first call of a shape also enqueues timed runs of the
+//! top candidates into a scratch output, bracketed by events; a later call of the shape, once
+//! those events have completed (checked without blocking), switches to the fastest. Nothing
+//! waits on the host.
 
 use super::context::DeviceState;
 use super::driver::blas_err;
 use super::memory::DeviceBuffer;
-use super::stream::StreamInner;
+use super::stream::{RawEvent, StreamInner};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use cudarc::cublaslt::{result as lt, sys as lts};
+use cudarc::driver::result as dr;
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -21,6 +28,13 @@ use std::sync::Arc;
 const WORKSPACE: usize = 32 << 20;
 /// Heuristic candidates asked for.
 const CANDIDATES: usize = 8;
+/// Candidates timed when a shape is tuned.
+const TUNE_CANDIDATES: usize = 4;
+/// Shapes with fewer multiply-adds are not tuned (launch costs dominate them).
+const TUNE_MIN_WORK: u64 = 1 << 27;
+/// Shapes estimated to take longer than this per run are not tuned (tuning runs each
+/// candidate three times once).
+const TUNE_MAX_SECONDS: f64 = 3e-3;
 
 /// A fast hasher for small integer keys (the multiply-rotate scheme of rustc's FxHash): plan
 /// lookups happen on every matmul, and SipHash of a 100-byte key is a measurable part of it.
@@ -78,8 +92,43 @@ pub(crate) struct PlanKey {
 struct Plan {
     desc: lts::cublasLtMatmulDesc_t,
     layouts: [lts::cublasLtMatrixLayout_t; 3],
-    algo: lts::cublasLtMatmulAlgo_t,
-    workspace: usize,
+    /// Usable algorithms with their workspace sizes, in the heuristic's order.
+    candidates: Vec<(lts::cublasLtMatmulAlgo_t, usize)>,
+    /// Index of the algorithm in use.
+    chosen: usize,
+    /// Timed runs in flight, if this shape is being tuned.
+    tuning: Option<Tuning>,
+}
+
+/// Start and end events around the timed runs of each candidate, and the output they wrote.
+#[derive(Debug)]
+struct Tuning {
+    timings: Vec<Option<(RawEvent, RawEvent)>>,
+    _scratch: DeviceBuffer,
+}
+
+impl Tuning {
+    /// The fastest candidate once every timed run has completed; `None` while any is pending.
+    fn fastest(&self) -> Result<Option<usize>> {
+        let Some(Some((_, last))) = self.timings.iter().rev().find(|t| t.is_some()) else {
+            return Ok(Some(0));
+        };
+        if !last.query()? {
+            return Ok(None);
+        }
+        let mut best = (0, f32::INFINITY);
+        for (i, t) in self.timings.iter().enumerate() {
+            if let Some((start, end)) = t {
+                // SAFETY: both events are live, recorded and complete.
+                if let Ok(ms) = unsafe { dr::event::elapsed(start.raw, end.raw) } {
+                    if ms < best.1 {
+                        best = (i, ms);
+                    }
+                }
+            }
+        }
+        Ok(Some(best.0))
+    }
 }
 
 impl Drop for Plan {
@@ -152,8 +201,9 @@ impl BlasLt {
         let mut plan = Plan {
             desc,
             layouts: [std::ptr::null_mut(); 3],
-            algo: lts::cublasLtMatmulAlgo_t { data: [0; 8] },
-            workspace: 0,
+            candidates: Vec::new(),
+            chosen: 0,
+            tuning: None,
         };
         let op = |t: bool| i32::from(t);
         let (ta, tb) = (op(key.trans_a), op(key.trans_b));
@@ -214,9 +264,7 @@ impl BlasLt {
         unsafe {
             let _ = lt::destroy_matmul_pref(pref);
         }
-        let (algo, workspace) = found?;
-        plan.algo = algo;
-        plan.workspace = workspace;
+        plan.candidates = found?;
         Ok(plan)
     }
 
@@ -225,7 +273,7 @@ impl BlasLt {
         key: &PlanKey,
         plan: &Plan,
         pref: lts::cublasLtMatmulPreference_t,
-    ) -> Result<(lts::cublasLtMatmulAlgo_t, usize)> {
+    ) -> Result<Vec<(lts::cublasLtMatmulAlgo_t, usize)>> {
         use lts::cublasLtMatmulPreferenceAttributes_t as P;
         let ws = WORKSPACE as u64;
         let err = |op: &'static str| move |e| blas_err(op, e);
@@ -277,19 +325,21 @@ impl BlasLt {
         }
         .result()
         .map_err(err("cublasLtMatmulAlgoGetHeuristic"))?;
-        results[..count.max(0) as usize]
+        let usable: Vec<_> = results[..count.max(0) as usize]
             .iter()
-            .find(|r| {
+            .filter(|r| {
                 r.state == lts::cublasStatus_t::CUBLAS_STATUS_SUCCESS
                     && r.workspaceSize <= WORKSPACE
             })
             .map(|r| (r.algo, r.workspaceSize))
-            .ok_or_else(|| {
-                Error::Cuda(format!(
-                    "cuBLASLt has no algorithm for a {} matmul of {}x{}x{} (batch {})",
-                    key.dtype, key.m, key.n, key.k, key.batch
-                ))
-            })
+            .collect();
+        if usable.is_empty() {
+            return Err(Error::Cuda(format!(
+                "cuBLASLt has no algorithm for a {} matmul of {}x{}x{} (batch {})",
+                key.dtype, key.m, key.n, key.k, key.batch
+            )));
+        }
+        Ok(usable)
     }
 
     /// Enqueues `D = op(A) op(B)` for `key` on `stream` (pointers already at element 0 of the
@@ -301,7 +351,7 @@ impl BlasLt {
         key: &PlanKey,
         (a, b, c): (u64, u64, u64),
     ) -> Result<()> {
-        let ws_ptr = match self.workspaces.get(&stream.id) {
+        let ws = match self.workspaces.get(&stream.id) {
             Some(ws) => ws.ptr(),
             None => {
                 let ws = DeviceBuffer::alloc(device, WORKSPACE, WORKSPACE, stream)?;
@@ -311,48 +361,111 @@ impl BlasLt {
             }
         };
         let handle = self.handle;
-        if !self.plans.contains_key(key) {
+        let fresh = !self.plans.contains_key(key);
+        if fresh {
             let plan = self.make_plan(key)?;
             self.plans.insert(*key, plan);
         }
-        let plan = &self.plans[key];
-        let (one64, zero64, one32, zero32) = (1.0f64, 0.0f64, 1.0f32, 0.0f32);
-        let (alpha, beta) = if key.dtype == DType::F64 {
-            (
-                &one64 as *const f64 as *const c_void,
-                &zero64 as *const f64 as *const c_void,
-            )
-        } else {
-            (
-                &one32 as *const f32 as *const c_void,
-                &zero32 as *const f32 as *const c_void,
-            )
-        };
-        let [la, lb, lc] = plan.layouts;
-        // SAFETY: the plan's descriptors describe the matrices at a, b and c, which the caller
-        // guarantees are live device memory of those extents; with beta = 0, C is not read;
-        // the workspace is this stream's own, so no other kernel uses it concurrently.
-        unsafe {
-            lts::cublasLtMatmul(
-                handle,
-                plan.desc,
-                alpha,
-                a as *const c_void,
-                la,
-                b as *const c_void,
-                lb,
-                beta,
-                c as *const c_void,
-                lc,
-                c as *mut c_void,
-                lc,
-                &plan.algo,
-                ws_ptr as *mut c_void,
-                plan.workspace,
-                stream.raw as lts::cudaStream_t,
-            )
+        let plan = self.plans.get_mut(key).expect("inserted above");
+        if let Some(tuning) = &plan.tuning {
+            if let Some(best) = tuning.fastest()? {
+                plan.chosen = best;
+                plan.tuning = None;
+            }
         }
-        .result()
-        .map_err(|e| blas_err("cublasLtMatmul", e))
+        let run = |plan: &Plan, i: usize, out: u64| {
+            launch(handle, plan, i, key.dtype, (a, b, out), ws, stream)
+        };
+        run(plan, plan.chosen, c)?;
+        if fresh && worth_tuning(key) && plan.candidates.len() > 1 {
+            // Time the top candidates on a scratch output; a later call picks the fastest.
+            let elems = key.stride_c.unsigned_abs() * (key.batch.max(1) as u64 - 1)
+                + key.ldc as u64 * (key.n - 1)
+                + key.m;
+            let bytes = elems as usize * key.dtype.size_in_bytes();
+            let scratch = DeviceBuffer::alloc(device, elems as usize, bytes, stream)?;
+            let mut timings = Vec::new();
+            for i in 0..plan.candidates.len().min(TUNE_CANDIDATES) {
+                let timed = (|| -> Result<(RawEvent, RawEvent)> {
+                    run(plan, i, scratch.ptr())?; // warm-up
+                    let (start, end) = (RawEvent::new(device, true)?, RawEvent::new(device, true)?);
+                    start.record(stream)?;
+                    run(plan, i, scratch.ptr())?;
+                    run(plan, i, scratch.ptr())?;
+                    end.record(stream)?;
+                    Ok((start, end))
+                })();
+                // A candidate that fails to run is simply not chosen.
+                timings.push(timed.ok());
+            }
+            plan.tuning = Some(Tuning {
+                timings,
+                _scratch: scratch,
+            });
+        }
+        Ok(())
     }
+}
+
+/// Whether a shape gains from timing its candidates: enough work that a better kernel shows,
+/// little enough that timing each candidate three times is cheap.
+fn worth_tuning(key: &PlanKey) -> bool {
+    let work = key.m * key.n * key.k * key.batch.max(1) as u64;
+    let peak = match key.dtype {
+        DType::F16 | DType::BF16 => 700e12,
+        DType::F32 if key.tf32 => 350e12,
+        _ => 50e12,
+    };
+    work >= TUNE_MIN_WORK && 2.0 * work as f64 / peak <= TUNE_MAX_SECONDS
+}
+
+/// Enqueues one `cublasLtMatmul` of `plan` with candidate `i`, writing `out`.
+fn launch(
+    handle: lts::cublasLtHandle_t,
+    plan: &Plan,
+    i: usize,
+    dtype: DType,
+    (a, b, out): (u64, u64, u64),
+    ws: u64,
+    stream: &StreamInner,
+) -> Result<()> {
+    let (one64, zero64, one32, zero32) = (1.0f64, 0.0f64, 1.0f32, 0.0f32);
+    let (alpha, beta) = if dtype == DType::F64 {
+        (
+            &one64 as *const f64 as *const c_void,
+            &zero64 as *const f64 as *const c_void,
+        )
+    } else {
+        (
+            &one32 as *const f32 as *const c_void,
+            &zero32 as *const f32 as *const c_void,
+        )
+    };
+    let [la, lb, lc] = plan.layouts;
+    let (algo, ws_size) = &plan.candidates[i];
+    // SAFETY: the plan's descriptors describe the matrices at a, b and out, which the caller
+    // guarantees are live device memory of those extents; with beta = 0, C is not read; the
+    // workspace is this stream's own, so no other kernel uses it concurrently.
+    unsafe {
+        lts::cublasLtMatmul(
+            handle,
+            plan.desc,
+            alpha,
+            a as *const c_void,
+            la,
+            b as *const c_void,
+            lb,
+            beta,
+            out as *const c_void,
+            lc,
+            out as *mut c_void,
+            lc,
+            algo,
+            ws as *mut c_void,
+            *ws_size,
+            stream.raw as lts::cudaStream_t,
+        )
+    }
+    .result()
+    .map_err(|e| blas_err("cublasLtMatmul", e))
 }
