@@ -225,3 +225,15 @@ def test_tuned_shapes_stay_correct(dtype, rng):
         c = (ta @ tb).to(dtype="float32").numpy()
         pf.cuda.synchronize()
         assert rel_error(c, ra, rb) <= bound
+
+
+@pytest.mark.skipif(pf.cuda.device_count() < 2, reason="needs two CUDA devices")
+def test_peer_copies_between_devices(rng):
+    x = rng.standard_normal((300, 200), dtype=np.float32)
+    t0 = cuda(x)
+    t1 = t0.to("cuda:1")
+    assert t1.device == "cuda:1"
+    np.testing.assert_array_equal(t1.numpy(), x)
+    np.testing.assert_array_equal(t1.T.to("cuda:0").numpy(), x.T)  # strided, via a kernel
+    c = (t1 @ t1.T).numpy()
+    check_matmul(c, x, x.T)

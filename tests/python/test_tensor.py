@@ -96,3 +96,19 @@ def test_show_config_names_the_backend(capsys):
     assert info["cpu_kernel"] in ("avx512", "avx2", "portable")
     assert info["threads"] >= 1
     assert "cpu_kernel" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(pf.cuda.is_available(), reason="checks the behaviour without CUDA")
+def test_cuda_calls_without_cuda_say_what_is_missing():
+    reason = pf.cuda.unavailable_reason()
+    assert reason and "CUDA" in reason
+    assert pf.cuda.device_count() == 0
+    for call in (
+        lambda: pf.cuda.Stream(),
+        lambda: pf.cuda.synchronize(),
+        lambda: pf.cuda.memory_stats(),
+        lambda: pf.zeros((2,), device="cuda"),
+        lambda: pf.Tensor.from_array(np.ones(2)).cuda(),
+    ):
+        with pytest.raises(RuntimeError, match="CUDA"):
+            call()
