@@ -198,14 +198,16 @@ fn copy_to_device(src: &Tensor, dst: &Tensor) -> Result<()> {
     let stream = current(dbuf.device())?;
     if src.dtype() == dst.dtype() && same_dense_order(src.layout(), dl) {
         let elem = src.dtype().size_in_bytes();
-        return with_host_bytes(&host, |all| {
+        with_host_bytes(&host, |all| {
             let start = src.layout().offset() * elem;
             pinned::upload(
                 &stream,
                 at(dbuf, dl.offset(), dst.dtype()),
                 &all[start..start + src.numel() * elem],
             )
-        });
+        })?;
+        dbuf.record_use(&stream);
+        return Ok(());
     }
     // Convert and reorder on the host into dst's dtype, upload densely, then scatter on the
     // device if dst is strided.
@@ -245,6 +247,7 @@ fn copy_to_host(src: &Tensor, dst: &Tensor) -> Result<()> {
     let stream = current(sbuf.device())?;
     // Reading on the host must see every write, whichever stream made it.
     sbuf.order_after_uses(&stream)?;
+    sbuf.record_use(&stream);
     let sl = src.layout();
     // Download a dense view: src itself, or a dense copy made on the device.
     let dense_src;
