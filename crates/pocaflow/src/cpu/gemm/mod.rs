@@ -7,6 +7,7 @@
 //! beforehand. See `docs/ARCHITECTURE.md` for the loop nest.
 
 pub mod blocking;
+mod gemv;
 mod kernel;
 mod pack;
 mod scratch;
@@ -272,7 +273,8 @@ unsafe fn gemm_raw<T: GemmScalar>(
     }
     // The microkernel stores columns of its tile fastest when C's columns are contiguous. A
     // row-major C is the column-major C^T = B^T A^T: swap the operands instead of scattering.
-    let (m, n, a, b, c) = if c.cs.unsigned_abs() == 1 && c.rs.unsigned_abs() != 1 {
+    // A single row of C is the matrix-vector product C^T = B^T A^T too.
+    let (m, n, a, b, c) = if m == 1 || (c.cs.unsigned_abs() == 1 && c.rs.unsigned_abs() != 1) {
         let ct = MatPtrMut {
             ptr: c.ptr,
             rs: c.cs,
@@ -289,9 +291,16 @@ unsafe fn gemm_raw<T: GemmScalar>(
                 unsafe { *c.at(i, j) = T::default() };
             }
         }
-    } else if m <= SMALL_DIM && n <= SMALL_DIM && k <= SMALL_DIM {
+    } else if n == 1 {
+        let x = gemv::VecPtr {
+            ptr: b.ptr,
+            inc: b.rs,
+        };
+        // SAFETY: forwarded; column 0 of B is x and column 0 of C is y.
+        unsafe { gemv::gemv(m, k, a, x, c.ptr, c.rs, kernel.isa, threads) }
+    } else if m <= SMALL_DIM && n <= SMALL_DIM && k <= SMALL_DIM && a.rs == 1 {
         // SAFETY: forwarded.
-        unsafe { gemm_small(m, n, k, a, b, c) }
+        unsafe { gemm_small(m, n, k, a, b, c, kernel) }
     } else {
         let threads = if m * n * k < PARALLEL_MIN_WORK {
             1
@@ -303,10 +312,11 @@ unsafe fn gemm_raw<T: GemmScalar>(
     }
 }
 
-/// The direct path for tiny problems: one column of C at a time in a stack buffer.
+/// The direct path for small problems: the direct kernel reads A's columns and B's elements in
+/// place, one register tile at a time, with no packing and no blocking.
 ///
 /// # Safety
-/// As for [`gemm_raw`], with `m <= SMALL_DIM`.
+/// As for [`gemm_raw`], with `a.rs == 1`.
 unsafe fn gemm_small<T: GemmScalar>(
     m: usize,
     n: usize,
@@ -314,30 +324,27 @@ unsafe fn gemm_small<T: GemmScalar>(
     a: MatPtr<T>,
     b: MatPtr<T>,
     c: MatPtrMut<T>,
+    kernel: Kernel<T>,
 ) {
-    let mut col = [T::default(); SMALL_DIM];
-    let col = &mut col[..m];
-    for j in 0..n {
-        col.fill(T::default());
-        for p in 0..k {
-            // SAFETY: (p, j) is inside B and column p of A has m elements.
-            let (bpj, acol) = unsafe { (*b.at(p, j), a.at(0, p)) };
-            if a.rs == 1 {
-                // SAFETY: column p of A is m contiguous elements.
-                let acol = unsafe { std::slice::from_raw_parts(acol, m) };
-                for (x, &ai) in col.iter_mut().zip(acol) {
-                    *x = *x + ai * bpj;
-                }
-            } else {
-                for (i, x) in col.iter_mut().enumerate() {
-                    // SAFETY: (i, p) is inside A.
-                    *x = *x + unsafe { *acol.offset(i as isize * a.rs) } * bpj;
-                }
-            }
-        }
-        for (i, &x) in col.iter().enumerate() {
-            // SAFETY: (i, j) is inside C.
-            unsafe { *c.at(i, j) = x };
+    for j0 in (0..n).step_by(kernel.nr) {
+        for i0 in (0..m).step_by(kernel.mr) {
+            // SAFETY: the tile (i0, j0) and the rows and columns of A and B it reads are inside
+            // the matrices; A has unit row stride.
+            unsafe {
+                (kernel.direct)(
+                    k,
+                    a.at(i0, 0),
+                    a.cs,
+                    b.at(0, j0),
+                    b.rs,
+                    b.cs,
+                    c.at(i0, j0),
+                    c.rs,
+                    c.cs,
+                    kernel.mr.min(m - i0),
+                    kernel.nr.min(n - j0),
+                )
+            };
         }
     }
 }
@@ -406,7 +413,7 @@ unsafe fn gemm_blocked<T: GemmScalar>(
                     };
                 if threads == 1 {
                     // SAFETY: bpack holds the panels of this block.
-                    unsafe { pack::pack_b(bblock, kcb, ncb, nr, bpack) };
+                    unsafe { pack::pack_b(bblock, kcb, ncb, nr, bpack, kernel.pack_t) };
                     macro_tile(0..m, 0..ncb, bpack);
                     continue;
                 }
@@ -425,7 +432,9 @@ unsafe fn gemm_blocked<T: GemmScalar>(
                             }
                         };
                         // SAFETY: chunk holds the panels of those columns.
-                        s.spawn(move |_| unsafe { pack::pack_b(src, kcb, cols, nr, chunk) });
+                        s.spawn(move |_| unsafe {
+                            pack::pack_b(src, kcb, cols, nr, chunk, kernel.pack_t)
+                        });
                     }
                 });
                 // Then split C between threads along its longer side, in whole micro-tiles.
@@ -482,6 +491,7 @@ unsafe fn macro_kernel<T: GemmScalar>(
                     kc,
                     mr,
                     apack,
+                    kernel.pack_t,
                 )
             };
             for j0 in cols.clone().step_by(nr) {
