@@ -22,8 +22,21 @@ use std::ops::{Add, Mul};
 use std::sync::OnceLock;
 
 /// Element types the CPU GEMM computes in: `f32` and `f64`.
+#[cfg(not(any(feature = "blas", feature = "accelerate")))]
 pub trait GemmScalar:
     Element + KernelScalar + ScratchScalar + Add<Output = Self> + Mul<Output = Self>
+{
+}
+
+/// Element types the CPU GEMM and the system BLAS compute in: `f32` and `f64`.
+#[cfg(any(feature = "blas", feature = "accelerate"))]
+pub trait GemmScalar:
+    Element
+    + KernelScalar
+    + ScratchScalar
+    + Add<Output = Self>
+    + Mul<Output = Self>
+    + crate::cpu::blas::BlasScalar
 {
 }
 
@@ -134,6 +147,29 @@ fn check_span(
 /// If the shapes do not agree or a matrix does not fit its slice: callers validate user input
 /// before this point, so a panic here is a bug in pocaflow.
 pub fn gemm<T: GemmScalar>(a: MatRef<'_, T>, b: MatRef<'_, T>, c: MatMut<'_, T>, cfg: GemmConfig) {
+    let p = checked_ptrs(a, b, c);
+    // SAFETY: checked_ptrs checked the spans of A, B and C; C is borrowed mutably, so it does
+    // not overlap A or B, and its elements are distinct.
+    unsafe { gemm_ptr(p.m, p.n, p.k, p.a, p.b, p.c, cfg) }
+}
+
+/// The operands of one product as raw pointers, after [`checked_ptrs`].
+#[derive(Debug)]
+pub(crate) struct Operands<T> {
+    pub(crate) m: usize,
+    pub(crate) n: usize,
+    pub(crate) k: usize,
+    pub(crate) a: MatPtr<T>,
+    pub(crate) b: MatPtr<T>,
+    pub(crate) c: MatPtrMut<T>,
+}
+
+/// Checks that the shapes agree and that every matrix fits its slice and C has distinct
+/// elements, then returns the pointers (valid while the borrows last).
+///
+/// # Panics
+/// As [`gemm`].
+pub(crate) fn checked_ptrs<T>(a: MatRef<'_, T>, b: MatRef<'_, T>, c: MatMut<'_, T>) -> Operands<T> {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert!(
         b.rows == k && c.rows == m && c.cols == n,
@@ -153,16 +189,19 @@ pub fn gemm<T: GemmScalar>(a: MatRef<'_, T>, b: MatRef<'_, T>, c: MatMut<'_, T>,
         rs: m.rs,
         cs: m.cs,
     };
-    let (pa, pb) = (mat(a), mat(b));
-    let pc = MatPtrMut {
-        // SAFETY: as above.
-        ptr: unsafe { c.data.as_mut_ptr().add(c.offset.min(c.data.len())) },
-        rs: c.rs,
-        cs: c.cs,
-    };
-    // SAFETY: the spans of A, B and C were checked above; C is borrowed mutably, so it does
-    // not overlap A or B, and its elements are distinct.
-    unsafe { gemm_ptr(m, n, k, pa, pb, pc, cfg) }
+    Operands {
+        m,
+        n,
+        k,
+        a: mat(a),
+        b: mat(b),
+        c: MatPtrMut {
+            // SAFETY: as above.
+            ptr: unsafe { c.data.as_mut_ptr().add(c.offset.min(c.data.len())) },
+            rs: c.rs,
+            cs: c.cs,
+        },
+    }
 }
 
 /// `c = a * b` on raw strided matrices (for callers such as `ndarray` views whose elements are

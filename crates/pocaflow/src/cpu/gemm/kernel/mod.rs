@@ -247,6 +247,45 @@ mod tests {
     }
 
     #[test]
+    fn every_transposing_pack_matches_the_definition() {
+        fn check<T: KernelScalar + crate::Element>() {
+            for isa in Isa::supported() {
+                let k = T::kernel(isa).unwrap();
+                for width in [k.mr, k.nr] {
+                    for w in [1, width / 2, width - 1, width] {
+                        for kc in [1, 7, 8, 16, 17, 33] {
+                            let ld = kc as isize + 3;
+                            let src: Vec<T> = (0..w * ld as usize)
+                                .map(|x| T::from_f64(x as f64))
+                                .collect();
+                            let mut out = vec![T::from_f64(-1.0); kc * width];
+                            // SAFETY: w sources of kc elements at stride ld lie in `src`; `out`
+                            // holds kc * width elements.
+                            unsafe { (k.pack_t)(src.as_ptr(), ld, w, kc, out.as_mut_ptr(), width) };
+                            for p in 0..kc {
+                                for i in 0..width {
+                                    let want = if i < w {
+                                        (i * ld as usize + p) as f64
+                                    } else {
+                                        0.0
+                                    };
+                                    assert_eq!(
+                                        out[p * width + i].to_f64(),
+                                        want,
+                                        "{isa} w={w} width={width} kc={kc} ({p},{i})"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        check::<f32>();
+        check::<f64>();
+    }
+
+    #[test]
     fn every_kernel_computes_every_partial_tile() {
         check::<f32>();
         check::<f64>();
