@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! bench_cpu serve                 answer requests on stdin, one per line:
-//!                                   time <impl> <dtype> <m> <k> <n> <iters>  -> seconds for iters calls
+//!                                   time <impl> <dtype> <m> <k> <n> <iters> <warm>
+//!                                     -> seconds for iters calls, after warm untimed ones
 //!                                   check <dtype> <m> <k> <n>                -> max |pocaflow - mm| / k
 //! bench_cpu peak                  FMA throughput on 1 and 2 threads, as JSON
 //! bench_cpu time <impl> <dtype> <m> <k> <n> [reps]   median GFLOP/s of one shape (for tuning)
@@ -103,7 +104,10 @@ impl<T: GemmScalar + MmScalar> Problem<T> {
         diff / self.k.max(1) as f64
     }
 
-    fn time(&mut self, which: &str, iters: usize) -> f64 {
+    fn time(&mut self, which: &str, iters: usize, warm: usize) -> f64 {
+        for _ in 0..warm {
+            self.run(which);
+        }
         let start = Instant::now();
         for _ in 0..iters {
             self.run(which);
@@ -176,10 +180,10 @@ impl Held {
         self
     }
 
-    fn time(&mut self, which: &str, iters: usize) -> f64 {
+    fn time(&mut self, which: &str, iters: usize, warm: usize) -> f64 {
         match self {
-            Held::F32(p) => p.time(which, iters),
-            Held::F64(p) => p.time(which, iters),
+            Held::F32(p) => p.time(which, iters, warm),
+            Held::F64(p) => p.time(which, iters, warm),
             Held::None => unreachable!("a problem is held after get"),
         }
     }
@@ -207,13 +211,9 @@ fn serve() {
         let reply = match w.next() {
             Some("time") => {
                 let (which, dtype) = (w.next().unwrap(), w.next().unwrap());
-                let (m, k, n, iters) = (
-                    parse(w.next()),
-                    parse(w.next()),
-                    parse(w.next()),
-                    parse(w.next()),
-                );
-                held.get(dtype, m, k, n).time(which, iters)
+                let (m, k, n) = (parse(w.next()), parse(w.next()), parse(w.next()));
+                let (iters, warm) = (parse(w.next()), parse(w.next()));
+                held.get(dtype, m, k, n).time(which, iters, warm)
             }
             Some("check") => {
                 let dtype = w.next().unwrap();
@@ -240,10 +240,10 @@ fn time_one(args: &[String]) {
     let reps = args.get(5).map_or(7, |r| parse(Some(r)));
     let mut held = Held::None;
     let held = held.get(dtype, m, k, n);
-    let once = held.time(which, 1);
+    let once = held.time(which, 1, 0);
     let iters = ((0.05 / once) as usize).max(1);
     let mut samples: Vec<f64> = (0..reps)
-        .map(|_| held.time(which, iters) / iters as f64)
+        .map(|_| held.time(which, iters, 0) / iters as f64)
         .collect();
     samples.sort_by(f64::total_cmp);
     let secs = samples[reps / 2];

@@ -456,8 +456,33 @@ unsafe fn gemm_blocked<T: GemmScalar>(
                     macro_tile(0..m, 0..ncb, bpack);
                     continue;
                 }
-                // Pack B in parallel, a contiguous run of panels per thread.
                 let panels = ncb.div_ceil(nr);
+                if m < ncb {
+                    // Split C's columns: each thread packs the panels of B it multiplies, so
+                    // no thread waits for another's packing.
+                    let per = panels.div_ceil(threads);
+                    rayon::scope(|s| {
+                        for (t, chunk) in bpack.chunks_mut(per * nr * kcb).enumerate() {
+                            let j0 = t * per * nr;
+                            let cols = (per * nr).min(ncb - j0);
+                            // SAFETY: columns j0..j0+cols of the block are inside B.
+                            let src = unsafe {
+                                MatPtr {
+                                    ptr: bblock.at(0, j0),
+                                    ..bblock
+                                }
+                            };
+                            s.spawn(move |_| {
+                                // SAFETY: chunk holds the panels of those columns.
+                                unsafe { pack::pack_b(src, kcb, cols, nr, chunk, kernel.pack_t) };
+                                macro_tile(0..m, j0..j0 + cols, chunk);
+                            });
+                        }
+                    });
+                    continue;
+                }
+                // Split C's rows: every thread multiplies all of B, so pack it first (a run
+                // of panels per thread), then multiply.
                 let per = panels.div_ceil(threads);
                 rayon::scope(|s| {
                     for (t, chunk) in bpack.chunks_mut(per * nr * kcb).enumerate() {
@@ -476,19 +501,11 @@ unsafe fn gemm_blocked<T: GemmScalar>(
                         });
                     }
                 });
-                // Then split C between threads along its longer side, in whole micro-tiles.
                 let bpack = &*bpack;
+                let per = m.div_ceil(mr).div_ceil(threads) * mr;
                 rayon::scope(|s| {
-                    if m >= ncb {
-                        let per = m.div_ceil(mr).div_ceil(threads) * mr;
-                        for r0 in (0..m).step_by(per) {
-                            s.spawn(move |_| macro_tile(r0..(r0 + per).min(m), 0..ncb, bpack));
-                        }
-                    } else {
-                        let per = ncb.div_ceil(nr).div_ceil(threads) * nr;
-                        for c0 in (0..ncb).step_by(per) {
-                            s.spawn(move |_| macro_tile(0..m, c0..(c0 + per).min(ncb), bpack));
-                        }
+                    for r0 in (0..m).step_by(per) {
+                        s.spawn(move |_| macro_tile(r0..(r0 + per).min(m), 0..ncb, bpack));
                     }
                 });
             }
@@ -501,7 +518,7 @@ unsafe fn gemm_blocked<T: GemmScalar>(
 ///
 /// # Safety
 /// `a` readable for `rows x kc`, `c` writable for `rows x cols` and not touched by any other
-/// thread meanwhile; `bpack` holds the packed block.
+/// thread meanwhile; `bpack` holds the packed panels of `cols`, from its first.
 #[allow(clippy::too_many_arguments)]
 unsafe fn macro_kernel<T: GemmScalar>(
     a: MatPtr<T>,
@@ -535,7 +552,7 @@ unsafe fn macro_kernel<T: GemmScalar>(
             };
             for j0 in cols.clone().step_by(nr) {
                 let ncols = nr.min(cols.end - j0);
-                let bpanel = &bpack[j0 / nr * nr * kc..];
+                let bpanel = &bpack[(j0 - cols.start) / nr * nr * kc..];
                 for i0 in (0..mcb).step_by(mr) {
                     let nrows = mr.min(mcb - i0);
                     // SAFETY: the tile (ic+i0, j0) of nrows x ncols is inside C and this

@@ -152,11 +152,16 @@ macro_rules! avx512_kernels {
                     let load = mask(steps);
                     let mut rows = [setzero(); LANES];
                     for (i, r) in rows.iter_mut().enumerate().take(live) {
+                        let at = (i0 + i) as isize * ld + p as isize;
                         // SAFETY: source i0 + i < w has kc readable elements from src; the
                         // mask keeps the load inside them.
-                        *r = unsafe {
-                            maskz_loadu(load, src.offset((i0 + i) as isize * ld + p as isize))
-                        };
+                        *r = unsafe { maskz_loadu(load, src.offset(at)) };
+                        // The next panel's sources follow these (`width` further on) and are
+                        // read in short runs the hardware prefetcher misses: fetch them now.
+                        // A prefetch never faults, so past the matrix it is harmless.
+                        _mm_prefetch::<_MM_HINT_T1>(
+                            src.wrapping_offset(at + width as isize * ld).cast::<i8>(),
+                        );
                     }
                     for (s, col) in transpose(rows).iter().enumerate().take(steps) {
                         // SAFETY: output row p + s < kc holds `width` elements; the mask
@@ -177,7 +182,8 @@ mod f32x16 {
         _mm512_maskz_loadu_ps as maskz_loadu, _mm512_set1_ps as set1, _mm512_setzero_ps as setzero,
         _mm512_shuffle_f32x4 as shuffle_lanes, _mm512_storeu_ps as storeu,
         _mm512_unpackhi_pd as unpackhi_pd, _mm512_unpackhi_ps as unpackhi,
-        _mm512_unpacklo_pd as unpacklo_pd, _mm512_unpacklo_ps as unpacklo,
+        _mm512_unpacklo_pd as unpacklo_pd, _mm512_unpacklo_ps as unpacklo, _mm_prefetch,
+        _MM_HINT_T1,
     };
     type T = f32;
     const LANES: usize = 16;
@@ -229,7 +235,7 @@ mod f64x8 {
         _mm512_mask_storeu_pd as mask_storeu, _mm512_maskz_loadu_pd as maskz_loadu,
         _mm512_set1_pd as set1, _mm512_setzero_pd as setzero,
         _mm512_shuffle_f64x2 as shuffle_lanes, _mm512_storeu_pd as storeu,
-        _mm512_unpackhi_pd as unpackhi, _mm512_unpacklo_pd as unpacklo,
+        _mm512_unpackhi_pd as unpackhi, _mm512_unpacklo_pd as unpacklo, _mm_prefetch, _MM_HINT_T1,
     };
     type T = f64;
     const LANES: usize = 8;
