@@ -255,7 +255,7 @@ fn batched<T: GemmScalar>(plan: &MatmulPlan, a: &[T], b: &[T], c: &mut [T], cfg:
     };
     let count: usize = batch.iter().product();
     let dense_c = cl.is_c_contiguous() && cl.offset() == 0;
-    let small = m * n * k < 96 * 96 * 96;
+    let small = !gemm::parallel_worthwhile::<T>(m, n, k);
     let own_gemm = cfg!(not(any(feature = "blas", feature = "accelerate")));
     if own_gemm && count > 1 && small && cfg.threads > 1 && dense_c && m * n > 0 {
         // Many small matrices: one thread per group of whole matrices.

@@ -97,11 +97,11 @@ pub(super) unsafe fn gemv<T: GemmScalar>(
     if threads == 1 {
         rows(0, y);
     } else {
-        rayon::scope(|s| {
-            for (t, chunk) in y.chunks_mut(per).enumerate() {
-                s.spawn(move |_| rows(t * per, chunk));
-            }
-        });
+        super::fork(
+            y.chunks_mut(per)
+                .enumerate()
+                .map(|(t, chunk)| move || rows(t * per, chunk)),
+        );
     }
 }
 

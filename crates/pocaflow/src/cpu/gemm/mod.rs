@@ -19,6 +19,7 @@ use crate::dtype::Element;
 use blocking::{Blocking, CacheSizes};
 use scratch::{with_scratch, ScratchScalar};
 use std::ops::{Add, Mul};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 /// Element types the CPU GEMM computes in: `f32` and `f64`.
@@ -75,9 +76,15 @@ pub fn default_threads() -> usize {
     })
 }
 
-/// Problems with fewer multiply-adds than this run on one thread: waking a second thread costs
-/// more than it saves below about 100^3.
-const PARALLEL_MIN_WORK: usize = 96 * 96 * 96;
+/// Problems with less work than this run on one thread: handing work to a second thread costs
+/// a few microseconds, more than it saves below about 80^3 f32 (64^3 f64) multiply-adds.
+/// Work is counted in f32 multiply-adds; an f64 one counts twice (it takes twice as long).
+const PARALLEL_MIN_WORK: usize = 80 * 80 * 80;
+
+/// Whether an `m x k` by `k x n` product is large enough to gain from more than one thread.
+pub(crate) fn parallel_worthwhile<T>(m: usize, n: usize, k: usize) -> bool {
+    m * n * k * std::mem::size_of::<T>() / 4 >= PARALLEL_MIN_WORK
+}
 
 /// Problems whose every dimension is at most this take the direct path: no packing, no blocking.
 const SMALL_DIM: usize = 32;
@@ -341,10 +348,10 @@ unsafe fn gemm_raw<T: GemmScalar>(
         // SAFETY: forwarded.
         unsafe { gemm_small(m, n, k, a, b, c, kernel) }
     } else {
-        let threads = if m * n * k < PARALLEL_MIN_WORK {
-            1
-        } else {
+        let threads = if parallel_worthwhile::<T>(m, n, k) {
             threads.max(1)
+        } else {
+            1
         };
         // SAFETY: forwarded.
         unsafe { gemm_blocked(m, n, k, a, b, c, kernel, threads) }
@@ -457,57 +464,100 @@ unsafe fn gemm_blocked<T: GemmScalar>(
                     continue;
                 }
                 let panels = ncb.div_ceil(nr);
-                if m < ncb {
-                    // Split C's columns: each thread packs the panels of B it multiplies, so
-                    // no thread waits for another's packing.
-                    let per = panels.div_ceil(threads);
-                    rayon::scope(|s| {
-                        for (t, chunk) in bpack.chunks_mut(per * nr * kcb).enumerate() {
-                            let j0 = t * per * nr;
-                            let cols = (per * nr).min(ncb - j0);
-                            // SAFETY: columns j0..j0+cols of the block are inside B.
-                            let src = unsafe {
-                                MatPtr {
-                                    ptr: bblock.at(0, j0),
-                                    ..bblock
-                                }
-                            };
-                            s.spawn(move |_| {
-                                // SAFETY: chunk holds the panels of those columns.
-                                unsafe { pack::pack_b(src, kcb, cols, nr, chunk, kernel.pack_t) };
-                                macro_tile(0..m, j0..j0 + cols, chunk);
-                            });
+                let per = panels.div_ceil(threads);
+                // The columns of B owned by the t-th run of `per` panels.
+                let cols_of = |t: usize| {
+                    let j0 = t * per * nr;
+                    // SAFETY: columns j0.. of the block are inside B.
+                    let src = unsafe {
+                        MatPtr {
+                            ptr: bblock.at(0, j0),
+                            ..bblock
                         }
-                    });
+                    };
+                    (j0, (per * nr).min(ncb - j0), src)
+                };
+                if m <= ncb {
+                    // Split C's columns: each thread packs the panels of B it multiplies (and
+                    // all of A, the smaller operand), so no thread waits for another.
+                    fork(
+                        bpack
+                            .chunks_mut(per * nr * kcb)
+                            .enumerate()
+                            .map(|(t, chunk)| {
+                                let (j0, cols, src) = cols_of(t);
+                                move || {
+                                    // SAFETY: chunk holds the panels of those columns.
+                                    unsafe {
+                                        pack::pack_b(src, kcb, cols, nr, chunk, kernel.pack_t)
+                                    };
+                                    macro_tile(0..m, j0..j0 + cols, chunk);
+                                }
+                            }),
+                    );
                     continue;
                 }
                 // Split C's rows: every thread multiplies all of B, so pack it first (a run
                 // of panels per thread), then multiply.
-                let per = panels.div_ceil(threads);
-                rayon::scope(|s| {
-                    for (t, chunk) in bpack.chunks_mut(per * nr * kcb).enumerate() {
-                        let j0 = t * per * nr;
-                        let cols = (per * nr).min(ncb - j0);
-                        // SAFETY: columns j0..j0+cols of the block are inside B.
-                        let src = unsafe {
-                            MatPtr {
-                                ptr: bblock.at(0, j0),
-                                ..bblock
+                fork(
+                    bpack
+                        .chunks_mut(per * nr * kcb)
+                        .enumerate()
+                        .map(|(t, chunk)| {
+                            let (_, cols, src) = cols_of(t);
+                            // SAFETY: chunk holds the panels of those columns.
+                            move || unsafe {
+                                pack::pack_b(src, kcb, cols, nr, chunk, kernel.pack_t)
                             }
-                        };
-                        // SAFETY: chunk holds the panels of those columns.
-                        s.spawn(move |_| unsafe {
-                            pack::pack_b(src, kcb, cols, nr, chunk, kernel.pack_t)
-                        });
-                    }
-                });
+                        }),
+                );
                 let bpack = &*bpack;
-                let per = m.div_ceil(mr).div_ceil(threads) * mr;
-                rayon::scope(|s| {
-                    for r0 in (0..m).step_by(per) {
-                        s.spawn(move |_| macro_tile(r0..(r0 + per).min(m), 0..ncb, bpack));
-                    }
-                });
+                let rows = m.div_ceil(mr).div_ceil(threads) * mr;
+                fork(
+                    (0..m)
+                        .step_by(rows)
+                        .map(|r0| move || macro_tile(r0..(r0 + rows).min(m), 0..ncb, bpack)),
+                );
+            }
+        }
+    });
+}
+
+/// Runs every task, the first on the calling thread and the others on the rayon pool, and
+/// returns when all are done. The caller works instead of only waiting, and it waits by
+/// spinning rather than sleeping: a sleeping caller must be woken by the last task, which costs
+/// more than a whole small GEMM on a virtual machine (about 10 us).
+fn fork<F: FnOnce() + Send>(tasks: impl IntoIterator<Item = F>) {
+    /// Counts a task as finished when dropped, so that a panicking task still releases the
+    /// caller (rayon then carries the panic to it).
+    struct Done<'a>(&'a AtomicUsize);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::Release);
+        }
+    }
+    let pending = AtomicUsize::new(0);
+    let mut tasks = tasks.into_iter();
+    let first = tasks.next();
+    rayon::in_place_scope(|s| {
+        for task in tasks {
+            pending.fetch_add(1, Ordering::Relaxed);
+            let done = Done(&pending);
+            s.spawn(move |_| {
+                let _done = done;
+                task();
+            });
+        }
+        if let Some(first) = first {
+            first();
+        }
+        let mut spins = 0u32;
+        while pending.load(Ordering::Acquire) != 0 {
+            if spins < 1 << 12 {
+                spins += 1;
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
             }
         }
     });
