@@ -3,84 +3,167 @@
 //! one the broadcast). Rows past `m` are masked on load and store, so edge tiles cost no scalar
 //! loop when C is column-major.
 //!
-//! One body (`tile!`) makes both the packed kernel (constant panel strides) and the direct
-//! kernel of the small-problem path (A's columns and B's elements read in place). The
-//! transposing pack moves 16 x 16 (f32) or 8 x 8 (f64) blocks through registers.
+//! One generic body (`tile`) makes both the packed kernel (constant panel strides) and the
+//! direct kernel of the small-problem path (A's columns and B's elements read in place), each in
+//! six shapes: one or two vectors of rows by 4, 8 or 12 columns. An edge tile runs the
+//! smallest shape that covers it, so a 64-column C (12 + 12 + 12 + 12 + 12 + 4) wastes no
+//! multiply-adds on padding. The transposing pack moves 16 x 16 (f32) or 8 x 8 (f64) blocks
+//! through registers.
 
 #[cfg(target_arch = "x86_64")]
 use super::Isa;
 use super::Kernel;
 
-/// The `kc` loop of one tile and its store to C. Expects, in scope: `T`, `LANES`, `Mask` and the
-/// intrinsics imported under the short names of [`avx512_kernels`]. `a_col` is a pointer to
-/// column `$p` of A (its first `load_rows` rows are read), `b_at` is B's element `($p, $j)`.
-#[cfg(target_arch = "x86_64")]
-macro_rules! tile {
-    ($p:ident, $j:ident, kc: $kc:expr, load_rows: $load_rows:expr, a_col: $a_col:expr,
-     b_at: $b_at:expr, c: $c:expr, rs_c: $rs_c:expr, cs_c: $cs_c:expr, m: $m:expr, n: $n:expr,
-     accumulate: $accumulate:expr) => {{
-        let masks = |rows: usize| {
-            let r0 = rows.min(LANES);
-            (
-                ((1u32 << r0) - 1) as Mask,
-                ((1u32 << (rows - r0)) - 1) as Mask,
-            )
-        };
-        let (load0, load1) = masks($load_rows);
-        let mut acc = [[setzero(); 2]; NR];
-        for $p in 0..$kc {
-            // SAFETY: the caller guarantees `load_rows` readable rows in column p of A (the
-            // masks keep the loads inside them) and B's element (p, j) for every j read.
-            unsafe {
-                let ap: *const T = $a_col;
-                let a0 = maskz_loadu(load0, ap);
-                let a1 = maskz_loadu(load1, ap.add(LANES));
-                for ($j, col) in acc.iter_mut().enumerate() {
-                    let bj = set1($b_at);
-                    col[0] = fmadd(a0, bj, col[0]);
-                    col[1] = fmadd(a1, bj, col[1]);
-                }
-            }
-        }
-        let (c, rs_c, cs_c, m, n, accumulate): (*mut T, isize, isize, usize, usize, bool) =
-            ($c, $rs_c, $cs_c, $m, $n, $accumulate);
-        if rs_c == 1 {
-            let (mask0, mask1) = masks(m);
-            for (j, col) in acc.iter().enumerate().take(n) {
-                // SAFETY: column j < n of C holds m contiguous elements; masked lanes are
-                // neither read nor written.
-                unsafe {
-                    let p = c.offset(j as isize * cs_c);
-                    let (mut v0, mut v1) = (col[0], col[1]);
-                    if accumulate {
-                        v0 = add(v0, maskz_loadu(mask0, p));
-                        v1 = add(v1, maskz_loadu(mask1, p.add(LANES)));
-                    }
-                    mask_storeu(p, mask0, v0);
-                    mask_storeu(p.add(LANES), mask1, v1);
-                }
-            }
-        } else {
-            let mut tile = [T::default(); MR * NR];
-            for (j, col) in acc.iter().enumerate() {
-                // SAFETY: tile has MR elements per column.
-                unsafe {
-                    storeu(tile.as_mut_ptr().add(j * MR), col[0]);
-                    storeu(tile.as_mut_ptr().add(j * MR + LANES), col[1]);
-                }
-            }
-            // SAFETY: forwarded from the caller.
-            unsafe { super::super::store_tile(&tile, MR, c, rs_c, cs_c, m, n, accumulate) }
-        }
-    }};
-}
-
-/// The packed kernel, the direct kernel and the transposing pack of one element type.
+/// The packed kernel, the direct kernel and the transposing pack of one element type. Expects,
+/// in scope: `T`, `V` (its vector), `Mask`, `LANES` and the intrinsics under short names.
 #[cfg(target_arch = "x86_64")]
 macro_rules! avx512_kernels {
     () => {
         const MR: usize = 2 * LANES;
         const NR: usize = 12;
+
+        /// Lanes `0..rows` of each of the two vectors of a column.
+        #[inline(always)]
+        fn masks(rows: usize) -> [Mask; 2] {
+            let r0 = rows.min(LANES);
+            [
+                ((1u32 << r0) - 1) as Mask,
+                ((1u32 << (rows - r0)) - 1) as Mask,
+            ]
+        }
+
+        /// The `kc` loop of an `MV * LANES x NC` tile and its store to the `m x n` corner of C.
+        /// `a_col(p)` points at column `p` of A, of which `load_rows` rows are read; `b_at(p, j)`
+        /// is B's element `(p, j)`.
+        ///
+        /// # Safety
+        /// As for the kernel that calls it; `m <= MV * LANES`, `n <= NC`.
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn tile<const MV: usize, const NC: usize>(
+            kc: usize,
+            load_rows: usize,
+            a_col: impl Fn(usize) -> *const T,
+            b_at: impl Fn(usize, usize) -> *const T,
+            c: *mut T,
+            rs_c: isize,
+            cs_c: isize,
+            m: usize,
+            n: usize,
+            accumulate: bool,
+        ) {
+            if rs_c == 1 {
+                // Start C's lines on their way now; the loop below hides the latency.
+                for j in 0..n {
+                    for v in 0..MV {
+                        let p = c.wrapping_offset(j as isize * cs_c + (v * LANES) as isize);
+                        _mm_prefetch::<_MM_HINT_T0>(p.cast());
+                    }
+                }
+            }
+            let load = masks(load_rows);
+            let mut acc = [[setzero(); MV]; NC];
+            for p in 0..kc {
+                // SAFETY: the caller guarantees `load_rows` readable rows in column p of A (the
+                // masks keep the loads inside them) and B's element (p, j) for every j < NC.
+                unsafe {
+                    let ap = a_col(p);
+                    let a: [V; MV] =
+                        std::array::from_fn(|v| maskz_loadu(load[v], ap.add(v * LANES)));
+                    for (j, col) in acc.iter_mut().enumerate() {
+                        let bj = set1(*b_at(p, j));
+                        for (x, &av) in col.iter_mut().zip(&a) {
+                            *x = fmadd(av, bj, *x);
+                        }
+                    }
+                }
+            }
+            if rs_c == 1 {
+                let store = masks(m);
+                for (j, col) in acc.iter().enumerate().take(n) {
+                    for (v, &x) in col.iter().enumerate() {
+                        // SAFETY: column j < n of C holds m contiguous elements; masked lanes
+                        // are neither read nor written.
+                        unsafe {
+                            let p = c.offset(j as isize * cs_c).add(v * LANES);
+                            let x = if accumulate {
+                                add(x, maskz_loadu(store[v], p))
+                            } else {
+                                x
+                            };
+                            mask_storeu(p, store[v], x);
+                        }
+                    }
+                }
+            } else {
+                let mut tile = [[T::default(); MR]; NR];
+                for (col, acc) in tile.iter_mut().zip(&acc) {
+                    for (v, &x) in acc.iter().enumerate() {
+                        // SAFETY: a tile column holds MR >= MV * LANES elements.
+                        unsafe { storeu(col.as_mut_ptr().add(v * LANES), x) };
+                    }
+                }
+                // SAFETY: forwarded from the caller.
+                unsafe {
+                    super::super::store_tile(
+                        tile.as_flattened(),
+                        MR,
+                        c,
+                        rs_c,
+                        cs_c,
+                        m,
+                        n,
+                        accumulate,
+                    )
+                }
+            }
+        }
+
+        /// Runs `tile` in the smallest shape that covers the `m x n` corner.
+        ///
+        /// # Safety
+        /// As for [`tile`].
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn by_shape(
+            kc: usize,
+            load_rows: usize,
+            a_col: impl Fn(usize) -> *const T,
+            b_at: impl Fn(usize, usize) -> *const T,
+            c: *mut T,
+            rs_c: isize,
+            cs_c: isize,
+            m: usize,
+            n: usize,
+            accumulate: bool,
+        ) {
+            let args = (kc, load_rows);
+            // SAFETY: forwarded; each shape covers the corner.
+            unsafe {
+                match (m > LANES, n) {
+                    (true, 9..) => {
+                        tile::<2, 12>(args.0, args.1, a_col, b_at, c, rs_c, cs_c, m, n, accumulate)
+                    }
+                    (true, 5..=8) => {
+                        tile::<2, 8>(args.0, args.1, a_col, b_at, c, rs_c, cs_c, m, n, accumulate)
+                    }
+                    (true, _) => {
+                        tile::<2, 4>(args.0, args.1, a_col, b_at, c, rs_c, cs_c, m, n, accumulate)
+                    }
+                    (false, 9..) => {
+                        tile::<1, 12>(args.0, args.1, a_col, b_at, c, rs_c, cs_c, m, n, accumulate)
+                    }
+                    (false, 5..=8) => {
+                        tile::<1, 8>(args.0, args.1, a_col, b_at, c, rs_c, cs_c, m, n, accumulate)
+                    }
+                    (false, _) => {
+                        tile::<1, 4>(args.0, args.1, a_col, b_at, c, rs_c, cs_c, m, n, accumulate)
+                    }
+                }
+            }
+        }
 
         /// The packed kernel.
         ///
@@ -99,9 +182,11 @@ macro_rules! avx512_kernels {
             n: usize,
             accumulate: bool,
         ) {
-            // Packed panels are zero-padded: every step loads all MR rows.
-            tile!(p, j, kc: kc, load_rows: MR, a_col: a.add(p * MR), b_at: *b.add(p * NR + j),
-                c: c, rs_c: rs_c, cs_c: cs_c, m: m, n: n, accumulate: accumulate)
+            // Packed panels are zero-padded: every step loads whole vectors.
+            let a_col = |p: usize| a.wrapping_add(p * MR);
+            let b_at = |p: usize, j: usize| b.wrapping_add(p * NR + j);
+            // SAFETY: forwarded from the caller.
+            unsafe { by_shape(kc, MR, a_col, b_at, c, rs_c, cs_c, m, n, accumulate) }
         }
 
         /// The direct kernel.
@@ -124,10 +209,12 @@ macro_rules! avx512_kernels {
             n: usize,
         ) {
             // Columns past n repeat column 0, so every read is inside B; they are never stored.
-            let col = std::array::from_fn::<isize, NR, _>(|j| if j < n { j as isize * b_cs } else { 0 });
-            tile!(p, j, kc: k, load_rows: m, a_col: a.offset(p as isize * a_cs),
-                b_at: *b.offset(p as isize * b_rs + col[j]),
-                c: c, rs_c: rs_c, cs_c: cs_c, m: m, n: n, accumulate: false)
+            let col =
+                std::array::from_fn::<isize, NR, _>(|j| if j < n { j as isize * b_cs } else { 0 });
+            let a_col = |p: usize| a.wrapping_offset(p as isize * a_cs);
+            let b_at = |p: usize, j: usize| b.wrapping_offset(p as isize * b_rs + col[j]);
+            // SAFETY: forwarded from the caller.
+            unsafe { by_shape(k, m, a_col, b_at, c, rs_c, cs_c, m, n, false) }
         }
 
         /// The transposing pack.
@@ -183,7 +270,7 @@ mod f32x16 {
         _mm512_shuffle_f32x4 as shuffle_lanes, _mm512_storeu_ps as storeu,
         _mm512_unpackhi_pd as unpackhi_pd, _mm512_unpackhi_ps as unpackhi,
         _mm512_unpacklo_pd as unpacklo_pd, _mm512_unpacklo_ps as unpacklo, _mm_prefetch,
-        _MM_HINT_T1,
+        _MM_HINT_T0, _MM_HINT_T1,
     };
     type T = f32;
     const LANES: usize = 16;
@@ -235,7 +322,8 @@ mod f64x8 {
         _mm512_mask_storeu_pd as mask_storeu, _mm512_maskz_loadu_pd as maskz_loadu,
         _mm512_set1_pd as set1, _mm512_setzero_pd as setzero,
         _mm512_shuffle_f64x2 as shuffle_lanes, _mm512_storeu_pd as storeu,
-        _mm512_unpackhi_pd as unpackhi, _mm512_unpacklo_pd as unpacklo, _mm_prefetch, _MM_HINT_T1,
+        _mm512_unpackhi_pd as unpackhi, _mm512_unpacklo_pd as unpacklo, _mm_prefetch, _MM_HINT_T0,
+        _MM_HINT_T1,
     };
     type T = f64;
     const LANES: usize = 8;
