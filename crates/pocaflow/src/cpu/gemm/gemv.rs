@@ -194,6 +194,7 @@ unsafe fn dot_rows<T: GemmScalar>(a: *const T, lda: isize, x: &[T], y: &mut [T])
 
 /// Bytes ahead of the current position that the loops prefetch: each stream is short (a row
 /// or column of A) and several run at once, which the hardware prefetcher alone follows late.
+#[cfg(target_arch = "x86_64")]
 const PREFETCH_BYTES: usize = 2048;
 
 /// Prefetches the cache lines `PREFETCH_BYTES` past the first `L` elements of `run` (a hint:
