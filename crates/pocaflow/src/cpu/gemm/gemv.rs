@@ -194,25 +194,16 @@ unsafe fn dot_rows<T: GemmScalar>(a: *const T, lda: isize, x: &[T], y: &mut [T])
 
 /// Bytes ahead of the current position that the loops prefetch: each stream is short (a row
 /// or column of A) and several run at once, which the hardware prefetcher alone follows late.
-#[cfg(target_arch = "x86_64")]
 const PREFETCH_BYTES: usize = 2048;
 
 /// Prefetches the cache lines `PREFETCH_BYTES` past the first `L` elements of `run` (a hint:
 /// past the end of A it is harmless).
 #[inline(always)]
 fn prefetch_ahead<T>(run: &[T]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let ahead = run.as_ptr().cast::<i8>().wrapping_add(PREFETCH_BYTES);
-        for line in (0..L * std::mem::size_of::<T>()).step_by(64) {
-            // SAFETY: SSE is part of x86-64, so the instruction is always there, and a
-            // prefetch never faults whatever the address.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line)) };
-        }
+    let ahead = run.as_ptr().cast::<u8>().wrapping_add(PREFETCH_BYTES);
+    for line in (0..L * std::mem::size_of::<T>()).step_by(64) {
+        super::prefetch(ahead.wrapping_add(line));
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = run;
 }
 
 /// `acc[l] += a[l] * x[l]` for every lane: one loop the optimizer turns into vector code.

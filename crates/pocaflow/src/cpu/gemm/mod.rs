@@ -523,6 +523,20 @@ unsafe fn gemm_blocked<T: GemmScalar>(
     });
 }
 
+/// Asks for the cache line holding `p` to be loaded (a hint: any address is harmless).
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE is part of x86-64, so the instruction is always there, and a prefetch never
+    // faults whatever the address.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// Runs every task, the first on the calling thread and the others on the rayon pool, and
 /// returns when all are done. The caller works instead of only waiting, and it waits by
 /// spinning rather than sleeping: a sleeping caller must be woken by the last task, which costs
