@@ -13,8 +13,8 @@
 //! `impl` is `pocaflow` or `matrixmultiply`; `dtype` is `f32` or `f64`. Both libraries use the
 //! thread count of the environment: `POCAFLOW_NUM_THREADS` and `MATMUL_NUM_THREADS` (the
 //! driver starts one `serve` process per thread count). Every operand and the output are C-order
-//! and allocated once per shape, so a call times the product alone, as `np.matmul(a, b, out=c)`
-//! does on the Python side.
+//! and allocated once per shape, like NumPy's (huge pages requested from 4 MiB), so a call
+//! times the product alone, as `np.matmul(a, b, out=c)` does on the Python side.
 
 use pocaflow::cpu::gemm::{self, GemmConfig, GemmScalar, MatMut, MatRef};
 use std::io::{BufRead, Write};
@@ -30,26 +30,44 @@ struct Problem<T> {
     c: Vec<T>,
 }
 
+/// A vector of `len` elements whose memory is allocated the way NumPy allocates array data:
+/// from 4 MiB up, transparent huge pages are requested (`madvise(MADV_HUGEPAGE)`) before the
+/// first touch. The three libraries then work on the same kind of memory.
+fn numpy_like<T: Copy>(len: usize, mut value: impl FnMut() -> T) -> Vec<T> {
+    let mut v = Vec::with_capacity(len);
+    #[cfg(target_os = "linux")]
+    if len * std::mem::size_of::<T>() >= 4 << 20 {
+        extern "C" {
+            fn madvise(addr: *mut std::ffi::c_void, len: usize, advice: std::ffi::c_int) -> i32;
+        }
+        const MADV_HUGEPAGE: std::ffi::c_int = 14;
+        let start = v.as_mut_ptr() as usize;
+        let end = start + len * std::mem::size_of::<T>();
+        let (lo, hi) = ((start + 4095) & !4095, end & !4095);
+        // SAFETY: [lo, hi) is page-aligned and inside the vector's allocation; the advice
+        // only changes how its pages are backed, and a failure (no THP) is harmless.
+        unsafe { madvise(lo as *mut std::ffi::c_void, hi - lo, MADV_HUGEPAGE) };
+    }
+    v.extend((0..len).map(|_| value()));
+    v
+}
+
 impl<T: GemmScalar + MmScalar> Problem<T> {
     fn new(m: usize, k: usize, n: usize) -> Problem<T> {
         let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut fill = |len: usize| -> Vec<T> {
-            (0..len)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    T::from_f64((seed >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0)
-                })
-                .collect()
+        let mut random = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            T::from_f64((seed >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0)
         };
         Problem {
             m,
             k,
             n,
-            a: fill(m * k),
-            b: fill(k * n),
-            c: vec![T::default(); m * n],
+            a: numpy_like(m * k, &mut random),
+            b: numpy_like(k * n, &mut random),
+            c: numpy_like(m * n, T::default),
         }
     }
 

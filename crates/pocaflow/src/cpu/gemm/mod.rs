@@ -412,10 +412,13 @@ unsafe fn gemm_blocked<T: GemmScalar>(
 ) {
     let (mr, nr) = (kernel.mr, kernel.nr);
     let bl = Blocking::new(CacheSizes::detect(), mr, nr, std::mem::size_of::<T>());
-    let b_len = bl.kc * bl.nc.min(n).div_ceil(nr) * nr;
+    // Blocks of B as even as whole panels allow: 1040 columns are two blocks of 528 and 512,
+    // not one of 1032 and a sliver of 8 that would repack all of A for itself.
+    let nc = n.div_ceil(n.div_ceil(bl.nc)).div_ceil(nr) * nr;
+    let b_len = bl.kc * nc;
     with_scratch::<T, _>(scratch::Slot::B, b_len, |bpack| {
-        for jc in (0..n).step_by(bl.nc) {
-            let ncb = bl.nc.min(n - jc);
+        for jc in (0..n).step_by(nc) {
+            let ncb = nc.min(n - jc);
             for pc in (0..k).step_by(bl.kc) {
                 let kcb = bl.kc.min(k - pc);
                 // SAFETY: the block (pc.., jc..) of B is kcb x ncb and inside B.
