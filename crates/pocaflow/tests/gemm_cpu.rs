@@ -132,6 +132,25 @@ fn blocked_sizes_cross_every_block_boundary_on_1_to_4_threads() {
 }
 
 #[test]
+fn single_block_products_on_1_to_4_threads() {
+    // Products that fit one cache block run unpacked (direct kernel, threads over C's columns)
+    // when A has unit row stride after orientation, packed otherwise: sizes with partial
+    // tiles on every side, in every order pair, so both happen.
+    let mut rng = Rng::new(7);
+    for isa in Isa::supported() {
+        for threads in 1..=4 {
+            let cfg = GemmConfig { isa, threads };
+            for oa in ORDERS {
+                for ob in ORDERS {
+                    check::<f32>(&mut rng, (201, 131, 155), (oa, ob), cfg, f32::EPSILON as f64);
+                    check::<f64>(&mut rng, (97, 113, 163), (oa, ob), cfg, f64::EPSILON);
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn empty_and_degenerate_shapes() {
     let mut rng = Rng::new(3);
     for isa in Isa::supported() {

@@ -86,9 +86,18 @@ pub struct Blocking {
     /// Columns of B per packed block (a multiple of `nr`); the driver evens out the blocks of
     /// a wider B so that none is a sliver.
     pub nc: usize,
+    /// The L2 size the blocks were derived from.
+    pub l2: usize,
 }
 
 impl Blocking {
+    /// Whether an `m x k` A and the `k x nr` column panels of B already sit where packing would
+    /// put them: A in L2 (`m * k * size <= L2`: it is read once per column panel) and each B
+    /// panel in half of L1 (`k <= KC`). Such a product runs unpacked.
+    pub fn holds_unpacked(&self, m: usize, k: usize, size: usize) -> bool {
+        k <= self.kc && m * k * size <= self.l2
+    }
+
     /// Block sizes for an `mr x nr` microkernel over elements of `size` bytes.
     pub fn new(caches: CacheSizes, mr: usize, nr: usize, size: usize) -> Blocking {
         let kc = (caches.l1d / 2 / (nr * size)).clamp(64, 1024) / 8 * 8;
@@ -97,7 +106,12 @@ impl Blocking {
             .clamp(16 * nr, 8192)
             .div_ceil(nr)
             * nr;
-        Blocking { mc, kc, nc }
+        Blocking {
+            mc,
+            kc,
+            nc,
+            l2: caches.l2,
+        }
     }
 }
 

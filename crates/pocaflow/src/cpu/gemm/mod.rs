@@ -18,6 +18,7 @@ use kernel::{Kernel, KernelScalar};
 use crate::dtype::Element;
 use blocking::{Blocking, CacheSizes};
 use scratch::{with_scratch, ScratchScalar};
+use std::mem::size_of;
 use std::ops::{Add, Mul};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -79,15 +80,16 @@ pub fn default_threads() -> usize {
 /// Problems with less work than this run on one thread: handing work to a second thread costs
 /// a few microseconds, more than it saves below about 80^3 f32 (64^3 f64) multiply-adds.
 /// Work is counted in f32 multiply-adds; an f64 one counts twice (it takes twice as long).
-const PARALLEL_MIN_WORK: usize = 80 * 80 * 80;
+const PARALLEL_MIN_WORK: usize = 96 * 96 * 96;
 
 /// Whether an `m x k` by `k x n` product is large enough to gain from more than one thread.
 pub(crate) fn parallel_worthwhile<T>(m: usize, n: usize, k: usize) -> bool {
     m * n * k * std::mem::size_of::<T>() / 4 >= PARALLEL_MIN_WORK
 }
 
-/// Problems whose every dimension is at most this take the direct path: no packing, no blocking.
-const SMALL_DIM: usize = 32;
+/// Problems with every dimension at most this are one cache block whatever the caches: they
+/// run unpacked without asking.
+const TINY: usize = 32;
 
 /// A read-only strided matrix in a slice: element `(i, j)` is `data[offset + i*rs + j*cs]`.
 #[derive(Debug, Clone, Copy)]
@@ -344,26 +346,33 @@ unsafe fn gemm_raw<T: GemmScalar>(
         };
         // SAFETY: forwarded; column 0 of B is x and column 0 of C is y.
         unsafe { gemv::gemv(m, k, a, x, c.ptr, c.rs, kernel.isa, threads) }
-    } else if m <= SMALL_DIM && n <= SMALL_DIM && k <= SMALL_DIM && a.rs == 1 {
-        // SAFETY: forwarded.
-        unsafe { gemm_small(m, n, k, a, b, c, kernel) }
     } else {
         let threads = if parallel_worthwhile::<T>(m, n, k) {
             threads.max(1)
         } else {
             1
         };
-        // SAFETY: forwarded.
-        unsafe { gemm_blocked(m, n, k, a, b, c, kernel, threads) }
+        let tiny = m.max(n).max(k) <= TINY;
+        let bl = || Blocking::new(CacheSizes::detect(), kernel.mr, kernel.nr, size_of::<T>());
+        if a.rs == 1 && (tiny || bl().holds_unpacked(m, k, size_of::<T>())) {
+            // SAFETY: forwarded; A has unit row stride.
+            unsafe { gemm_unpacked(m, n, k, a, b, c, kernel, threads) }
+        } else {
+            // SAFETY: forwarded.
+            unsafe { gemm_blocked(m, n, k, a, b, c, kernel, bl(), threads) }
+        }
     }
 }
 
-/// The direct path for small problems: the direct kernel reads A's columns and B's elements in
-/// place, one register tile at a time, with no packing and no blocking.
+/// The unpacked path, for problems that are a single cache block (every problem with all
+/// dimensions <= 32 among them): the direct kernel reads A's columns and B's elements in place,
+/// one register tile at a time, with no packing and no blocking. Packing costs a pass over
+/// both operands, which a product this small does not earn back. Threads split C's columns.
 ///
 /// # Safety
 /// As for [`gemm_raw`], with `a.rs == 1`.
-unsafe fn gemm_small<T: GemmScalar>(
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_unpacked<T: GemmScalar>(
     m: usize,
     n: usize,
     k: usize,
@@ -371,28 +380,42 @@ unsafe fn gemm_small<T: GemmScalar>(
     b: MatPtr<T>,
     c: MatPtrMut<T>,
     kernel: Kernel<T>,
+    threads: usize,
 ) {
-    for j0 in (0..n).step_by(kernel.nr) {
-        for i0 in (0..m).step_by(kernel.mr) {
-            // SAFETY: the tile (i0, j0) and the rows and columns of A and B it reads are inside
-            // the matrices; A has unit row stride.
-            unsafe {
-                (kernel.direct)(
-                    k,
-                    a.at(i0, 0),
-                    a.cs,
-                    b.at(0, j0),
-                    b.rs,
-                    b.cs,
-                    c.at(i0, j0),
-                    c.rs,
-                    c.cs,
-                    kernel.mr.min(m - i0),
-                    kernel.nr.min(n - j0),
-                )
-            };
+    let (mr, nr) = (kernel.mr, kernel.nr);
+    let columns = |cols: std::ops::Range<usize>| {
+        // B's k x nr column panel stays in L1 while A's columns stream past it.
+        for j0 in cols.clone().step_by(nr) {
+            for i0 in (0..m).step_by(mr) {
+                // SAFETY: the tile (i0, j0) and the rows and columns of A and B it reads are
+                // inside the matrices; A has unit row stride; this call's columns are its own.
+                unsafe {
+                    (kernel.direct)(
+                        k,
+                        a.at(i0, 0),
+                        a.cs,
+                        b.at(0, j0),
+                        b.rs,
+                        b.cs,
+                        c.at(i0, j0),
+                        c.rs,
+                        c.cs,
+                        mr.min(m - i0),
+                        nr.min(cols.end - j0),
+                    )
+                };
+            }
         }
+    };
+    if threads == 1 {
+        return columns(0..n);
     }
+    let per = n.div_ceil(nr).div_ceil(threads) * nr;
+    fork(
+        (0..n)
+            .step_by(per)
+            .map(|j0| move || columns(j0..(j0 + per).min(n))),
+    );
 }
 
 /// The blocked path (BLIS loop order; see [`blocking`]).
@@ -408,10 +431,10 @@ unsafe fn gemm_blocked<T: GemmScalar>(
     b: MatPtr<T>,
     c: MatPtrMut<T>,
     kernel: Kernel<T>,
+    bl: Blocking,
     threads: usize,
 ) {
     let (mr, nr) = (kernel.mr, kernel.nr);
-    let bl = Blocking::new(CacheSizes::detect(), mr, nr, std::mem::size_of::<T>());
     // Blocks of B as even as whole panels allow: 1040 columns are two blocks of 528 and 512,
     // not one of 1032 and a sliver of 8 that would repack all of A for itself.
     let nc = n.div_ceil(n.div_ceil(bl.nc)).div_ceil(nr) * nr;
@@ -553,11 +576,18 @@ fn fork<F: FnOnce() + Send>(tasks: impl IntoIterator<Item = F>) {
             self.0.fetch_sub(1, Ordering::Release);
         }
     }
-    let pending = AtomicUsize::new(0);
     let mut tasks = tasks.into_iter();
     let first = tasks.next();
+    let Some(second) = tasks.next() else {
+        // A single task runs here, without the scope's cost (which a 64^3 product would feel).
+        if let Some(first) = first {
+            first();
+        }
+        return;
+    };
+    let pending = AtomicUsize::new(0);
     rayon::in_place_scope(|s| {
-        for task in tasks {
+        for task in std::iter::once(second).chain(tasks) {
             pending.fetch_add(1, Ordering::Relaxed);
             let done = Done(&pending);
             s.spawn(move |_| {
