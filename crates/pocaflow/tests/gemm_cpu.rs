@@ -142,7 +142,13 @@ fn single_block_products_on_1_to_4_threads() {
             let cfg = GemmConfig { isa, threads };
             for oa in ORDERS {
                 for ob in ORDERS {
-                    check::<f32>(&mut rng, (201, 131, 155), (oa, ob), cfg, f32::EPSILON as f64);
+                    check::<f32>(
+                        &mut rng,
+                        (201, 131, 155),
+                        (oa, ob),
+                        cfg,
+                        f32::EPSILON as f64,
+                    );
                     check::<f64>(&mut rng, (97, 113, 163), (oa, ob), cfg, f64::EPSILON);
                 }
             }
