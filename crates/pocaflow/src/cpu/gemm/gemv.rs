@@ -18,7 +18,7 @@ const PARALLEL_MIN_WORK: usize = 1 << 18;
 /// Lanes per accumulator array: two or four 512-bit vectors.
 const L: usize = 32;
 
-/// Rows per thread are a multiple of this (a cache line of f32 or two of f64).
+/// Rows per parallel item are a multiple of this (a cache line of f32 or two of f64).
 const ROW_QUANTUM: usize = 16;
 
 /// A strided vector by raw pointer.
@@ -97,11 +97,9 @@ pub(super) unsafe fn gemv<T: GemmScalar>(
     if threads == 1 {
         rows(0, y);
     } else {
-        super::fork(
-            y.chunks_mut(per)
-                .enumerate()
-                .map(|(t, chunk)| move || rows(t * per, chunk)),
-        );
+        super::par::for_each(threads, y.chunks_mut(per).enumerate(), |(t, chunk)| {
+            rows(t * per, chunk)
+        });
     }
 }
 

@@ -10,6 +10,7 @@ pub mod blocking;
 mod gemv;
 mod kernel;
 mod pack;
+mod par;
 mod scratch;
 
 pub use kernel::Isa;
@@ -20,7 +21,6 @@ use blocking::{Blocking, CacheSizes};
 use scratch::{with_scratch, ScratchScalar};
 use std::mem::size_of;
 use std::ops::{Add, Mul};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 /// Element types the CPU GEMM computes in: `f32` and `f64`.
@@ -412,11 +412,9 @@ unsafe fn gemm_unpacked<T: GemmScalar>(
         return columns(0..n);
     }
     let per = n.div_ceil(nr).div_ceil(threads) * nr;
-    fork(
-        (0..n)
-            .step_by(per)
-            .map(|j0| move || columns(j0..(j0 + per).min(n))),
-    );
+    par::for_each(threads, (0..n).step_by(per), |j0| {
+        columns(j0..(j0 + per).min(n))
+    });
 }
 
 /// The blocked path (BLIS loop order; see [`blocking`]).
@@ -492,7 +490,7 @@ unsafe fn gemm_blocked<T: GemmScalar>(
                 }
                 let panels = ncb.div_ceil(nr);
                 let per = panels.div_ceil(threads);
-                // The columns of B owned by the t-th run of `per` panels.
+                // The columns of B in the t-th run of `per` panels.
                 let cols_of = |t: usize| {
                     let j0 = t * per * nr;
                     // SAFETY: columns j0.. of the block are inside B.
@@ -504,47 +502,30 @@ unsafe fn gemm_blocked<T: GemmScalar>(
                     };
                     (j0, (per * nr).min(ncb - j0), src)
                 };
+                let chunks = bpack.chunks_mut(per * nr * kcb).enumerate();
                 if m <= ncb {
-                    // Split C's columns: each thread packs the panels of B it multiplies (and
+                    // Split C's columns: each item packs the panels of B it multiplies (and
                     // all of A, the smaller operand), so no thread waits for another.
-                    fork(
-                        bpack
-                            .chunks_mut(per * nr * kcb)
-                            .enumerate()
-                            .map(|(t, chunk)| {
-                                let (j0, cols, src) = cols_of(t);
-                                move || {
-                                    // SAFETY: chunk holds the panels of those columns.
-                                    unsafe {
-                                        pack::pack_b(src, kcb, cols, nr, chunk, kernel.pack_t)
-                                    };
-                                    macro_tile(0..m, j0..j0 + cols, chunk);
-                                }
-                            }),
-                    );
+                    par::for_each(threads, chunks, |(t, chunk)| {
+                        let (j0, cols, src) = cols_of(t);
+                        // SAFETY: chunk holds the panels of those columns.
+                        unsafe { pack::pack_b(src, kcb, cols, nr, chunk, kernel.pack_t) };
+                        macro_tile(0..m, j0..j0 + cols, chunk);
+                    });
                     continue;
                 }
-                // Split C's rows: every thread multiplies all of B, so pack it first (a run
-                // of panels per thread), then multiply.
-                fork(
-                    bpack
-                        .chunks_mut(per * nr * kcb)
-                        .enumerate()
-                        .map(|(t, chunk)| {
-                            let (_, cols, src) = cols_of(t);
-                            // SAFETY: chunk holds the panels of those columns.
-                            move || unsafe {
-                                pack::pack_b(src, kcb, cols, nr, chunk, kernel.pack_t)
-                            }
-                        }),
-                );
+                // Split C's rows: every row multiplies all of B, so pack it first, then
+                // multiply.
+                par::for_each(threads, chunks, |(t, chunk)| {
+                    let (_, cols, src) = cols_of(t);
+                    // SAFETY: chunk holds the panels of those columns.
+                    unsafe { pack::pack_b(src, kcb, cols, nr, chunk, kernel.pack_t) };
+                });
                 let bpack = &*bpack;
-                let rows = m.div_ceil(mr).div_ceil(threads) * mr;
-                fork(
-                    (0..m)
-                        .step_by(rows)
-                        .map(|r0| move || macro_tile(r0..(r0 + rows).min(m), 0..ncb, bpack)),
-                );
+                let rows = m.div_ceil(threads).div_ceil(mr) * mr;
+                par::for_each(threads, (0..m).step_by(rows), |r0| {
+                    macro_tile(r0..(r0 + rows).min(m), 0..ncb, bpack)
+                });
             }
         }
     });
@@ -562,53 +543,6 @@ fn prefetch<T>(p: *const T) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
-}
-
-/// Runs every task, the first on the calling thread and the others on the rayon pool, and
-/// returns when all are done. The caller works instead of only waiting, and it waits by
-/// spinning rather than sleeping: a sleeping caller must be woken by the last task, which costs
-/// more than a whole small GEMM on a virtual machine (about 10 us).
-fn fork<F: FnOnce() + Send>(tasks: impl IntoIterator<Item = F>) {
-    /// Counts a task as finished when dropped, so that a panicking task still releases the
-    /// caller (rayon then carries the panic to it).
-    struct Done<'a>(&'a AtomicUsize);
-    impl Drop for Done<'_> {
-        fn drop(&mut self) {
-            self.0.fetch_sub(1, Ordering::Release);
-        }
-    }
-    let mut tasks = tasks.into_iter();
-    let first = tasks.next();
-    let Some(second) = tasks.next() else {
-        // A single task runs here, without the scope's cost (which a 64^3 product would feel).
-        if let Some(first) = first {
-            first();
-        }
-        return;
-    };
-    let pending = AtomicUsize::new(0);
-    rayon::in_place_scope(|s| {
-        for task in std::iter::once(second).chain(tasks) {
-            pending.fetch_add(1, Ordering::Relaxed);
-            let done = Done(&pending);
-            s.spawn(move |_| {
-                let _done = done;
-                task();
-            });
-        }
-        if let Some(first) = first {
-            first();
-        }
-        let mut spins = 0u32;
-        while pending.load(Ordering::Acquire) != 0 {
-            if spins < 1 << 12 {
-                spins += 1;
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
-    });
 }
 
 /// Multiplies rows `rows` of the packed-A side by the packed B columns `cols` (a multiple of
