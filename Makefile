@@ -4,9 +4,11 @@ VENV    ?= .venv
 PY      := $(abspath $(VENV))/bin/python
 STAMP   := $(VENV)/.deps-installed
 PYDEPS  := "maturin>=1.16,<2" "numpy>=1.26" "pytest>=8" "ruff>=0.6"
+# Only for `make bench-cpu`: the plot and NumPy's BLAS thread count.
+BENCHDEPS := "matplotlib>=3.7" "threadpoolctl>=3"
 MATURIN := VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH maturin
 
-.PHONY: demo test develop lint test-rust test-python example gpu-bundle
+.PHONY: demo test develop lint test-rust test-python example gpu-bundle openblas bench-cpu
 
 $(STAMP):
 	python3 -m venv $(VENV)
@@ -25,17 +27,33 @@ demo: develop
 lint: $(STAMP)
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -q -- -D warnings
-	$(VENV)/bin/ruff check python tests
-	$(VENV)/bin/ruff format --check python tests
+	cargo clippy --workspace --all-targets -q --features pocaflow/blas -- -D warnings
+	$(VENV)/bin/ruff check python tests bench
+	$(VENV)/bin/ruff format --check python tests bench
 
-test-rust:
+# The system OpenBLAS for the `blas` feature: Debian's libopenblas-dev, installed (as root) only
+# where libopenblas.so is missing.
+openblas:
+	@ldconfig -p | grep -q 'libopenblas\.so ' || { \
+	  command -v apt-get >/dev/null || { echo "--features blas needs OpenBLAS (libopenblas.so)" >&2; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas-dev; }
+
+# The Rust suites with pocaflow's own GEMM, then again with the CPU matmul on OpenBLAS.
+test-rust: openblas
 	cargo test --release -p pocaflow
+	cargo test --release -p pocaflow --features blas
 
 test-python: develop
 	$(PY) -m pytest -q
 
 # Every test: formatting and lints, the Rust suites, then the Python suites.
 test: lint test-rust test-python
+
+# The CPU benchmark: pocaflow against NumPy and matrixmultiply, interleaved in one run (about
+# 5 minutes on 2 cores); writes bench/results/cpu-<date>.json, .png and .md.
+bench-cpu: $(STAMP)
+	$(PY) -m pip install -q $(BENCHDEPS)
+	$(PY) bench/cpu_bench.py
 
 # The Rust example from the README.
 example:

@@ -24,6 +24,9 @@ fn show_config(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
         "cpu_matmul",
         "pocaflow gemm (packed, cache-blocked, SIMD microkernels)",
     )?;
+    // "pocaflow", or the system BLAS the build links ("openblas" with the `blas` feature,
+    // "accelerate" with `accelerate`): the library that runs CPU matmul.
+    info.set_item("cpu_backend", pocaflow::cpu::backend_name())?;
     info.set_item("cpu_kernel", Isa::best().to_string())?;
     info.set_item(
         "cpu_kernels_supported",

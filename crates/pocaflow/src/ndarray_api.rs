@@ -2,6 +2,7 @@
 //! operands whatever their strides.
 
 use crate::cpu::gemm::{self, GemmConfig, GemmScalar, MatPtr, MatPtrMut};
+use crate::cpu::Multiplier;
 use crate::error::{Error, Result};
 use crate::ops::fmt_shape;
 use ndarray::{Array2, ArrayView2, ShapeBuilder};
@@ -27,13 +28,20 @@ pub fn matmul<T: GemmScalar>(a: ArrayView2<'_, T>, b: ArrayView2<'_, T>) -> Arra
 
 /// `a * b` like [`matmul`], returning an error instead of panicking.
 ///
+/// Runs on the CPU backend in use ([`crate::cpu::backend_name`]): pocaflow's own GEMM with
+/// the default [`GemmConfig`], or the system BLAS when the `blas` or `accelerate` feature is on.
+///
 /// # Errors
 /// [`Error::Shape`] if `a.ncols() != b.nrows()`.
 pub fn try_matmul<T: GemmScalar>(a: ArrayView2<'_, T>, b: ArrayView2<'_, T>) -> Result<Array2<T>> {
-    matmul_with(a, b, GemmConfig::default())
+    product(a, b, |m, n, k, pa, pb, pc| {
+        // SAFETY: forwarded from `product`.
+        unsafe { Multiplier::new(GemmConfig::default()).product(m, n, k, pa, pb, pc) }
+    })
 }
 
-/// `a * b` with an explicit microkernel instruction set and thread count.
+/// `a * b` with pocaflow's own GEMM, an explicit microkernel instruction set and thread count
+/// (whatever the backend in use).
 ///
 /// The result is in C order, or in Fortran order when both operands are.
 ///
@@ -44,6 +52,26 @@ pub fn matmul_with<T: GemmScalar>(
     b: ArrayView2<'_, T>,
     cfg: GemmConfig,
 ) -> Result<Array2<T>> {
+    if !cfg.isa.is_supported() {
+        return Err(Error::Device(format!(
+            "matmul: this CPU does not support the {} kernel",
+            cfg.isa
+        )));
+    }
+    product(a, b, |m, n, k, pa, pb, pc| {
+        // SAFETY: forwarded from `product`; the ISA is supported.
+        unsafe { gemm::gemm_ptr(m, n, k, pa, pb, pc, cfg) }
+    })
+}
+
+/// Checks the shapes, allocates the result (C order, or F order when both operands are) and
+/// has `run(m, n, k, a, b, c)` fill it; `run` may rely on `a` being readable for `m x k`, `b`
+/// for `k x n`, and `c` writable for `m x n` distinct elements that overlap neither.
+fn product<T: GemmScalar>(
+    a: ArrayView2<'_, T>,
+    b: ArrayView2<'_, T>,
+    run: impl FnOnce(usize, usize, usize, MatPtr<T>, MatPtr<T>, MatPtrMut<T>),
+) -> Result<Array2<T>> {
     let ((m, k), (k2, n)) = (a.dim(), b.dim());
     if k != k2 {
         return Err(Error::Shape(format!(
@@ -51,12 +79,6 @@ pub fn matmul_with<T: GemmScalar>(
              differs from the second-to-last dimension of the second ({k2})",
             fmt_shape(a.shape()),
             fmt_shape(b.shape())
-        )));
-    }
-    if !cfg.isa.is_supported() {
-        return Err(Error::Device(format!(
-            "matmul: this CPU does not support the {} kernel",
-            cfg.isa
         )));
     }
     let fortran = a.t().is_standard_layout()
@@ -74,8 +96,8 @@ pub fn matmul_with<T: GemmScalar>(
         rs: cs0,
         cs: cs1,
     };
-    // SAFETY: the views guarantee their m x k and k x n elements are readable and not mutated
-    // while borrowed; `c` is a fresh m x n array, distinct from both.
-    unsafe { gemm::gemm_ptr(m, n, k, view(&a), view(&b), pc, cfg) };
+    // The views guarantee their m x k and k x n elements are readable and not mutated while
+    // borrowed; `c` is a fresh m x n array, distinct from both.
+    run(m, n, k, view(&a), view(&b), pc);
     Ok(c)
 }

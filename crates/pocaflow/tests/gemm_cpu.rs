@@ -132,6 +132,31 @@ fn blocked_sizes_cross_every_block_boundary_on_1_to_4_threads() {
 }
 
 #[test]
+fn single_block_products_on_1_to_4_threads() {
+    // Products that fit one cache block run unpacked (direct kernel, threads over C's columns)
+    // when A has unit row stride after orientation, packed otherwise: sizes with partial
+    // tiles on every side, in every order pair, so both happen.
+    let mut rng = Rng::new(7);
+    for isa in Isa::supported() {
+        for threads in 1..=4 {
+            let cfg = GemmConfig { isa, threads };
+            for oa in ORDERS {
+                for ob in ORDERS {
+                    check::<f32>(
+                        &mut rng,
+                        (201, 131, 155),
+                        (oa, ob),
+                        cfg,
+                        f32::EPSILON as f64,
+                    );
+                    check::<f64>(&mut rng, (97, 113, 163), (oa, ob), cfg, f64::EPSILON);
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn empty_and_degenerate_shapes() {
     let mut rng = Rng::new(3);
     for isa in Isa::supported() {
@@ -198,4 +223,115 @@ fn shape_mismatch_is_an_error_naming_both_shapes() {
     let panic = std::panic::catch_unwind(|| pocaflow::matmul(a.view(), b.view())).unwrap_err();
     let msg = panic.downcast_ref::<String>().unwrap();
     assert!(msg.contains("not aligned"), "{msg}");
+}
+
+#[test]
+fn small_direct_path_every_shape_up_to_32() {
+    // Every dimension <= 32 takes the direct kernel (no packing) when A has unit row stride
+    // after the operands are oriented, and the packed path otherwise: both, for every class
+    // of partial tile.
+    let mut rng = Rng::new(4);
+    let dims = [1, 3, 8, 12, 13, 16, 17, 24, 31, 32];
+    for isa in Isa::supported() {
+        let cfg = GemmConfig { isa, threads: 2 };
+        for m in dims {
+            for k in dims {
+                for n in dims {
+                    let orders = (rng.pick(&ORDERS), rng.pick(&ORDERS));
+                    check::<f32>(&mut rng, (m, k, n), orders, cfg, f32::EPSILON as f64);
+                    check::<f64>(&mut rng, (m, k, n), orders, cfg, f64::EPSILON);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn matrix_vector_shapes_every_layout_and_thread_count() {
+    // n = 1 (y = A x) and m = 1 (y^T = x^T B) skip the GEMM machinery: rows-contiguous,
+    // columns-contiguous and strided operands, short and long vectors, split over threads.
+    let mut rng = Rng::new(5);
+    let shapes = [
+        (1, 1, 1),
+        (1, 37, 1),
+        (5, 3, 1),
+        (33, 70, 1),
+        (700, 600, 1),
+        (1, 70, 33),
+        (1, 600, 700),
+        (1, 1, 300),
+        (300, 1, 1),
+    ];
+    for isa in Isa::supported() {
+        for threads in 1..=4 {
+            let cfg = GemmConfig { isa, threads };
+            for dims in shapes {
+                for oa in ORDERS {
+                    let ob = rng.pick(&ORDERS);
+                    check::<f32>(&mut rng, dims, (oa, ob), cfg, f32::EPSILON as f64);
+                    check::<f64>(&mut rng, dims, (ob, oa), cfg, f64::EPSILON);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(any(feature = "blas", feature = "accelerate")))]
+#[test]
+fn default_backend_is_pocaflows_own_gemm() {
+    assert_eq!(pocaflow::cpu::backend_name(), "pocaflow");
+}
+
+#[cfg(feature = "blas")]
+#[test]
+fn blas_backend_runs_every_operand_layout() {
+    // With the `blas` feature, `try_matmul` and Tensor products go to the system OpenBLAS:
+    // C, F and transposed operands directly, stepped and reversed ones copied first.
+    use pocaflow::cpu::blas;
+    use pocaflow::{Device, Tensor};
+    assert_eq!(pocaflow::cpu::backend_name(), "openblas");
+    let mut rng = Rng::new(6);
+    let before = blas::calls();
+    let mut products = 0;
+    for dims in [
+        (37, 41, 29),
+        (64, 64, 64),
+        (300, 200, 1),
+        (1, 200, 300),
+        (5, 0, 3),
+    ] {
+        for oa in ORDERS {
+            for ob in ORDERS {
+                let (m, k, n) = dims;
+                let (a, b) = (rng.matrix(m, k), rng.matrix(k, n));
+                let (ba, bb) = (backing(&a, oa), backing(&b, ob));
+                let got = pocaflow::try_matmul(view(&ba, oa), view(&bb, ob)).unwrap();
+                let what = format!("blas {dims:?} {oa:?}*{ob:?}");
+                let want = naive(a.view(), b.view());
+                assert_close(&got.into_dyn(), &want.into_dyn(), k, f64::EPSILON, &what);
+                // An empty inner dimension is filled with zeros without calling BLAS.
+                products += usize::from(k > 0);
+            }
+        }
+    }
+    // A batch of 3 through the Tensor API, with a transposed (F-order) second operand.
+    let a = rng.array(&[3, 20, 30]);
+    let b = rng.array(&[3, 40, 30]);
+    let ta = Tensor::from_ndarray(&a, &Device::Cpu).unwrap();
+    let tb = Tensor::from_ndarray(&b, &Device::Cpu).unwrap();
+    let got = ta
+        .matmul(&tb.permute(&[0, 2, 1]).unwrap())
+        .unwrap()
+        .to_ndarray::<f64>()
+        .unwrap();
+    for i in 0..3 {
+        let ai = a.index_axis(Axis(0), i).into_dimensionality().unwrap();
+        let bi = b.index_axis(Axis(0), i).into_dimensionality().unwrap();
+        let want = naive(ai, bi.t());
+        let got_i = got.index_axis(Axis(0), i).to_owned();
+        assert_close(&got_i, &want.into_dyn(), 30, f64::EPSILON, "blas batch");
+    }
+    products += 3;
+    // Other tests of this binary may call BLAS concurrently: at least ours were counted.
+    assert!(blas::calls() - before >= products);
 }

@@ -1,16 +1,77 @@
 //! The CPU backend: host buffers, strided copies and casts, and matmul over batches of
-//! strided matrices through [`gemm`].
+//! strided matrices through [`gemm`] (or, with the `blas` or `accelerate` feature, the system
+//! BLAS in [`blas`]).
 
+#[cfg(any(feature = "blas", feature = "accelerate"))]
+pub mod blas;
 pub mod gemm;
 
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::ops::matmul::MatmulPlan;
-use gemm::{GemmConfig, GemmScalar, MatMut, MatRef};
+use gemm::{GemmConfig, GemmScalar, MatMut, MatPtr, MatPtrMut, MatRef};
 use half::{bf16, f16};
 use rayon::prelude::*;
 use std::any::Any;
+use std::marker::PhantomData;
+
+/// The library that runs CPU matrix products: `"pocaflow"` (its own [`gemm`]), or the system
+/// BLAS a feature selected (`"openblas"` with `blas`, `"accelerate"` with `accelerate`).
+pub fn backend_name() -> &'static str {
+    #[cfg(any(feature = "blas", feature = "accelerate"))]
+    {
+        blas::NAME
+    }
+    #[cfg(not(any(feature = "blas", feature = "accelerate")))]
+    {
+        "pocaflow"
+    }
+}
+
+/// Runs the products of a batch with the backend in use, keeping what it reuses between them.
+pub(crate) struct Multiplier<T> {
+    cfg: GemmConfig,
+    /// Copies of the operands the system BLAS cannot describe.
+    #[cfg(any(feature = "blas", feature = "accelerate"))]
+    bufs: blas::Buffers<T>,
+    elem: PhantomData<T>,
+}
+
+impl<T: GemmScalar> Multiplier<T> {
+    /// A multiplier whose own-GEMM products run with `cfg`.
+    pub(crate) fn new(cfg: GemmConfig) -> Multiplier<T> {
+        Multiplier {
+            cfg,
+            #[cfg(any(feature = "blas", feature = "accelerate"))]
+            bufs: blas::Buffers::default(),
+            elem: PhantomData,
+        }
+    }
+
+    /// `c = a * b`: by the system BLAS when a feature selects one (and the sizes fit its
+    /// 32-bit integers), else by [`gemm`].
+    ///
+    /// # Safety
+    /// As for `gemm::gemm_ptr`.
+    pub(crate) unsafe fn product(
+        &mut self,
+        m: usize,
+        n: usize,
+        k: usize,
+        a: MatPtr<T>,
+        b: MatPtr<T>,
+        c: MatPtrMut<T>,
+    ) {
+        #[cfg(any(feature = "blas", feature = "accelerate"))]
+        // SAFETY: forwarded from the caller.
+        if unsafe { blas::gemm(m, n, k, a, b, c, &mut self.bufs) }.is_some() {
+            return;
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { gemm::gemm_ptr(m, n, k, a, b, c, self.cfg) }
+    }
+}
 
 /// Host memory of one dtype.
 #[derive(Debug, Clone, PartialEq)]
@@ -194,8 +255,9 @@ fn batched<T: GemmScalar>(plan: &MatmulPlan, a: &[T], b: &[T], c: &mut [T], cfg:
     };
     let count: usize = batch.iter().product();
     let dense_c = cl.is_c_contiguous() && cl.offset() == 0;
-    let small = m * n * k < 96 * 96 * 96;
-    if count > 1 && small && cfg.threads > 1 && dense_c && m * n > 0 {
+    let small = !gemm::parallel_worthwhile::<T>(m, n, k);
+    let own_gemm = cfg!(not(any(feature = "blas", feature = "accelerate")));
+    if own_gemm && count > 1 && small && cfg.threads > 1 && dense_c && m * n > 0 {
         // Many small matrices: one thread per group of whole matrices.
         let jobs: Vec<(usize, usize)> = offsets(al).zip(offsets(bl)).collect();
         let single = GemmConfig { threads: 1, ..cfg };
@@ -219,6 +281,9 @@ fn batched<T: GemmScalar>(plan: &MatmulPlan, a: &[T], b: &[T], c: &mut [T], cfg:
             });
         return;
     }
+    // One multiplier for the whole batch: its buffers (and the GEMM's thread-local packing
+    // buffers) are reused from one matrix to the next.
+    let mut mul = Multiplier::new(cfg);
     for ((ao, bo), co) in offsets(al).zip(offsets(bl)).zip(offsets(cl)) {
         let cm = MatMut {
             data: &mut *c,
@@ -228,11 +293,8 @@ fn batched<T: GemmScalar>(plan: &MatmulPlan, a: &[T], b: &[T], c: &mut [T], cfg:
             rs: crs,
             cs: ccs,
         };
-        gemm::gemm(
-            mref(a, ao, m, k, ars, acs),
-            mref(b, bo, k, n, brs, bcs),
-            cm,
-            cfg,
-        );
+        let p = gemm::checked_ptrs(mref(a, ao, m, k, ars, acs), mref(b, bo, k, n, brs, bcs), cm);
+        // SAFETY: checked_ptrs checked every span; C is borrowed mutably, distinct from A, B.
+        unsafe { mul.product(p.m, p.n, p.k, p.a, p.b, p.c) };
     }
 }

@@ -7,8 +7,10 @@
 //! beforehand. See `docs/ARCHITECTURE.md` for the loop nest.
 
 pub mod blocking;
+mod gemv;
 mod kernel;
 mod pack;
+mod par;
 mod scratch;
 
 pub use kernel::Isa;
@@ -17,12 +19,26 @@ use kernel::{Kernel, KernelScalar};
 use crate::dtype::Element;
 use blocking::{Blocking, CacheSizes};
 use scratch::{with_scratch, ScratchScalar};
+use std::mem::size_of;
 use std::ops::{Add, Mul};
 use std::sync::OnceLock;
 
 /// Element types the CPU GEMM computes in: `f32` and `f64`.
+#[cfg(not(any(feature = "blas", feature = "accelerate")))]
 pub trait GemmScalar:
     Element + KernelScalar + ScratchScalar + Add<Output = Self> + Mul<Output = Self>
+{
+}
+
+/// Element types the CPU GEMM and the system BLAS compute in: `f32` and `f64`.
+#[cfg(any(feature = "blas", feature = "accelerate"))]
+pub trait GemmScalar:
+    Element
+    + KernelScalar
+    + ScratchScalar
+    + Add<Output = Self>
+    + Mul<Output = Self>
+    + crate::cpu::blas::BlasScalar
 {
 }
 
@@ -61,12 +77,20 @@ pub fn default_threads() -> usize {
     })
 }
 
-/// Problems with fewer multiply-adds than this run on one thread: waking a second thread costs
-/// more than it saves below about 100^3.
+/// Problems with less work than this run on one thread: handing work to a second thread costs
+/// a few microseconds, more than it saves below about 96^3 f32 (76^3 f64) multiply-adds (on 2
+/// cores: 64^3 f64 gained nothing from a second thread, 80^3 f64 and 96^3 f32 gained 20-25%).
+/// Work is counted in f32 multiply-adds; an f64 one counts twice (it takes twice as long).
 const PARALLEL_MIN_WORK: usize = 96 * 96 * 96;
 
-/// Problems whose every dimension is at most this take the direct path: no packing, no blocking.
-const SMALL_DIM: usize = 32;
+/// Whether an `m x k` by `k x n` product is large enough to gain from more than one thread.
+pub(crate) fn parallel_worthwhile<T>(m: usize, n: usize, k: usize) -> bool {
+    m * n * k * std::mem::size_of::<T>() / 4 >= PARALLEL_MIN_WORK
+}
+
+/// Problems with every dimension at most this are one cache block whatever the caches: they
+/// run unpacked without asking.
+const TINY: usize = 32;
 
 /// A read-only strided matrix in a slice: element `(i, j)` is `data[offset + i*rs + j*cs]`.
 #[derive(Debug, Clone, Copy)]
@@ -133,6 +157,29 @@ fn check_span(
 /// If the shapes do not agree or a matrix does not fit its slice: callers validate user input
 /// before this point, so a panic here is a bug in pocaflow.
 pub fn gemm<T: GemmScalar>(a: MatRef<'_, T>, b: MatRef<'_, T>, c: MatMut<'_, T>, cfg: GemmConfig) {
+    let p = checked_ptrs(a, b, c);
+    // SAFETY: checked_ptrs checked the spans of A, B and C; C is borrowed mutably, so it does
+    // not overlap A or B, and its elements are distinct.
+    unsafe { gemm_ptr(p.m, p.n, p.k, p.a, p.b, p.c, cfg) }
+}
+
+/// The operands of one product as raw pointers, after [`checked_ptrs`].
+#[derive(Debug)]
+pub(crate) struct Operands<T> {
+    pub(crate) m: usize,
+    pub(crate) n: usize,
+    pub(crate) k: usize,
+    pub(crate) a: MatPtr<T>,
+    pub(crate) b: MatPtr<T>,
+    pub(crate) c: MatPtrMut<T>,
+}
+
+/// Checks that the shapes agree and that every matrix fits its slice and C has distinct
+/// elements, then returns the pointers (valid while the borrows last).
+///
+/// # Panics
+/// As [`gemm`].
+pub(crate) fn checked_ptrs<T>(a: MatRef<'_, T>, b: MatRef<'_, T>, c: MatMut<'_, T>) -> Operands<T> {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert!(
         b.rows == k && c.rows == m && c.cols == n,
@@ -152,16 +199,19 @@ pub fn gemm<T: GemmScalar>(a: MatRef<'_, T>, b: MatRef<'_, T>, c: MatMut<'_, T>,
         rs: m.rs,
         cs: m.cs,
     };
-    let (pa, pb) = (mat(a), mat(b));
-    let pc = MatPtrMut {
-        // SAFETY: as above.
-        ptr: unsafe { c.data.as_mut_ptr().add(c.offset.min(c.data.len())) },
-        rs: c.rs,
-        cs: c.cs,
-    };
-    // SAFETY: the spans of A, B and C were checked above; C is borrowed mutably, so it does
-    // not overlap A or B, and its elements are distinct.
-    unsafe { gemm_ptr(m, n, k, pa, pb, pc, cfg) }
+    Operands {
+        m,
+        n,
+        k,
+        a: mat(a),
+        b: mat(b),
+        c: MatPtrMut {
+            // SAFETY: as above.
+            ptr: unsafe { c.data.as_mut_ptr().add(c.offset.min(c.data.len())) },
+            rs: c.rs,
+            cs: c.cs,
+        },
+    }
 }
 
 /// `c = a * b` on raw strided matrices (for callers such as `ndarray` views whose elements are
@@ -272,7 +322,8 @@ unsafe fn gemm_raw<T: GemmScalar>(
     }
     // The microkernel stores columns of its tile fastest when C's columns are contiguous. A
     // row-major C is the column-major C^T = B^T A^T: swap the operands instead of scattering.
-    let (m, n, a, b, c) = if c.cs.unsigned_abs() == 1 && c.rs.unsigned_abs() != 1 {
+    // A single row of C is the matrix-vector product C^T = B^T A^T too.
+    let (m, n, a, b, c) = if m == 1 || (c.cs.unsigned_abs() == 1 && c.rs.unsigned_abs() != 1) {
         let ct = MatPtrMut {
             ptr: c.ptr,
             rs: c.cs,
@@ -289,57 +340,81 @@ unsafe fn gemm_raw<T: GemmScalar>(
                 unsafe { *c.at(i, j) = T::default() };
             }
         }
-    } else if m <= SMALL_DIM && n <= SMALL_DIM && k <= SMALL_DIM {
-        // SAFETY: forwarded.
-        unsafe { gemm_small(m, n, k, a, b, c) }
-    } else {
-        let threads = if m * n * k < PARALLEL_MIN_WORK {
-            1
-        } else {
-            threads.max(1)
+    } else if n == 1 {
+        let x = gemv::VecPtr {
+            ptr: b.ptr,
+            inc: b.rs,
         };
-        // SAFETY: forwarded.
-        unsafe { gemm_blocked(m, n, k, a, b, c, kernel, threads) }
+        // SAFETY: forwarded; column 0 of B is x and column 0 of C is y.
+        unsafe { gemv::gemv(m, k, a, x, c.ptr, c.rs, kernel.isa, threads) }
+    } else {
+        let threads = if parallel_worthwhile::<T>(m, n, k) {
+            threads.max(1)
+        } else {
+            1
+        };
+        let tiny = m.max(n).max(k) <= TINY;
+        let bl = || Blocking::new(CacheSizes::detect(), kernel.mr, kernel.nr, size_of::<T>());
+        if a.rs == 1 && (tiny || bl().holds_unpacked(m, k, size_of::<T>())) {
+            // SAFETY: forwarded; A has unit row stride.
+            unsafe { gemm_unpacked(m, n, k, a, b, c, kernel, threads) }
+        } else {
+            // SAFETY: forwarded.
+            unsafe { gemm_blocked(m, n, k, a, b, c, kernel, bl(), threads) }
+        }
     }
 }
 
-/// The direct path for tiny problems: one column of C at a time in a stack buffer.
+/// The unpacked path, for problems that are a single cache block (every problem with all
+/// dimensions <= 32 among them): the direct kernel reads A's columns and B's elements in place,
+/// one register tile at a time, with no packing and no blocking. Packing costs a pass over
+/// both operands, which a product this small does not earn back. Threads split C's columns.
 ///
 /// # Safety
-/// As for [`gemm_raw`], with `m <= SMALL_DIM`.
-unsafe fn gemm_small<T: GemmScalar>(
+/// As for [`gemm_raw`], with `a.rs == 1`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_unpacked<T: GemmScalar>(
     m: usize,
     n: usize,
     k: usize,
     a: MatPtr<T>,
     b: MatPtr<T>,
     c: MatPtrMut<T>,
+    kernel: Kernel<T>,
+    threads: usize,
 ) {
-    let mut col = [T::default(); SMALL_DIM];
-    let col = &mut col[..m];
-    for j in 0..n {
-        col.fill(T::default());
-        for p in 0..k {
-            // SAFETY: (p, j) is inside B and column p of A has m elements.
-            let (bpj, acol) = unsafe { (*b.at(p, j), a.at(0, p)) };
-            if a.rs == 1 {
-                // SAFETY: column p of A is m contiguous elements.
-                let acol = unsafe { std::slice::from_raw_parts(acol, m) };
-                for (x, &ai) in col.iter_mut().zip(acol) {
-                    *x = *x + ai * bpj;
-                }
-            } else {
-                for (i, x) in col.iter_mut().enumerate() {
-                    // SAFETY: (i, p) is inside A.
-                    *x = *x + unsafe { *acol.offset(i as isize * a.rs) } * bpj;
-                }
+    let (mr, nr) = (kernel.mr, kernel.nr);
+    let columns = |cols: std::ops::Range<usize>| {
+        // B's k x nr column panel stays in L1 while A's columns stream past it.
+        for j0 in cols.clone().step_by(nr) {
+            for i0 in (0..m).step_by(mr) {
+                // SAFETY: the tile (i0, j0) and the rows and columns of A and B it reads are
+                // inside the matrices; A has unit row stride; this call's columns are its own.
+                unsafe {
+                    (kernel.direct)(
+                        k,
+                        a.at(i0, 0),
+                        a.cs,
+                        b.at(0, j0),
+                        b.rs,
+                        b.cs,
+                        c.at(i0, j0),
+                        c.rs,
+                        c.cs,
+                        mr.min(m - i0),
+                        nr.min(cols.end - j0),
+                    )
+                };
             }
         }
-        for (i, &x) in col.iter().enumerate() {
-            // SAFETY: (i, j) is inside C.
-            unsafe { *c.at(i, j) = x };
-        }
+    };
+    if threads == 1 {
+        return columns(0..n);
     }
+    let per = n.div_ceil(nr).div_ceil(threads) * nr;
+    par::for_each(threads, (0..n).step_by(per), |j0| {
+        columns(j0..(j0 + per).min(n))
+    });
 }
 
 /// The blocked path (BLIS loop order; see [`blocking`]).
@@ -355,14 +430,17 @@ unsafe fn gemm_blocked<T: GemmScalar>(
     b: MatPtr<T>,
     c: MatPtrMut<T>,
     kernel: Kernel<T>,
+    bl: Blocking,
     threads: usize,
 ) {
     let (mr, nr) = (kernel.mr, kernel.nr);
-    let bl = Blocking::new(CacheSizes::detect(), mr, nr, std::mem::size_of::<T>());
-    let b_len = bl.kc * bl.nc.min(n).div_ceil(nr) * nr;
+    // Blocks of B as even as whole panels allow: 1040 columns are two blocks of 528 and 512,
+    // not one of 1032 and a sliver of 8 that would repack all of A for itself.
+    let nc = n.div_ceil(n.div_ceil(bl.nc)).div_ceil(nr) * nr;
+    let b_len = bl.kc * nc;
     with_scratch::<T, _>(scratch::Slot::B, b_len, |bpack| {
-        for jc in (0..n).step_by(bl.nc) {
-            let ncb = bl.nc.min(n - jc);
+        for jc in (0..n).step_by(nc) {
+            let ncb = nc.min(n - jc);
             for pc in (0..k).step_by(bl.kc) {
                 let kcb = bl.kc.min(k - pc);
                 // SAFETY: the block (pc.., jc..) of B is kcb x ncb and inside B.
@@ -406,46 +484,65 @@ unsafe fn gemm_blocked<T: GemmScalar>(
                     };
                 if threads == 1 {
                     // SAFETY: bpack holds the panels of this block.
-                    unsafe { pack::pack_b(bblock, kcb, ncb, nr, bpack) };
+                    unsafe { pack::pack_b(bblock, kcb, ncb, nr, bpack, kernel.pack_t) };
                     macro_tile(0..m, 0..ncb, bpack);
                     continue;
                 }
-                // Pack B in parallel, a contiguous run of panels per thread.
                 let panels = ncb.div_ceil(nr);
                 let per = panels.div_ceil(threads);
-                rayon::scope(|s| {
-                    for (t, chunk) in bpack.chunks_mut(per * nr * kcb).enumerate() {
-                        let j0 = t * per * nr;
-                        let cols = (per * nr).min(ncb - j0);
-                        // SAFETY: columns j0..j0+cols of the block are inside B.
-                        let src = unsafe {
-                            MatPtr {
-                                ptr: bblock.at(0, j0),
-                                ..bblock
-                            }
-                        };
+                // The columns of B in the t-th run of `per` panels.
+                let cols_of = |t: usize| {
+                    let j0 = t * per * nr;
+                    // SAFETY: columns j0.. of the block are inside B.
+                    let src = unsafe {
+                        MatPtr {
+                            ptr: bblock.at(0, j0),
+                            ..bblock
+                        }
+                    };
+                    (j0, (per * nr).min(ncb - j0), src)
+                };
+                let chunks = bpack.chunks_mut(per * nr * kcb).enumerate();
+                if m <= ncb {
+                    // Split C's columns: each item packs the panels of B it multiplies (and
+                    // all of A, the smaller operand), so no thread waits for another.
+                    par::for_each(threads, chunks, |(t, chunk)| {
+                        let (j0, cols, src) = cols_of(t);
                         // SAFETY: chunk holds the panels of those columns.
-                        s.spawn(move |_| unsafe { pack::pack_b(src, kcb, cols, nr, chunk) });
-                    }
+                        unsafe { pack::pack_b(src, kcb, cols, nr, chunk, kernel.pack_t) };
+                        macro_tile(0..m, j0..j0 + cols, chunk);
+                    });
+                    continue;
+                }
+                // Split C's rows: every row multiplies all of B, so pack it first, then
+                // multiply.
+                par::for_each(threads, chunks, |(t, chunk)| {
+                    let (_, cols, src) = cols_of(t);
+                    // SAFETY: chunk holds the panels of those columns.
+                    unsafe { pack::pack_b(src, kcb, cols, nr, chunk, kernel.pack_t) };
                 });
-                // Then split C between threads along its longer side, in whole micro-tiles.
                 let bpack = &*bpack;
-                rayon::scope(|s| {
-                    if m >= ncb {
-                        let per = m.div_ceil(mr).div_ceil(threads) * mr;
-                        for r0 in (0..m).step_by(per) {
-                            s.spawn(move |_| macro_tile(r0..(r0 + per).min(m), 0..ncb, bpack));
-                        }
-                    } else {
-                        let per = ncb.div_ceil(nr).div_ceil(threads) * nr;
-                        for c0 in (0..ncb).step_by(per) {
-                            s.spawn(move |_| macro_tile(0..m, c0..(c0 + per).min(ncb), bpack));
-                        }
-                    }
+                let rows = m.div_ceil(threads).div_ceil(mr) * mr;
+                par::for_each(threads, (0..m).step_by(rows), |r0| {
+                    macro_tile(r0..(r0 + rows).min(m), 0..ncb, bpack)
                 });
             }
         }
     });
+}
+
+/// Asks for the cache line holding `p` to be loaded (a hint: any address is harmless).
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE is part of x86-64, so the instruction is always there, and a prefetch never
+    // faults whatever the address.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// Multiplies rows `rows` of the packed-A side by the packed B columns `cols` (a multiple of
@@ -453,7 +550,7 @@ unsafe fn gemm_blocked<T: GemmScalar>(
 ///
 /// # Safety
 /// `a` readable for `rows x kc`, `c` writable for `rows x cols` and not touched by any other
-/// thread meanwhile; `bpack` holds the packed block.
+/// thread meanwhile; `bpack` holds the packed panels of `cols`, from its first.
 #[allow(clippy::too_many_arguments)]
 unsafe fn macro_kernel<T: GemmScalar>(
     a: MatPtr<T>,
@@ -482,11 +579,12 @@ unsafe fn macro_kernel<T: GemmScalar>(
                     kc,
                     mr,
                     apack,
+                    kernel.pack_t,
                 )
             };
             for j0 in cols.clone().step_by(nr) {
                 let ncols = nr.min(cols.end - j0);
-                let bpanel = &bpack[j0 / nr * nr * kc..];
+                let bpanel = &bpack[(j0 - cols.start) / nr * nr * kc..];
                 for i0 in (0..mcb).step_by(mr) {
                     let nrows = mr.min(mcb - i0);
                     // SAFETY: the tile (ic+i0, j0) of nrows x ncols is inside C and this

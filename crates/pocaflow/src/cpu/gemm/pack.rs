@@ -1,37 +1,61 @@
 //! Packing: copies a block of A or B into the panel order the microkernel streams, zero-padding
 //! partial panels so that the kernel never branches on edges. This is also where operands of any
-//! stride (steps, negative strides, transposes) become contiguous: the loops are ordered so that
-//! reads follow the source's unit stride when it has one.
+//! stride (steps, negative strides, transposes) become contiguous. Three cases per operand:
+//! - the panel runs along the unit stride (columns of a column-major A, rows of a row-major B):
+//!   each step of `p` is one contiguous copy;
+//! - the panel runs across it (rows of a row-major A, columns of a column-major B): the
+//!   kernel's transposing pack ([`super::kernel::PackTFn`], SIMD blocks on AVX-512);
+//! - no unit stride at all (stepped or reversed views): an element-by-element gather.
 
+use super::kernel::PackTFn;
 use super::MatPtr;
+
+/// How many columns ahead `pack_a` prefetches its runs.
+const PREFETCH_COLUMNS: isize = 4;
 
 /// Packs the `mc x kc` block of `a` into `ceil(mc / mr)` panels, each `kc` steps of `mr` rows.
 ///
 /// # Safety
-/// `a` must be readable for `mc x kc`; `out` must hold `ceil(mc / mr) * mr * kc` elements.
+/// `a` must be readable for `mc x kc`; `out` must hold `ceil(mc / mr) * mr * kc` elements;
+/// `pack_t` must run on this CPU.
 pub(super) unsafe fn pack_a<T: Copy + Default>(
     a: MatPtr<T>,
     mc: usize,
     kc: usize,
     mr: usize,
     out: &mut [T],
+    pack_t: PackTFn<T>,
 ) {
-    for (r, panel) in out
-        .chunks_exact_mut(mr * kc)
-        .take(mc.div_ceil(mr))
-        .enumerate()
-    {
+    let panels = mc.div_ceil(mr);
+    if a.rs == 1 {
+        // Column by column, so that the source is read in runs of mc elements (a column may be
+        // a page away from the next: short runs would defeat the prefetcher), each run dealt
+        // out to the panels.
+        for p in 0..kc {
+            // SAFETY: column p of the block holds mc contiguous elements.
+            let col = unsafe { std::slice::from_raw_parts(a.at(0, p), mc) };
+            // Fetch the run PREFETCH_COLUMNS columns on meanwhile (past the block, harmless).
+            let ahead = col.as_ptr().wrapping_offset(PREFETCH_COLUMNS * a.cs);
+            for line in (0..mc).step_by(64 / std::mem::size_of::<T>()) {
+                super::prefetch(ahead.wrapping_add(line));
+            }
+            for (r, panel) in out.chunks_exact_mut(mr * kc).take(panels).enumerate() {
+                let rows = &col[r * mr..(r * mr + mr).min(mc)];
+                let step = &mut panel[p * mr..(p + 1) * mr];
+                copy_run(&mut step[..rows.len()], rows);
+                step[rows.len()..].fill(T::default());
+            }
+        }
+        return;
+    }
+    for (r, panel) in out.chunks_exact_mut(mr * kc).take(panels).enumerate() {
         let rows = mr.min(mc - r * mr);
         // SAFETY: rows r*mr .. r*mr+rows are inside the block.
         let src = unsafe { a.at(r * mr, 0) };
-        if a.rs == 1 {
-            for (p, step) in panel.chunks_exact_mut(mr).enumerate() {
-                // SAFETY: column p holds `rows` contiguous elements.
-                let col =
-                    unsafe { std::slice::from_raw_parts(src.offset(p as isize * a.cs), rows) };
-                step[..rows].copy_from_slice(col);
-                step[rows..].fill(T::default());
-            }
+        if a.cs == 1 {
+            // SAFETY: rows r*mr .. r*mr+rows each hold kc contiguous elements; the panel holds
+            // kc * mr.
+            unsafe { pack_t(src, a.rs, rows, kc, panel.as_mut_ptr(), mr) };
         } else {
             for i in 0..mr {
                 for p in 0..kc {
@@ -50,13 +74,15 @@ pub(super) unsafe fn pack_a<T: Copy + Default>(
 /// Packs the `kc x nc` block of `b` into `ceil(nc / nr)` panels, each `kc` steps of `nr` columns.
 ///
 /// # Safety
-/// `b` must be readable for `kc x nc`; `out` must hold `ceil(nc / nr) * nr * kc` elements.
+/// `b` must be readable for `kc x nc`; `out` must hold `ceil(nc / nr) * nr * kc` elements;
+/// `pack_t` must run on this CPU.
 pub(super) unsafe fn pack_b<T: Copy + Default>(
     b: MatPtr<T>,
     kc: usize,
     nc: usize,
     nr: usize,
     out: &mut [T],
+    pack_t: PackTFn<T>,
 ) {
     for (s, panel) in out
         .chunks_exact_mut(nr * kc)
@@ -74,6 +100,10 @@ pub(super) unsafe fn pack_b<T: Copy + Default>(
                 step[..cols].copy_from_slice(row);
                 step[cols..].fill(T::default());
             }
+        } else if b.rs == 1 {
+            // SAFETY: columns s*nr .. s*nr+cols each hold kc contiguous elements; the panel
+            // holds kc * nr.
+            unsafe { pack_t(src, b.cs, cols, kc, panel.as_mut_ptr(), nr) };
         } else {
             for j in 0..nr {
                 for p in 0..kc {
@@ -86,5 +116,21 @@ pub(super) unsafe fn pack_b<T: Copy + Default>(
                 }
             }
         }
+    }
+}
+
+/// `dst.copy_from_slice(src)` for the short runs of packing (a panel's worth), in blocks of eight
+/// that compile to a few vector moves: a `memcpy` call per run costs more than the copy.
+#[inline(always)]
+fn copy_run<T: Copy>(dst: &mut [T], src: &[T]) {
+    let mut d = dst.chunks_exact_mut(8);
+    let mut s = src.chunks_exact(8);
+    for (d, s) in (&mut d).zip(&mut s) {
+        let s: &[T; 8] = s.try_into().unwrap();
+        let d: &mut [T; 8] = d.try_into().unwrap();
+        *d = *s;
+    }
+    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d = *s;
     }
 }

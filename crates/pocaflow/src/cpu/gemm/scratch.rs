@@ -68,3 +68,27 @@ pub fn with_scratch<T: ScratchScalar, R>(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_are_aligned_and_reused() {
+        let first = with_scratch::<f64, _>(Slot::A, 1000, |v| {
+            assert_eq!(v.len(), 1000);
+            assert_eq!(v.as_ptr() as usize % 64, 0);
+            v.as_ptr() as usize
+        });
+        // The same or a smaller request gets the same memory: no allocation per product.
+        for len in [1000, 10, 999] {
+            let again = with_scratch::<f64, _>(Slot::A, len, |v| v.as_ptr() as usize);
+            assert_eq!(again, first);
+        }
+        // A nested request for the same slot gets a fresh buffer.
+        with_scratch::<f64, _>(Slot::A, 8, |outer| {
+            let inner = with_scratch::<f64, _>(Slot::A, 8, |v| v.as_ptr() as usize);
+            assert_ne!(inner, outer.as_ptr() as usize);
+        });
+    }
+}

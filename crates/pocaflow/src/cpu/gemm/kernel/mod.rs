@@ -75,7 +75,29 @@ impl fmt::Display for Isa {
 pub type MicroKernelFn<T> =
     unsafe fn(usize, *const T, *const T, *mut T, isize, isize, usize, usize, bool);
 
-/// A microkernel and its tile shape.
+/// Signature of a direct kernel, the microkernel of the small-problem path that reads its
+/// operands in place: `(k, a, a_cs, b, b_rs, b_cs, c, rs_c, cs_c, m, n)` computes
+/// `C = A * B` for an `m x k` A with unit row stride (element `(i, p)` at `a + i + p * a_cs`),
+/// a `k x n` B with any strides, and writes the `m x n` C (`m <= MR`, `n <= NR`).
+///
+/// # Safety
+/// `a` readable at `a + i + p * a_cs` for `i < m`, `p < k`; `b` at `b + p * b_rs + j * b_cs`
+/// for `p < k`, `j < n`; `c` writable at `c + i * rs_c + j * cs_c` for `i < m`, `j < n`; the CPU
+/// must support the kernel's instruction set.
+pub type DirectFn<T> =
+    unsafe fn(usize, *const T, isize, *const T, isize, isize, *mut T, isize, isize, usize, usize);
+
+/// Signature of a transposing pack, `(src, ld, w, kc, out, width)`: the packing of an operand
+/// whose panel runs across its unit stride (rows of a row-major A, columns of a column-major
+/// B). Sets `out[p * width + i] = src[i * ld + p]` for `i < w`, `p < kc`, and zeros for
+/// `w <= i < width`.
+///
+/// # Safety
+/// `src` readable at `src + i * ld + p` for `i < w`, `p < kc`; `out` writable for
+/// `kc * width` elements; the CPU must support the kernel's instruction set.
+pub type PackTFn<T> = unsafe fn(*const T, isize, usize, usize, *mut T, usize);
+
+/// A microkernel, its tile shape, and the routines that share its instruction set.
 #[derive(Clone, Copy)]
 pub struct Kernel<T> {
     /// Rows of the register tile.
@@ -86,6 +108,10 @@ pub struct Kernel<T> {
     pub isa: Isa,
     /// The kernel itself.
     pub func: MicroKernelFn<T>,
+    /// The direct kernel of the small-problem path.
+    pub direct: DirectFn<T>,
+    /// The transposing pack.
+    pub pack_t: PackTFn<T>,
 }
 
 impl<T> fmt::Debug for Kernel<T> {
@@ -218,6 +244,45 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn every_transposing_pack_matches_the_definition() {
+        fn check<T: KernelScalar + crate::Element>() {
+            for isa in Isa::supported() {
+                let k = T::kernel(isa).unwrap();
+                for width in [k.mr, k.nr] {
+                    for w in [1, width / 2, width - 1, width] {
+                        for kc in [1, 7, 8, 16, 17, 33] {
+                            let ld = kc as isize + 3;
+                            let src: Vec<T> = (0..w * ld as usize)
+                                .map(|x| T::from_f64(x as f64))
+                                .collect();
+                            let mut out = vec![T::from_f64(-1.0); kc * width];
+                            // SAFETY: w sources of kc elements at stride ld lie in `src`; `out`
+                            // holds kc * width elements.
+                            unsafe { (k.pack_t)(src.as_ptr(), ld, w, kc, out.as_mut_ptr(), width) };
+                            for p in 0..kc {
+                                for i in 0..width {
+                                    let want = if i < w {
+                                        (i * ld as usize + p) as f64
+                                    } else {
+                                        0.0
+                                    };
+                                    assert_eq!(
+                                        out[p * width + i].to_f64(),
+                                        want,
+                                        "{isa} w={w} width={width} kc={kc} ({p},{i})"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        check::<f32>();
+        check::<f64>();
     }
 
     #[test]

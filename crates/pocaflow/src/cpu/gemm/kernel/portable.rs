@@ -10,6 +10,8 @@ pub const F32: Kernel<f32> = Kernel {
     nr: 4,
     isa: Isa::Portable,
     func: kernel::<f32, 16, 4>,
+    direct: direct::<f32, 16, 4>,
+    pack_t: pack_t::<f32>,
 };
 
 /// f64: 8 x 4.
@@ -18,7 +20,22 @@ pub const F64: Kernel<f64> = Kernel {
     nr: 4,
     isa: Isa::Portable,
     func: kernel::<f64, 8, 4>,
+    direct: direct::<f64, 8, 4>,
+    pack_t: pack_t::<f64>,
 };
+
+/// One rank-1 update of the register tile: `tile[j][i] += a[i] * b[j]`.
+#[inline(always)]
+fn step<T, const MR: usize, const NR: usize>(tile: &mut [[T; MR]; NR], a: &[T; MR], b: &[T; NR])
+where
+    T: Copy + Add<Output = T> + Mul<Output = T>,
+{
+    for (col, &bj) in tile.iter_mut().zip(b) {
+        for (t, &ai) in col.iter_mut().zip(a) {
+            *t = *t + ai * bj;
+        }
+    }
+}
 
 /// # Safety
 /// See [`super::MicroKernelFn`].
@@ -39,18 +56,79 @@ unsafe fn kernel<T, const MR: usize, const NR: usize>(
     // SAFETY: the caller guarantees kc * MR readable elements at `a` and kc * NR at `b`.
     let (a, b) = unsafe {
         (
-            std::slice::from_raw_parts(a, kc * MR),
-            std::slice::from_raw_parts(b, kc * NR),
+            std::slice::from_raw_parts(a.cast::<[T; MR]>(), kc),
+            std::slice::from_raw_parts(b.cast::<[T; NR]>(), kc),
         )
     };
     let mut tile = [[T::default(); MR]; NR];
-    for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
-        for (col, &bj) in tile.iter_mut().zip(bp) {
-            for (t, &ai) in col.iter_mut().zip(ap) {
-                *t = *t + ai * bj;
-            }
-        }
+    for (ap, bp) in a.iter().zip(b) {
+        step(&mut tile, ap, bp);
     }
     // SAFETY: forwarded from the caller.
     unsafe { store_tile(tile.as_flattened(), MR, c, rs_c, cs_c, m, n, accumulate) }
+}
+
+/// # Safety
+/// See [`super::DirectFn`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn direct<T, const MR: usize, const NR: usize>(
+    k: usize,
+    a: *const T,
+    a_cs: isize,
+    b: *const T,
+    b_rs: isize,
+    b_cs: isize,
+    c: *mut T,
+    rs_c: isize,
+    cs_c: isize,
+    m: usize,
+    n: usize,
+) where
+    T: Copy + Default + Add<Output = T> + Mul<Output = T>,
+{
+    let mut tile = [[T::default(); MR]; NR];
+    let (mut ap, mut bp) = ([T::default(); MR], [T::default(); NR]);
+    for p in 0..k as isize {
+        for (i, x) in ap.iter_mut().enumerate().take(m) {
+            // SAFETY: (i, p) is inside A.
+            *x = unsafe { *a.offset(i as isize + p * a_cs) };
+        }
+        for (j, x) in bp.iter_mut().enumerate().take(n) {
+            // SAFETY: (p, j) is inside B.
+            *x = unsafe { *b.offset(p * b_rs + j as isize * b_cs) };
+        }
+        step(&mut tile, &ap, &bp);
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe { store_tile(tile.as_flattened(), MR, c, rs_c, cs_c, m, n, false) }
+}
+
+/// The transposing pack in plain loops, a few steps of `p` at a time so that each source is
+/// read in short contiguous runs.
+///
+/// # Safety
+/// See [`super::PackTFn`].
+pub(super) unsafe fn pack_t<T: Copy + Default>(
+    src: *const T,
+    ld: isize,
+    w: usize,
+    kc: usize,
+    out: *mut T,
+    width: usize,
+) {
+    const STEPS: usize = 8;
+    // SAFETY: the caller guarantees kc * width writable elements.
+    let out = unsafe { std::slice::from_raw_parts_mut(out, kc * width) };
+    for (rows, p0) in out.chunks_mut(STEPS * width).zip((0..kc).step_by(STEPS)) {
+        for i in 0..width {
+            for (q, row) in rows.chunks_exact_mut(width).enumerate() {
+                row[i] = if i < w {
+                    // SAFETY: source i < w has kc readable elements; p0 + q < kc.
+                    unsafe { *src.offset(i as isize * ld + (p0 + q) as isize) }
+                } else {
+                    T::default()
+                };
+            }
+        }
+    }
 }
