@@ -28,8 +28,8 @@ use std::sync::Arc;
 const WORKSPACE: usize = 32 << 20;
 /// Heuristic candidates asked for.
 const CANDIDATES: usize = 8;
-/// Candidates timed when a shape is tuned.
-const TUNE_CANDIDATES: usize = 4;
+/// Candidates timed when a shape is tuned (all the heuristic returns).
+const TUNE_CANDIDATES: usize = CANDIDATES;
 /// Shapes with fewer multiply-adds are not tuned (launch costs dominate them).
 const TUNE_MIN_WORK: u64 = 1 << 27;
 /// Shapes estimated to take longer than this per run are not tuned (tuning runs each
