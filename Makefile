@@ -50,7 +50,7 @@ test-python: develop
 test: lint test-rust test-python
 
 # The CPU benchmark: pocaflow against NumPy and matrixmultiply, interleaved in one run (about
-# 5 minutes on 2 cores); writes bench/results/cpu-<date>.json, .png and .md.
+# 6 minutes on 2 cores); writes bench/results/cpu-<date>.json, .png and .md.
 bench-cpu: $(STAMP)
 	$(PY) -m pip install -q $(BENCHDEPS)
 	$(PY) bench/cpu_bench.py

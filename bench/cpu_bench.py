@@ -10,7 +10,7 @@ thread count, timed inside Rust. All three write into a preallocated C-order out
 Prints a table of GFLOP/s and ratios, checks the bars of the CPU GEMM issue, and writes
 ``bench/results/cpu-<date>.json`` and ``.png`` (GFLOP/s against n) plus a Markdown summary.
 
-    python bench/cpu_bench.py            # the full run (about 5 minutes on 2 cores)
+    python bench/cpu_bench.py            # the full run (about 6 minutes on 2 cores)
     python bench/cpu_bench.py --quick    # fewer sizes and repeats, for development
 """
 

@@ -369,13 +369,15 @@ mod peak {
     pub fn run() {
         let mut probes: Vec<Probe> = Vec::new();
         if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY (both): AVX-512F was detected.
+            // SAFETY: AVX-512F was detected.
             probes.push(("zmm_f32", || unsafe { std::hint::black_box(zmm_f32()).0 }));
+            // SAFETY: as above.
             probes.push(("zmm_f64", || unsafe { std::hint::black_box(zmm_f64()).0 }));
         }
         if std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY (both): FMA was detected.
+            // SAFETY: FMA was detected.
             probes.push(("ymm_f32", || unsafe { std::hint::black_box(ymm_f32()).0 }));
+            // SAFETY: as above.
             probes.push(("ymm_f64", || unsafe { std::hint::black_box(ymm_f64()).0 }));
         }
         let fields: Vec<String> = probes
