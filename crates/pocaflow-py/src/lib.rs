@@ -20,12 +20,8 @@ fn show_config(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let caches = CacheSizes::detect();
     let info = PyDict::new(py);
     info.set_item("version", env!("CARGO_PKG_VERSION"))?;
-    info.set_item(
-        "cpu_matmul",
-        "pocaflow gemm (packed, cache-blocked, SIMD microkernels)",
-    )?;
-    // "pocaflow", or the system BLAS the build links ("openblas" with the `blas` feature,
-    // "accelerate" with `accelerate`): the library that runs CPU matmul.
+    // "pocaflow" (its own packed, cache-blocked SIMD GEMM), or the system BLAS the build links
+    // ("openblas" with the `blas` feature, "accelerate" with `accelerate`).
     info.set_item("cpu_backend", pocaflow::cpu::backend_name())?;
     info.set_item("cpu_kernel", Isa::best().to_string())?;
     info.set_item(
