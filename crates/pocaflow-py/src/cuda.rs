@@ -1,7 +1,7 @@
 //! The CUDA surface for Python: `Stream`, `Event` and the functions behind `pocaflow.cuda`.
 
 use crate::errors::IntoPyResult;
-use crate::types::parse_device;
+use crate::types::{equality, parse_device};
 use pocaflow::cuda::{self, Event, MatmulPrecision, Stream};
 use pocaflow::Device;
 use pyo3::basic::CompareOp;
@@ -83,21 +83,7 @@ impl PyStream {
         let same = other
             .cast::<PyStream>()
             .is_ok_and(|o| o.get().0.id() == self.0.id());
-        match op {
-            CompareOp::Eq => same
-                .into_pyobject(py)
-                .unwrap()
-                .to_owned()
-                .into_any()
-                .unbind(),
-            CompareOp::Ne => (!same)
-                .into_pyobject(py)
-                .unwrap()
-                .to_owned()
-                .into_any()
-                .unbind(),
-            _ => py.NotImplemented(),
-        }
+        equality(same, op, py)
     }
 
     fn __hash__(&self) -> u64 {

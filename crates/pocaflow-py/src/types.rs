@@ -8,6 +8,22 @@ use pyo3::prelude::*;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
+/// The result of `==` / `!=` given whether the operands are equal (other comparisons are not
+/// supported).
+pub fn equality(same: bool, op: CompareOp, py: Python<'_>) -> Py<PyAny> {
+    match op {
+        CompareOp::Eq => pyo3::types::PyBool::new(py, same)
+            .to_owned()
+            .into_any()
+            .unbind(),
+        CompareOp::Ne => pyo3::types::PyBool::new(py, !same)
+            .to_owned()
+            .into_any()
+            .unbind(),
+        _ => py.NotImplemented(),
+    }
+}
+
 /// An element type; compares equal to its name and to the matching NumPy dtype.
 #[pyclass(name = "DType", module = "pocaflow", frozen)]
 #[derive(Clone, Copy)]
@@ -43,21 +59,7 @@ impl PyDType {
 
     fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp, py: Python<'_>) -> Py<PyAny> {
         let same = parse_dtype(other).is_ok_and(|d| d == self.0);
-        match op {
-            CompareOp::Eq => same
-                .into_pyobject(py)
-                .unwrap()
-                .to_owned()
-                .into_any()
-                .unbind(),
-            CompareOp::Ne => (!same)
-                .into_pyobject(py)
-                .unwrap()
-                .to_owned()
-                .into_any()
-                .unbind(),
-            _ => py.NotImplemented(),
-        }
+        equality(same, op, py)
     }
 }
 
@@ -140,21 +142,7 @@ impl PyDevice {
 
     fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp, py: Python<'_>) -> Py<PyAny> {
         let same = parse_device(other).is_ok_and(|d| d == self.0);
-        match op {
-            CompareOp::Eq => same
-                .into_pyobject(py)
-                .unwrap()
-                .to_owned()
-                .into_any()
-                .unbind(),
-            CompareOp::Ne => (!same)
-                .into_pyobject(py)
-                .unwrap()
-                .to_owned()
-                .into_any()
-                .unbind(),
-            _ => py.NotImplemented(),
-        }
+        equality(same, op, py)
     }
 }
 
