@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_close, reference, Rng};
+use common::{assert_close, eps, on, reference, values, Rng};
 use ndarray::{ArrayD, IxDyn};
 use pocaflow::cuda::{self, Event, Stream};
 use pocaflow::{ops, DType, Device, Error, Tensor};
@@ -21,27 +21,6 @@ fn gpu() -> Option<Device> {
             eprintln!("skipping CUDA test: {e}");
             None
         }
-    }
-}
-
-fn values(t: &Tensor) -> ArrayD<f64> {
-    t.to_dtype(DType::F64).unwrap().to_ndarray::<f64>().unwrap()
-}
-
-fn on(dev: Device, x: &ArrayD<f64>, dtype: DType) -> Tensor {
-    Tensor::from_ndarray(x, &Device::Cpu)
-        .unwrap()
-        .to_dtype(dtype)
-        .unwrap()
-        .to_device(&dev)
-        .unwrap()
-}
-
-fn eps(d: DType) -> f64 {
-    if d == DType::F32 {
-        f32::EPSILON as f64
-    } else {
-        f64::EPSILON
     }
 }
 

@@ -3,28 +3,9 @@
 
 mod common;
 
-use common::{assert_close, reference, Rng};
+use common::{assert_close, eps, on, reference, values, Rng};
 use ndarray::{ArrayD, Ix2, IxDyn};
 use pocaflow::{ops, DType, Device, Error, Tensor};
-
-fn tensor(x: &ArrayD<f64>, dtype: DType) -> Tensor {
-    Tensor::from_ndarray(x, &Device::Cpu)
-        .unwrap()
-        .to_dtype(dtype)
-        .unwrap()
-}
-
-fn values(t: &Tensor) -> ArrayD<f64> {
-    t.to_dtype(DType::F64).unwrap().to_ndarray::<f64>().unwrap()
-}
-
-fn eps(d: DType) -> f64 {
-    if d == DType::F32 {
-        f32::EPSILON as f64
-    } else {
-        f64::EPSILON
-    }
-}
 
 #[test]
 fn batched_broadcast_and_vector_operands() {
@@ -45,7 +26,7 @@ fn batched_broadcast_and_vector_operands() {
     for dtype in [DType::F32, DType::F64] {
         for &(sa, sb) in cases {
             let (a, b) = (rng.array(sa), rng.array(sb));
-            let (ta, tb) = (tensor(&a, dtype), tensor(&b, dtype));
+            let (ta, tb) = (on(Device::Cpu, &a, dtype), on(Device::Cpu, &b, dtype));
             let (a, b) = (values(&ta), values(&tb));
             let c = ta.matmul(&tb).unwrap();
             assert_eq!(c.dtype(), dtype);
@@ -64,7 +45,7 @@ fn batched_broadcast_and_vector_operands() {
 #[test]
 fn strided_views_permutes_and_reversed_storage() {
     let mut rng = Rng::new(8);
-    let base = tensor(&rng.array(&[6, 50, 40]), DType::F64);
+    let base = on(Device::Cpu, &rng.array(&[6, 50, 40]), DType::F64);
     // A batch of transposed matrices, every other batch, reversed rows.
     let a = base.permute(&[0, 2, 1]).unwrap(); // (6, 40, 50): F-order matrices
     assert!(a.layout().strides()[1] == 1);
@@ -89,8 +70,8 @@ fn strided_views_permutes_and_reversed_storage() {
 #[test]
 fn promotion_and_fortran_output() {
     let mut rng = Rng::new(9);
-    let a32 = tensor(&rng.array(&[30, 20]), DType::F32);
-    let b64 = tensor(&rng.array(&[20, 10]), DType::F64);
+    let a32 = on(Device::Cpu, &rng.array(&[30, 20]), DType::F32);
+    let b64 = on(Device::Cpu, &rng.array(&[20, 10]), DType::F64);
     let c = a32.matmul(&b64).unwrap();
     assert_eq!(c.dtype(), DType::F64);
     assert_close(
@@ -101,7 +82,7 @@ fn promotion_and_fortran_output() {
         "promote",
     );
     let f = a32.t().contiguous().unwrap().t(); // F-order 30x20
-    let g = tensor(&rng.array(&[10, 20]), DType::F32).t(); // F-order 20x10
+    let g = on(Device::Cpu, &rng.array(&[10, 20]), DType::F32).t(); // F-order 20x10
     let c = f.matmul(&g).unwrap();
     assert!(c.layout().is_f_contiguous() && !c.layout().is_c_contiguous());
     assert_close(
@@ -116,8 +97,8 @@ fn promotion_and_fortran_output() {
 #[test]
 fn out_fresh_strided_and_aliasing() {
     let mut rng = Rng::new(10);
-    let a = tensor(&rng.array(&[12, 12]), DType::F64);
-    let b = tensor(&rng.array(&[12, 12]), DType::F64);
+    let a = on(Device::Cpu, &rng.array(&[12, 12]), DType::F64);
+    let b = on(Device::Cpu, &rng.array(&[12, 12]), DType::F64);
     let want = reference(&values(&a), &values(&b));
     // A poisoned, transposed (strided) out.
     let out = Tensor::from_ndarray(&ArrayD::from_elem(IxDyn(&[12, 12]), f64::NAN), &Device::Cpu)

@@ -37,7 +37,8 @@ const TUNE_MIN_WORK: u64 = 1 << 27;
 const TUNE_MAX_SECONDS: f64 = 3e-3;
 
 /// A fast hasher for small integer keys (the multiply-rotate scheme of rustc's FxHash): plan
-/// lookups happen on every matmul, and SipHash of a 100-byte key is a measurable part of it.
+/// lookups happen on every matmul, and the keys are plain integers that need no DoS-resistant
+/// hashing.
 #[derive(Default)]
 struct FxHasher(u64);
 

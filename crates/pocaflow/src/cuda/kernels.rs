@@ -1,5 +1,5 @@
 //! Device kernels pocaflow writes itself, compiled with NVRTC to a CUBIN for the device's own
-//! architecture on first use (once per device; about 0.2 s) and kept loaded.
+//! architecture on first use (once per device) and kept loaded.
 //!
 //! `copy_<src>_<dst>`: copies a strided view of up to [`MAX_DIMS`] dimensions into another,
 //! converting between f16, bf16, f32 and f64 (round to nearest even). It backs `contiguous()`,

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use ndarray::{Array2, ArrayD, ArrayView2, Axis, IxDyn};
+use pocaflow::{DType, Device, Tensor};
 
 /// SplitMix64: small, seeded, good enough to draw test data and shapes.
 pub struct Rng(u64);
@@ -110,4 +111,28 @@ pub fn reference(a: &ArrayD<f64>, b: &ArrayD<f64>) -> ArrayD<f64> {
         shape.push(n);
     }
     out.into_shape_with_order(IxDyn(&shape)).unwrap()
+}
+
+/// `x` converted to `dtype` and placed on `device`.
+pub fn on(device: Device, x: &ArrayD<f64>, dtype: DType) -> Tensor {
+    Tensor::from_ndarray(x, &Device::Cpu)
+        .unwrap()
+        .to_dtype(dtype)
+        .unwrap()
+        .to_device(&device)
+        .unwrap()
+}
+
+/// A tensor's values as f64 on the host.
+pub fn values(t: &Tensor) -> ArrayD<f64> {
+    t.to_dtype(DType::F64).unwrap().to_ndarray::<f64>().unwrap()
+}
+
+/// The unit roundoff of a float dtype's arithmetic.
+pub fn eps(d: DType) -> f64 {
+    if d == DType::F32 {
+        f32::EPSILON as f64
+    } else {
+        f64::EPSILON
+    }
 }
