@@ -28,6 +28,8 @@ __all__ = [
     "empty_cache",
     "is_available",
     "memory_stats",
+    "set_small_matmul_threshold",
+    "small_matmul_threshold",
     "stream",
     "synchronize",
     "unavailable_reason",
@@ -84,3 +86,21 @@ def memory_stats(device: DeviceLike = None) -> dict[str, int]:
 def empty_cache(device: DeviceLike = None) -> None:
     """Returns cached, unused device memory to the driver (waits for the device)."""
     _native.cuda_empty_cache(device)
+
+
+def set_small_matmul_threshold(multiply_adds: int) -> None:
+    """Sets the size up to which float32 and float64 matmuls on CUDA run in pocaflow's own
+    kernel instead of cuBLASLt.
+
+    A product qualifies when m*n*k times the batch is at most ``multiply_adds`` and k <= 128.
+    For such products one ``cublasLtMatmul`` call costs the host more (9-14 us on an H100
+    machine) than one launch of pocaflow's kernel (about 5 us) plus the GPU work. The kernel
+    computes in strict float32/float64 with fused multiply-adds (never TF32). ``0`` sends every
+    product to cuBLASLt; the default is 2**21 (128 x 128 x 128).
+    """
+    _native.cuda_set_small_matmul_threshold(multiply_adds)
+
+
+def small_matmul_threshold() -> int:
+    """The threshold set by :func:`set_small_matmul_threshold`."""
+    return _native.cuda_small_matmul_threshold()

@@ -143,8 +143,9 @@ def test_event_timing(rng):
         start.elapsed_time(untimed)
 
 
-def test_fixed_shape_loop_makes_no_driver_allocation(rng):
-    a = cuda(rng.standard_normal((256, 256), dtype=np.float32))
+@pytest.mark.parametrize("n", [64, 256])  # pocaflow's small-matmul kernel, cuBLASLt
+def test_fixed_shape_loop_makes_no_driver_allocation(n, rng):
+    a = cuda(rng.standard_normal((n, n), dtype=np.float32))
     for _ in range(3):
         c = a @ a
     pf.cuda.synchronize()
@@ -157,6 +158,48 @@ def test_fixed_shape_loop_makes_no_driver_allocation(rng):
     assert after["reserved_bytes"] == before["reserved_bytes"]
     assert after["cache_hits"] >= before["cache_hits"] + 2000
     assert c.shape == (256, 256)
+
+
+def test_small_products_skip_cublaslt_unless_told(rng):
+    default = pf.cuda.small_matmul_threshold()
+    assert default == 2**21
+    a = rng.standard_normal((64, 128), dtype=np.float32)
+    b = rng.standard_normal((128, 64), dtype=np.float32)
+    ta, tb = cuda(a), cuda(b)
+    pf.cuda.synchronize()
+    requests = {}
+    try:
+        for threshold in (default, 0):
+            pf.cuda.set_small_matmul_threshold(threshold)
+            assert pf.cuda.small_matmul_threshold() == threshold
+            # On a new stream, cuBLASLt's first call allocates that stream's workspace besides
+            # the output; pocaflow's own kernel needs no workspace.
+            with pf.cuda.stream(pf.cuda.Stream()):
+                before = pf.cuda.memory_stats()
+                c = ta @ tb
+                after = pf.cuda.memory_stats()
+                counts = ("cache_hits", "cache_misses")
+                requests[threshold] = sum(after[k] - before[k] for k in counts)
+                assert rel_error(c.numpy(), a, b) <= 2e-6
+    finally:
+        pf.cuda.set_small_matmul_threshold(default)
+    assert requests == {default: 1, 0: 2}
+    with pytest.raises(OverflowError):
+        pf.cuda.set_small_matmul_threshold(-1)
+
+
+def test_streams_share_a_bounded_set_of_workspaces(rng):
+    a = cuda(rng.standard_normal((300, 300), dtype=np.float32))
+    pf.cuda.synchronize()
+    before = pf.cuda.memory_stats()["allocated_bytes"]
+    for _ in range(12):
+        with pf.cuda.stream(pf.cuda.Stream()):
+            c = a @ a
+    del c
+    pf.cuda.synchronize()
+    grown = pf.cuda.memory_stats()["allocated_bytes"] - before
+    # At most four cuBLASLt workspaces of 32 MiB stay, however many streams came and went.
+    assert grown <= 4 * (32 << 20), grown
 
 
 def test_empty_cache_returns_memory_and_stats_track_it(rng):

@@ -277,6 +277,20 @@ pub fn set_matmul_precision(precision: &str) -> PyResult<()> {
     Ok(())
 }
 
+/// Sets the size up to which float32/float64 CUDA matmuls run in pocaflow's own kernel instead
+/// of cuBLASLt: at most `multiply_adds` multiply-adds (m*n*k times the batch) and k <= 128.
+/// 0 sends every product to cuBLASLt.
+#[pyfunction]
+pub fn cuda_set_small_matmul_threshold(multiply_adds: u64) {
+    cuda::set_small_matmul_threshold(multiply_adds);
+}
+
+/// The threshold set by `cuda_set_small_matmul_threshold`.
+#[pyfunction]
+pub fn cuda_small_matmul_threshold() -> u64 {
+    cuda::small_matmul_threshold()
+}
+
 /// The float32 matmul precision in force: "highest" or "high".
 #[pyfunction]
 pub fn get_matmul_precision() -> &'static str {

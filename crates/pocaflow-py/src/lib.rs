@@ -70,5 +70,7 @@ fn _pocaflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cuda::cuda_current_stream, m)?)?;
     m.add_function(wrap_pyfunction!(cuda::cuda_memory_stats, m)?)?;
     m.add_function(wrap_pyfunction!(cuda::cuda_empty_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(cuda::cuda_set_small_matmul_threshold, m)?)?;
+    m.add_function(wrap_pyfunction!(cuda::cuda_small_matmul_threshold, m)?)?;
     Ok(())
 }

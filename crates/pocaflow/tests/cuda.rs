@@ -38,48 +38,56 @@ fn matmul_every_layout_and_batch_against_the_naive_loop() {
         (&[0, 4, 5], &[5, 6]),
         (&[4, 0], &[0, 6]),
         (&[130, 97], &[97, 257]),
+        (&[64, 128], &[128, 64]),
+        (&[2, 64, 129], &[129, 8]),
     ];
-    for dtype in [DType::F32, DType::F64] {
-        for &(sa, sb) in cases {
-            let (a, b) = (
-                on(dev, &rng.array(sa), dtype),
-                on(dev, &rng.array(sb), dtype),
-            );
-            let want = reference(&values(&a), &values(&b));
-            let k = sa[sa.len() - 1];
-            assert_close(
-                &values(&a.matmul(&b).unwrap()),
-                &want,
-                k,
-                eps(dtype),
-                &format!("{sa:?}@{sb:?}"),
-            );
-        }
-        // Transposed (F-order) views, stepped and reversed views of a batch.
-        let base = on(dev, &rng.array(&[6, 50, 40]), dtype);
-        let views = [
-            base.as_strided(&[3, 40, 50], &[4000, 1, 40], 0).unwrap(),
-            base.as_strided(&[3, 40, 50], &[4000, 1, 40], 2000).unwrap(),
-        ];
-        let others = [
-            base.as_strided(&[3, 50, 40], &[4000, -40, 1], 49 * 40)
-                .unwrap(),
-            base.as_strided(&[3, 50, 20], &[4000, 40, 2], 0).unwrap(),
-            base.as_strided(&[50, 40], &[40, 1], 0).unwrap(),
-        ];
-        for a in &views {
-            for b in &others {
-                let want = reference(&values(a), &values(b));
-                assert_close(
-                    &values(&a.matmul(b).unwrap()),
-                    &want,
-                    50,
-                    eps(dtype),
-                    "strided",
+    // Every case through each path: all cuBLASLt, the default routing, and pocaflow's own
+    // small-matmul kernel wherever it applies.
+    for threshold in [0, cuda::DEFAULT_SMALL_MATMUL_THRESHOLD, u64::MAX] {
+        cuda::set_small_matmul_threshold(threshold);
+        for dtype in [DType::F32, DType::F64] {
+            for &(sa, sb) in cases {
+                let (a, b) = (
+                    on(dev, &rng.array(sa), dtype),
+                    on(dev, &rng.array(sb), dtype),
                 );
+                let want = reference(&values(&a), &values(&b));
+                let k = sa[sa.len() - 1];
+                assert_close(
+                    &values(&a.matmul(&b).unwrap()),
+                    &want,
+                    k,
+                    eps(dtype),
+                    &format!("{sa:?}@{sb:?}"),
+                );
+            }
+            // Transposed (F-order) views, stepped and reversed views of a batch.
+            let base = on(dev, &rng.array(&[6, 50, 40]), dtype);
+            let views = [
+                base.as_strided(&[3, 40, 50], &[4000, 1, 40], 0).unwrap(),
+                base.as_strided(&[3, 40, 50], &[4000, 1, 40], 2000).unwrap(),
+            ];
+            let others = [
+                base.as_strided(&[3, 50, 40], &[4000, -40, 1], 49 * 40)
+                    .unwrap(),
+                base.as_strided(&[3, 50, 20], &[4000, 40, 2], 0).unwrap(),
+                base.as_strided(&[50, 40], &[40, 1], 0).unwrap(),
+            ];
+            for a in &views {
+                for b in &others {
+                    let want = reference(&values(a), &values(b));
+                    assert_close(
+                        &values(&a.matmul(b).unwrap()),
+                        &want,
+                        50,
+                        eps(dtype),
+                        "strided",
+                    );
+                }
             }
         }
     }
+    cuda::set_small_matmul_threshold(cuda::DEFAULT_SMALL_MATMUL_THRESHOLD);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! cuBLASLt matmul: one handle per device, one workspace per stream (a workspace may only be used
 //! by one kernel at a time, so concurrent streams need their own; a program on one stream has
-//! exactly one), and a plan per problem signature: the matmul descriptor, the matrix layouts and
+//! exactly one; at most [`MAX_WORKSPACES`] are kept, the least recently used is given back
+//! first), and a plan per problem signature: the matmul descriptor, the matrix layouts and
 //! the algorithm, chosen by cuBLASLt's heuristic with alignment preferences taken from the real
 //! pointers and strides.
 //!
@@ -26,6 +27,10 @@ use std::sync::Arc;
 
 /// Workspace bytes per stream (what cuBLAS itself uses on Hopper).
 const WORKSPACE: usize = 32 << 20;
+/// Workspaces kept per device. Returning one to the pool is safe while its stream still runs
+/// kernels that use it: the pool hands a block to another stream only after that stream waits
+/// for the block's own.
+const MAX_WORKSPACES: usize = 4;
 /// Heuristic candidates asked for.
 const CANDIDATES: usize = 8;
 /// Candidates timed when a shape is tuned (all the heuristic returns).
@@ -149,7 +154,8 @@ impl Drop for Plan {
 pub(crate) struct BlasLt {
     handle: lts::cublasLtHandle_t,
     plans: FxMap<PlanKey, Plan>,
-    workspaces: FxMap<u64, DeviceBuffer>,
+    /// `(stream id, workspace)`, most recently used last.
+    workspaces: Vec<(u64, DeviceBuffer)>,
 }
 
 // SAFETY: the handle and descriptors are used only under the device's BlasLt mutex.
@@ -177,7 +183,7 @@ impl BlasLt {
         Ok(BlasLt {
             handle,
             plans: FxMap::default(),
-            workspaces: FxMap::default(),
+            workspaces: Vec::new(),
         })
     }
 
@@ -343,6 +349,27 @@ impl BlasLt {
         Ok(usable)
     }
 
+    /// The workspace of `stream`: its own (marked most recently used), or a new one, which
+    /// first gives back the least recently used if [`MAX_WORKSPACES`] are held.
+    fn workspace(&mut self, device: &Arc<DeviceState>, stream: &Arc<StreamInner>) -> Result<u64> {
+        let last = self.workspaces.len().wrapping_sub(1);
+        match self.workspaces.iter().position(|(id, _)| *id == stream.id) {
+            Some(i) if i == last => {}
+            Some(i) => {
+                let entry = self.workspaces.remove(i);
+                self.workspaces.push(entry);
+            }
+            None => {
+                if self.workspaces.len() >= MAX_WORKSPACES {
+                    self.workspaces.remove(0);
+                }
+                let ws = DeviceBuffer::alloc(device, WORKSPACE, WORKSPACE, stream)?;
+                self.workspaces.push((stream.id, ws));
+            }
+        }
+        Ok(self.workspaces.last().expect("pushed above").1.ptr())
+    }
+
     /// Enqueues `D = op(A) op(B)` for `key` on `stream` (pointers already at element 0 of the
     /// first matrix of the batch).
     pub(crate) fn matmul(
@@ -352,15 +379,7 @@ impl BlasLt {
         key: &PlanKey,
         (a, b, c): (u64, u64, u64),
     ) -> Result<()> {
-        let ws = match self.workspaces.get(&stream.id) {
-            Some(ws) => ws.ptr(),
-            None => {
-                let ws = DeviceBuffer::alloc(device, WORKSPACE, WORKSPACE, stream)?;
-                let ptr = ws.ptr();
-                self.workspaces.insert(stream.id, ws);
-                ptr
-            }
-        };
+        let ws = self.workspace(device, stream)?;
         let handle = self.handle;
         let fresh = !self.plans.contains_key(key);
         if fresh {

@@ -1,9 +1,12 @@
 //! Device kernels pocaflow writes itself, compiled with NVRTC to a CUBIN for the device's own
 //! architecture on first use (once per device) and kept loaded.
 //!
-//! `copy_<src>_<dst>`: copies a strided view of up to [`MAX_DIMS`] dimensions into another,
-//! converting between f16, bf16, f32 and f64 (round to nearest even). It backs `contiguous()`,
-//! `copy_`, `to(dtype=...)` and the packing of operands cuBLASLt cannot describe.
+//! - `copy_<src>_<dst>`: copies a strided view of up to [`MAX_DIMS`] dimensions into another,
+//!   converting between f16, bf16, f32 and f64 (round to nearest even). It backs
+//!   `contiguous()`, `copy_`, `to(dtype=...)` and the packing of operands cuBLASLt cannot
+//!   describe.
+//! - `small_gemm_<f32|f64>`: small matrix products of any strides, batched, in one launch (see
+//!   [`Kernels::small_matmul`] and `cuda::set_small_matmul_threshold`).
 
 use super::driver::DriverResultExt;
 use super::stream::StreamInner;
@@ -61,11 +64,76 @@ __device__ void copy(const S* src, D* dst, i64 n, View v) {
     }
 }
 
+// Small matrix products (see `Kernels::small_matmul`). Each 16x16 block computes a 32x32 tile
+// of C, two by two per thread, through 32x32 tiles of A and B in shared memory; every element
+// is a sequential fused multiply-add over k in the operands' own precision. Any strides; batch
+// index blockIdx.z.
+struct Gemm { i64 m, n, k; i64 a_rs, a_cs, b_rs, b_cs, c_rs, c_cs; i64 a_bs, b_bs, c_bs; };
+
+template <typename T>
+__device__ void small_gemm(const T* a, const T* b, T* c, Gemm g) {
+    __shared__ T as[32][33];
+    __shared__ T bs[32][33];
+    const int tx = threadIdx.x, ty = threadIdx.y, t = ty * 16 + tx;
+    const i64 row0 = (i64)blockIdx.y * 32, col0 = (i64)blockIdx.x * 32;
+    a += blockIdx.z * g.a_bs;
+    b += blockIdx.z * g.b_bs;
+    c += blockIdx.z * g.c_bs;
+    T acc00 = 0, acc01 = 0, acc10 = 0, acc11 = 0;
+    for (i64 p0 = 0; p0 < g.k; p0 += 32) {
+        for (int e = t; e < 32 * 32; e += 256) {
+            const int r = e / 32, q = e % 32;
+            const i64 i = row0 + r, p = p0 + q;
+            as[r][q] = (i < g.m && p < g.k) ? a[i * g.a_rs + p * g.a_cs] : (T)0;
+            const i64 pb = p0 + r, j = col0 + q;
+            bs[r][q] = (pb < g.k && j < g.n) ? b[pb * g.b_rs + j * g.b_cs] : (T)0;
+        }
+        __syncthreads();
+        #pragma unroll 8
+        for (int q = 0; q < 32; ++q) {
+            const T a0 = as[ty][q], a1 = as[ty + 16][q], b0 = bs[q][tx], b1 = bs[q][tx + 16];
+            acc00 = fma(a0, b0, acc00);
+            acc01 = fma(a0, b1, acc01);
+            acc10 = fma(a1, b0, acc10);
+            acc11 = fma(a1, b1, acc11);
+        }
+        __syncthreads();
+    }
+    const i64 i0 = row0 + ty, i1 = i0 + 16, j0 = col0 + tx, j1 = j0 + 16;
+    if (i0 < g.m && j0 < g.n) c[i0 * g.c_rs + j0 * g.c_cs] = acc00;
+    if (i0 < g.m && j1 < g.n) c[i0 * g.c_rs + j1 * g.c_cs] = acc01;
+    if (i1 < g.m && j0 < g.n) c[i1 * g.c_rs + j0 * g.c_cs] = acc10;
+    if (i1 < g.m && j1 < g.n) c[i1 * g.c_rs + j1 * g.c_cs] = acc11;
+}
+
+extern "C" __global__ void __launch_bounds__(256) small_gemm_f32(const float* a, const float* b, float* c, Gemm g) { small_gemm(a, b, c, g); }
+extern "C" __global__ void __launch_bounds__(256) small_gemm_f64(const double* a, const double* b, double* c, Gemm g) { small_gemm(a, b, c, g); }
+
 #define COPY(SN, ST, DN, DT) \
 extern "C" __global__ void copy_##SN##_##DN(const ST* src, DT* dst, i64 n, View v) { copy(src, dst, n, v); }
 #define FROM(SN, ST) COPY(SN, ST, f16, F16) COPY(SN, ST, bf16, BF16) COPY(SN, ST, f32, float) COPY(SN, ST, f64, double)
 FROM(f16, F16) FROM(bf16, BF16) FROM(f32, float) FROM(f64, double)
 "#;
+
+/// The sizes and element strides of a small matmul (matches `struct Gemm`): row and column
+/// strides of A (m x k), B (k x n) and C (m x n), then each one's batch stride.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SmallGemm {
+    pub m: i64,
+    pub n: i64,
+    pub k: i64,
+    pub a: [i64; 2],
+    pub b: [i64; 2],
+    pub c: [i64; 2],
+    pub batch_strides: [i64; 3],
+}
+
+/// Most blocks along the second and third grid dimensions.
+const MAX_GRID_YZ: usize = 65_535;
+/// Largest inner dimension of a small matmul: each block walks all of k, so a longer k makes
+/// one block slower than cuBLASLt's split kernels.
+const SMALL_MATMUL_MAX_K: usize = 128;
 
 /// The strided-view argument of the copy kernels (matches `struct View`).
 #[repr(C)]
@@ -90,6 +158,8 @@ fn short(d: DType) -> &'static str {
 #[derive(Debug)]
 pub(crate) struct Kernels {
     copy: HashMap<(DType, DType), ds::CUfunction>,
+    small_gemm_f32: ds::CUfunction,
+    small_gemm_f64: ds::CUfunction,
 }
 
 // SAFETY: module and function handles are process-wide and usable from any thread with the
@@ -165,7 +235,63 @@ impl Kernels {
                 copy.insert((s, d), f);
             }
         }
-        Ok(Kernels { copy })
+        let function = |name: &str| {
+            let name = CString::new(name).expect("no NUL");
+            // SAFETY: module is loaded and holds this function.
+            unsafe { dr::module::get_function(module, name) }.cuda("cuModuleGetFunction")
+        };
+        Ok(Kernels {
+            copy,
+            small_gemm_f32: function("small_gemm_f32")?,
+            small_gemm_f64: function("small_gemm_f64")?,
+        })
+    }
+
+    /// Whether [`Kernels::small_matmul`] takes an `m x k` by `k x n` product of `dtype` in
+    /// batches of `batch`: float32 or float64, a short k, and a grid within the limits.
+    pub(crate) fn small_matmul_fits(dtype: DType, m: usize, k: usize, batch: usize) -> bool {
+        matches!(dtype, DType::F32 | DType::F64)
+            && k <= SMALL_MATMUL_MAX_K
+            && m.div_ceil(32) <= MAX_GRID_YZ
+            && batch <= MAX_GRID_YZ
+    }
+
+    /// Enqueues `C = A B` for `batch` matrices described by `g` on `stream` with pocaflow's
+    /// own kernel: one launch, which costs the host far less than a `cublasLtMatmul` call.
+    /// Only for shapes [`Kernels::small_matmul_fits`] accepts; pointers are at element 0 of
+    /// the first matrix.
+    pub(crate) fn small_matmul(
+        &self,
+        stream: &StreamInner,
+        dtype: DType,
+        (a, b, c): (u64, u64, u64),
+        g: SmallGemm,
+        batch: usize,
+    ) -> Result<()> {
+        let f = match dtype {
+            DType::F32 => self.small_gemm_f32,
+            DType::F64 => self.small_gemm_f64,
+            _ => unreachable!("small_matmul_fits accepts only f32 and f64"),
+        };
+        let (mut a, mut b, mut c, mut g) = (a, b, c, g);
+        let mut params = [
+            &mut a as *mut u64 as *mut c_void,
+            &mut b as *mut u64 as *mut c_void,
+            &mut c as *mut u64 as *mut c_void,
+            &mut g as *mut SmallGemm as *mut c_void,
+        ];
+        let grid = (
+            (g.n as usize).div_ceil(32) as u32,
+            (g.m as usize).div_ceil(32) as u32,
+            batch as u32,
+        );
+        // SAFETY: for every batch index below `batch`, the kernel reads the m x k and k x n
+        // matrices and writes the distinct elements of the m x n matrix that `g`'s strides
+        // address from the given pointers, all inside their buffers (validated layouts); the
+        // grid fits the device limits (small_matmul_fits) and the parameters match the
+        // kernel signature.
+        unsafe { dr::launch_kernel(f, grid, (16, 16, 1), 0, stream.raw, &mut params) }
+            .cuda("cuLaunchKernel(small_gemm)")
     }
 
     /// Enqueues `dst[view dst] = src[view src]` (converted) on `stream`. Both layouts have the
