@@ -565,3 +565,35 @@ fn matmul_blaslt(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The peer-copy path (`copy_between_devices`) with both ends on one device: everything but
+    /// the cross-device DMA, which needs two GPUs (tests/python/test_cuda.py runs that).
+    #[test]
+    fn peer_copy_path_on_one_device() {
+        let dev = match Device::cuda(0) {
+            Ok(d) => d,
+            Err(e) if std::env::var("POCAFLOW_REQUIRE_CUDA").as_deref() == Ok("1") => {
+                panic!("POCAFLOW_REQUIRE_CUDA=1 but CUDA is not usable: {e}")
+            }
+            Err(_) => return,
+        };
+        let host = ndarray::Array2::<f32>::from_shape_fn((30, 20), |(i, j)| (i * 20 + j) as f32);
+        let src = Tensor::from_ndarray(&host, &dev).unwrap();
+        // Dense to dense; transposed source into a C-order float64 target (staged on the
+        // source, then scattered); dense source into a transposed target.
+        let dense = Tensor::zeros(&[30, 20], DType::F32, &dev).unwrap();
+        copy_between_devices(&src, &dense).unwrap();
+        assert_eq!(dense.to_ndarray::<f32>().unwrap(), host.clone().into_dyn());
+        let converted = Tensor::zeros(&[20, 30], DType::F64, &dev).unwrap();
+        copy_between_devices(&src.t(), &converted).unwrap();
+        let want = host.t().mapv(f64::from).into_dyn();
+        assert_eq!(converted.to_ndarray::<f64>().unwrap(), want);
+        let target = Tensor::zeros(&[20, 30], DType::F32, &dev).unwrap();
+        copy_between_devices(&src, &target.t()).unwrap();
+        assert_eq!(target.to_ndarray::<f32>().unwrap(), host.t().to_owned().into_dyn());
+    }
+}

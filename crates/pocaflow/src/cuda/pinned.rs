@@ -5,6 +5,12 @@
 //! [`CHUNK`] bytes: the host copies a chunk into one with several threads while the DMA engine
 //! moves the previous chunk, so the copy and the transfer overlap.
 //!
+//! The host copies run on a pool of their own with twice as many threads as cores, each chunk
+//! cut into four pieces per thread. On the GPU machine's VM this moved a 256 MiB upload at
+//! 38 GB/s (median) where the compute pool with one piece per core managed 26 GB/s: more
+//! copies in flight keep the memory system busier, and small pieces let idle threads take over
+//! from a slow one (bench/results/gpu-2026-11-25-h100.md).
+//!
 //! Uploads return as soon as the last chunk is staged (the DMA may still be running: the source
 //! can be reused at once, and a buffer is only reused after its event completes). Downloads wait
 //! for each chunk, which is what reading device data on the host means.
@@ -16,7 +22,7 @@ use crate::error::Result;
 use cudarc::driver::{result as dr, sys as ds};
 use rayon::prelude::*;
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Bytes per staging buffer.
 const CHUNK: usize = 16 << 20;
@@ -24,8 +30,12 @@ const CHUNK: usize = 16 << 20;
 const MAX_BUFFERS: usize = 8;
 /// Downloads keep this many chunks in flight ahead of the host copy.
 const DOWNLOAD_AHEAD: usize = 4;
-/// Host copies are split into pieces of at least this many bytes per thread.
-const PIECE: usize = 256 << 10;
+/// Host copies are split into pieces of at least this many bytes.
+const PIECE: usize = 64 << 10;
+/// Pieces per copy thread in each chunk.
+const PIECES_PER_THREAD: usize = 4;
+/// Copy threads per core.
+const THREADS_PER_CORE: usize = 2;
 
 /// One pinned buffer and the event recorded after the last transfer that used it.
 #[derive(Debug)]
@@ -99,13 +109,34 @@ impl Staging {
     }
 }
 
+/// The thread pool of the staging copies, made on first use; `None` (use rayon's global pool)
+/// if its threads cannot be started.
+fn copy_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(THREADS_PER_CORE * cores)
+            .thread_name(|i| format!("pocaflow-copy-{i}"))
+            .build()
+            .ok()
+    })
+    .as_ref()
+}
+
 /// Copies `src` into `dst` with several threads (page faults of fresh memory run in parallel).
 fn parallel_copy(dst: &mut [u8], src: &[u8]) {
-    let threads = rayon::current_num_threads().max(1);
-    let piece = src.len().div_ceil(threads).max(PIECE);
-    dst.par_chunks_mut(piece)
-        .zip(src.par_chunks(piece))
-        .for_each(|(d, s)| d.copy_from_slice(s));
+    let mut copy = move || {
+        let pieces = PIECES_PER_THREAD * rayon::current_num_threads().max(1);
+        let piece = src.len().div_ceil(pieces).max(PIECE);
+        dst.par_chunks_mut(piece)
+            .zip(src.par_chunks(piece))
+            .for_each(|(d, s)| d.copy_from_slice(s));
+    };
+    match copy_pool() {
+        Some(pool) => pool.install(copy),
+        None => copy(),
+    }
 }
 
 /// Enqueues the copy of `src` to device address `dst` on `stream`.
