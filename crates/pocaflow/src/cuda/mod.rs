@@ -594,6 +594,9 @@ mod tests {
         assert_eq!(converted.to_ndarray::<f64>().unwrap(), want);
         let target = Tensor::zeros(&[20, 30], DType::F32, &dev).unwrap();
         copy_between_devices(&src, &target.t()).unwrap();
-        assert_eq!(target.to_ndarray::<f32>().unwrap(), host.t().to_owned().into_dyn());
+        assert_eq!(
+            target.to_ndarray::<f32>().unwrap(),
+            host.t().to_owned().into_dyn()
+        );
     }
 }
