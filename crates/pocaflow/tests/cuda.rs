@@ -117,6 +117,39 @@ fn out_is_written_in_any_layout() {
 }
 
 #[test]
+fn reversed_batch_axes_in_operands_and_out() {
+    let Some(dev) = gpu() else { return };
+    let mut rng = Rng::new(23);
+    for threshold in [0, u64::MAX] {
+        cuda::set_small_matmul_threshold(threshold);
+        for dtype in [DType::F32, DType::F64] {
+            // Batches of 3 x 2 in reverse order (negative batch strides), C-order matrices;
+            // the outer axis reversed too, so the outer walk steps backwards.
+            let a = on(dev, &rng.array(&[3, 2, 6, 5]), dtype);
+            let a = a.as_strided(&[3, 2, 6, 5], &[-60, -30, 5, 1], 150).unwrap();
+            let b = on(dev, &rng.array(&[2, 5, 7]), dtype);
+            let b = b.as_strided(&[2, 5, 7], &[-35, 7, 1], 35).unwrap();
+            let want = reference(&values(&a), &values(&b));
+            assert_close(
+                &values(&a.matmul(&b).unwrap()),
+                &want,
+                5,
+                eps(dtype),
+                "operands",
+            );
+            let nan = ArrayD::from_elem(IxDyn(&[3, 2, 6, 7]), f64::NAN);
+            let out = on(dev, &nan, dtype);
+            let out = out
+                .as_strided(&[3, 2, 6, 7], &[-84, -42, 7, 1], 210)
+                .unwrap();
+            ops::matmul(&a, &b, Some(&out)).unwrap();
+            assert_close(&values(&out), &want, 5, eps(dtype), "reversed out");
+        }
+    }
+    cuda::set_small_matmul_threshold(cuda::DEFAULT_SMALL_MATMUL_THRESHOLD);
+}
+
+#[test]
 fn enqueueing_does_not_wait_for_the_gpu() {
     let Some(dev) = gpu() else { return };
     let mut rng = Rng::new(23);

@@ -378,6 +378,13 @@ fn copy_between_devices(src: &Tensor, dst: &Tensor) -> Result<()> {
     Ok(())
 }
 
+/// The address `offset` elements of `esize` bytes past `base`. Batch walks start at offset 0
+/// and step by the layout's strides, so an offset is negative for a reversed batch axis:
+/// `StridedIndices` yields it as a wrapped `usize`, read back as signed here.
+fn offset_ptr(base: u64, offset: usize, esize: usize) -> u64 {
+    base.wrapping_add_signed(offset as isize as i64 * esize as i64)
+}
+
 /// Splits batch dimensions into groups that each advance every operand by one stride:
 /// `(count, stride_a, stride_b, stride_c)`, outermost first; extent-1 dimensions dropped.
 fn batch_groups(plan: &MatmulPlan) -> Vec<(usize, isize, isize, isize)> {
@@ -443,7 +450,7 @@ pub(crate) fn matmul(plan: &MatmulPlan, a: &Tensor, b: &Tensor, c: &Tensor) -> R
     let (osa, osb, osc) = (strides(|g| g.1), strides(|g| g.2), strides(|g| g.3));
     let walk = |s| crate::layout::StridedIndices::new(&outer_shape, s, 0);
     let offsets = walk(&osa).zip(walk(&osb)).zip(walk(&osc));
-    let ptr = |base: u64, off: usize| base + (off * esize) as u64;
+    let ptr = |base: u64, off: usize| offset_ptr(base, off, esize);
     let nd = plan.a.ndim();
     let work = [m, n, k]
         .iter()
@@ -530,7 +537,7 @@ fn matmul_blaslt(
         (describe(ma, m, k, false), describe(mb, k, n, false))
     };
     let esize = dtype.size_in_bytes();
-    let ptr = |base: u64, off: usize| base + (off * esize) as u64;
+    let ptr = |base: u64, off: usize| offset_ptr(base, off, esize);
     let mut lt = d.blaslt()?;
     for ((oa, ob), oc) in offsets {
         let (pa, pb, pc) = (ptr(a_base, oa), ptr(b_base, ob), ptr(c_base, oc));
