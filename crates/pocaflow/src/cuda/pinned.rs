@@ -9,7 +9,7 @@
 //! cut into four pieces per thread. On the GPU machine's VM this moved a 256 MiB upload at
 //! 38 GB/s (median) where the compute pool with one piece per core managed 26 GB/s: more
 //! copies in flight keep the memory system busier, and small pieces let idle threads take over
-//! from a slow one (bench/results/gpu-2026-11-25-h100.md).
+//! from a slow one (bench/results/gpu-2026-11-25-h100-session2.md).
 //!
 //! Uploads return as soon as the last chunk is staged (the DMA may still be running: the source
 //! can be reused at once, and a buffer is only reused after its event completes). Downloads wait
