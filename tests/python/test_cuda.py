@@ -192,14 +192,14 @@ def test_streams_share_a_bounded_set_of_workspaces(rng):
     a = cuda(rng.standard_normal((300, 300), dtype=np.float32))
     pf.cuda.synchronize()
     before = pf.cuda.memory_stats()["allocated_bytes"]
-    for _ in range(12):
+    for _ in range(16):
         with pf.cuda.stream(pf.cuda.Stream()):
             c = a @ a
     del c
     pf.cuda.synchronize()
     grown = pf.cuda.memory_stats()["allocated_bytes"] - before
-    # At most four cuBLASLt workspaces of 32 MiB stay, however many streams came and went.
-    assert grown <= 4 * (32 << 20), grown
+    # At most eight cuBLASLt workspaces of 32 MiB stay, however many streams came and went.
+    assert grown <= 8 * (32 << 20), grown
 
 
 def test_empty_cache_returns_memory_and_stats_track_it(rng):

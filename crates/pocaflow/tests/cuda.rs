@@ -8,7 +8,12 @@ use common::{assert_close, eps, on, reference, values, Rng};
 use ndarray::{ArrayD, IxDyn};
 use pocaflow::cuda::{self, Event, Stream};
 use pocaflow::{ops, DType, Device, Error, Tensor};
+use std::sync::Mutex;
 use std::time::Instant;
+
+/// Held by the tests that change the process-wide small-matmul threshold, so that each of their
+/// passes runs the path it names (`cargo test` runs tests on parallel threads).
+static THRESHOLD: Mutex<()> = Mutex::new(());
 
 /// CUDA device 0, or None (skip) when there is none and it is not required.
 fn gpu() -> Option<Device> {
@@ -43,6 +48,7 @@ fn matmul_every_layout_and_batch_against_the_naive_loop() {
     ];
     // Every case through each path: all cuBLASLt, the default routing, and pocaflow's own
     // small-matmul kernel wherever it applies.
+    let _path = THRESHOLD.lock().unwrap_or_else(|e| e.into_inner());
     for threshold in [0, cuda::DEFAULT_SMALL_MATMUL_THRESHOLD, u64::MAX] {
         cuda::set_small_matmul_threshold(threshold);
         for dtype in [DType::F32, DType::F64] {
@@ -85,6 +91,24 @@ fn matmul_every_layout_and_batch_against_the_naive_loop() {
                     );
                 }
             }
+            // Vectors with reversed, zero and stepped strides, on either side.
+            let flat = on(dev, &rng.array(&[12]), dtype);
+            let vectors = [
+                flat.as_strided(&[5], &[-1], 4).unwrap(),
+                flat.as_strided(&[5], &[0], 3).unwrap(),
+                flat.as_strided(&[5], &[2], 1).unwrap(),
+            ];
+            let (left, right) = (
+                on(dev, &rng.array(&[2, 4, 5]), dtype),
+                on(dev, &rng.array(&[5, 3]), dtype),
+            );
+            for v in &vectors {
+                for (a, b) in [(v, &right), (&left, v), (v, v)] {
+                    let want = reference(&values(a), &values(b));
+                    let got = values(&a.matmul(b).unwrap());
+                    assert_close(&got, &want, 5, eps(dtype), "vector");
+                }
+            }
         }
     }
     cuda::set_small_matmul_threshold(cuda::DEFAULT_SMALL_MATMUL_THRESHOLD);
@@ -120,6 +144,7 @@ fn out_is_written_in_any_layout() {
 fn reversed_batch_axes_in_operands_and_out() {
     let Some(dev) = gpu() else { return };
     let mut rng = Rng::new(23);
+    let _path = THRESHOLD.lock().unwrap_or_else(|e| e.into_inner());
     for threshold in [0, u64::MAX] {
         cuda::set_small_matmul_threshold(threshold);
         for dtype in [DType::F32, DType::F64] {

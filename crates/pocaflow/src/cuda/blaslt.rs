@@ -29,8 +29,9 @@ use std::sync::Arc;
 const WORKSPACE: usize = 32 << 20;
 /// Workspaces kept per device. Returning one to the pool is safe while its stream still runs
 /// kernels that use it: the pool hands a block to another stream only after that stream waits
-/// for the block's own.
-const MAX_WORKSPACES: usize = 4;
+/// for the block's own. That wait orders the new stream after all the work queued on the old
+/// one, so the limit is generous: more streams than this taking turns lose some overlap.
+const MAX_WORKSPACES: usize = 8;
 /// Heuristic candidates asked for.
 const CANDIDATES: usize = 8;
 /// Candidates timed when a shape is tuned (all the heuristic returns).

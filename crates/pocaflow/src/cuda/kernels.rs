@@ -129,7 +129,8 @@ pub(crate) struct SmallGemm {
     pub batch_strides: [i64; 3],
 }
 
-/// Most blocks along the second and third grid dimensions.
+/// Most blocks along the first grid dimension, and along the second and third.
+const MAX_GRID_X: usize = i32::MAX as usize;
 const MAX_GRID_YZ: usize = 65_535;
 /// Largest inner dimension of a small matmul: each block walks all of k, so a longer k makes
 /// one block slower than cuBLASLt's split kernels.
@@ -249,9 +250,14 @@ impl Kernels {
 
     /// Whether [`Kernels::small_matmul`] takes an `m x k` by `k x n` product of `dtype` in
     /// batches of `batch`: float32 or float64, a short k, and a grid within the limits.
-    pub(crate) fn small_matmul_fits(dtype: DType, m: usize, k: usize, batch: usize) -> bool {
+    pub(crate) fn small_matmul_fits(
+        dtype: DType,
+        (m, n, k): (usize, usize, usize),
+        batch: usize,
+    ) -> bool {
         matches!(dtype, DType::F32 | DType::F64)
             && k <= SMALL_MATMUL_MAX_K
+            && n.div_ceil(32) <= MAX_GRID_X
             && m.div_ceil(32) <= MAX_GRID_YZ
             && batch <= MAX_GRID_YZ
     }

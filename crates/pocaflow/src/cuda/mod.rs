@@ -451,12 +451,17 @@ pub(crate) fn matmul(plan: &MatmulPlan, a: &Tensor, b: &Tensor, c: &Tensor) -> R
     let walk = |s| crate::layout::StridedIndices::new(&outer_shape, s, 0);
     let offsets = walk(&osa).zip(walk(&osb)).zip(walk(&osc));
     let ptr = |base: u64, off: usize| offset_ptr(base, off, esize);
+    // Recorded before anything is enqueued, so that a launch failing halfway through the batch
+    // still leaves the earlier launches covered.
+    for buf in [abuf, bbuf, cbuf] {
+        buf.record_use(&stream);
+    }
     let nd = plan.a.ndim();
     let work = [m, n, k]
         .iter()
         .chain(&plan.batch)
         .fold(1u64, |w, &x| w.saturating_mul(x as u64));
-    if work <= small_matmul_threshold() && Kernels::small_matmul_fits(dtype, m, k, inner.0) {
+    if work <= small_matmul_threshold() && Kernels::small_matmul_fits(dtype, (m, n, k), inner.0) {
         let kernels = d.kernels()?;
         let rc = |l: &Layout| [l.strides()[nd - 2] as i64, l.strides()[nd - 1] as i64];
         let g = SmallGemm {
@@ -482,9 +487,6 @@ pub(crate) fn matmul(plan: &MatmulPlan, a: &Tensor, b: &Tensor, c: &Tensor) -> R
             inner,
             offsets,
         )?;
-    }
-    for buf in [abuf, bbuf, cbuf] {
-        buf.record_use(&stream);
     }
     Ok(())
 }
@@ -590,8 +592,9 @@ mod tests {
         };
         let host = ndarray::Array2::<f32>::from_shape_fn((30, 20), |(i, j)| (i * 20 + j) as f32);
         let src = Tensor::from_ndarray(&host, &dev).unwrap();
-        // Dense to dense; transposed source into a C-order float64 target (staged on the
-        // source, then scattered); dense source into a transposed target.
+        // Dense to dense; a transposed source into a C-order float64 target (converted into a
+        // dense staging copy on the source first); a dense source into a transposed target
+        // (scattered on the destination after the copy).
         let dense = Tensor::zeros(&[30, 20], DType::F32, &dev).unwrap();
         copy_between_devices(&src, &dense).unwrap();
         assert_eq!(dense.to_ndarray::<f32>().unwrap(), host.clone().into_dyn());

@@ -34,8 +34,9 @@ const DOWNLOAD_AHEAD: usize = 4;
 const PIECE: usize = 64 << 10;
 /// Pieces per copy thread in each chunk.
 const PIECES_PER_THREAD: usize = 4;
-/// Copy threads per core.
+/// Copy threads per core, and in all.
 const THREADS_PER_CORE: usize = 2;
+const MAX_COPY_THREADS: usize = 64;
 
 /// One pinned buffer and the event recorded after the last transfer that used it.
 #[derive(Debug)]
@@ -116,7 +117,7 @@ fn copy_pool() -> Option<&'static rayon::ThreadPool> {
     POOL.get_or_init(|| {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         rayon::ThreadPoolBuilder::new()
-            .num_threads(THREADS_PER_CORE * cores)
+            .num_threads((THREADS_PER_CORE * cores).min(MAX_COPY_THREADS))
             .thread_name(|i| format!("pocaflow-copy-{i}"))
             .build()
             .ok()
@@ -125,7 +126,14 @@ fn copy_pool() -> Option<&'static rayon::ThreadPool> {
 }
 
 /// Copies `src` into `dst` with several threads (page faults of fresh memory run in parallel).
+/// Called from a rayon worker, it copies on that thread alone: waiting there for the copy pool
+/// would let the worker run other jobs meanwhile, and one of them could be a transfer that
+/// blocks on the staging lock its own thread already holds.
 fn parallel_copy(dst: &mut [u8], src: &[u8]) {
+    if rayon::current_thread_index().is_some() {
+        dst.copy_from_slice(src);
+        return;
+    }
     let mut copy = move || {
         let pieces = PIECES_PER_THREAD * rayon::current_num_threads().max(1);
         let piece = src.len().div_ceil(pieces).max(PIECE);

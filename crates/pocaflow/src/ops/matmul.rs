@@ -238,12 +238,13 @@ pub fn matmul(a: &Tensor, b: &Tensor, out: Option<&Tensor>) -> Result<Tensor> {
 }
 
 /// Whether every matrix (last two axes) of `l` has a BLAS order and leading dimension. A 1-D
-/// operand is a vector, always describable.
+/// operand is described as a one-row matrix: any positive stride will do, a zero or negative
+/// one will not.
 fn blas_describable(l: &Layout) -> bool {
+    use crate::layout::BlasMatrix;
     match (l.shape(), l.strides()) {
-        ([.., r, c], [.., rs, cs]) => {
-            crate::layout::BlasMatrix::classify(*r, *c, *rs, *cs).is_some()
-        }
+        ([.., r, c], [.., rs, cs]) => BlasMatrix::classify(*r, *c, *rs, *cs).is_some(),
+        ([n], [s]) => BlasMatrix::classify(1, *n, 0, *s).is_some(),
         _ => true,
     }
 }
@@ -251,6 +252,16 @@ fn blas_describable(l: &Layout) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vectors_need_a_positive_stride_to_be_described() {
+        let v = |stride: isize, offset: usize| Layout::new(&[5], &[stride], offset).unwrap();
+        assert!(blas_describable(&v(1, 0)));
+        assert!(blas_describable(&v(3, 0)));
+        assert!(!blas_describable(&v(-1, 4)));
+        assert!(!blas_describable(&v(0, 0)));
+        assert!(blas_describable(&Layout::new(&[1], &[0], 0).unwrap()));
+    }
 
     #[test]
     fn shapes_follow_numpy() {
