@@ -93,8 +93,8 @@ def set_small_matmul_threshold(multiply_adds: int) -> None:
     kernel instead of cuBLASLt.
 
     A product qualifies when m*n*k times the batch is at most ``multiply_adds`` and k <= 128.
-    For such products one ``cublasLtMatmul`` call costs the host more (9-14 us on an H100
-    machine) than one launch of pocaflow's kernel (about 5 us) plus the GPU work. The kernel
+    For such products one ``cublasLtMatmul`` call costs the host more (9-16 us on an H100
+    machine) than a call through pocaflow's kernel (5-9 us, GPU work included). The kernel
     computes in strict float32/float64 with fused multiply-adds (never TF32). ``0`` sends every
     product to cuBLASLt; the default is 2**21 (128 x 128 x 128).
     """

@@ -20,6 +20,10 @@ def strict_precision():
     pf.set_matmul_precision("highest")
 
 
+#: Relative error bounds of half-precision products against float64 on the rounded inputs.
+HALF_BOUND = {"float16": 1e-3, "bfloat16": 5e-3}
+
+
 def cuda(a, dtype=None):
     return pf.Tensor.from_array(a, device="cuda", dtype=dtype)
 
@@ -57,31 +61,32 @@ def test_half_types(dtype, shape, rng):
     assert c.dtype == dtype
     # Reference on the rounded inputs, so the bound measures the product alone.
     ra, rb = ta.to(dtype="float32").numpy(), tb.to(dtype="float32").numpy()
-    assert rel_error(c.to(dtype="float32").numpy(), ra, rb) <= 1e-2
+    # The bound is 1e-2; float32 accumulation keeps both types well inside it (the
+    # output's own rounding dominates: 2^-11 for float16, 2^-8 for bfloat16).
+    assert rel_error(c.to(dtype="float32").numpy(), ra, rb) <= HALF_BOUND[dtype]
     if dtype == "float16":
         c16 = (cuda(a.astype(np.float16)) @ cuda(b.astype(np.float16))).numpy()
         assert c16.dtype == np.float16
 
 
-def test_half_round_trip_and_conversion_on_device(rng):
-    x = rng.standard_normal((33, 17), dtype=np.float32)
-    for dtype, np_dtype in (("float16", np.float16), ("bfloat16", None)):
-        t = cuda(x).to(dtype=dtype)  # converted by a device kernel
-        back = t.to(dtype="float32").numpy()
-        ref = x.astype(np_dtype) if np_dtype else cuda(x, dtype=dtype).numpy()
-        np.testing.assert_array_equal(back, ref.astype(np.float32))
-
-
-def test_every_output_element_is_written(rng):
-    # Fill pooled memory with NaN, free it, and let the product reuse those blocks.
-    for shape in [(64, 64), (3, 50, 70), (1000, 33)]:
-        poison = cuda(np.full(shape, np.nan, dtype=np.float32))
-        del poison
-        a = rng.standard_normal(shape[:-1] + (40,), dtype=np.float32)
-        b = rng.standard_normal((40, shape[-1]), dtype=np.float32)
-        c = (cuda(a) @ cuda(b)).numpy()
-        assert not np.isnan(c).any()
-        check_matmul(c, a, b)
+@pytest.mark.parametrize("threshold", [None, 0])  # default routing; all cuBLASLt
+def test_every_output_element_is_written(threshold, rng):
+    default = pf.cuda.small_matmul_threshold()
+    pf.cuda.set_small_matmul_threshold(default if threshold is None else threshold)
+    try:
+        for shape, k in [((64, 64), 40), ((3, 50, 70), 40), ((1000, 33), 40), ((600, 700), 300)]:
+            a = rng.standard_normal(shape[:-1] + (k,), dtype=np.float32)
+            b = rng.standard_normal((k, shape[-1]), dtype=np.float32)
+            ta, tb = cuda(a), cuda(b)
+            # Fill pooled memory with NaN and free it, so that the product's output (the next
+            # block of that size) reuses it.
+            poison = cuda(np.full(shape, np.nan, dtype=np.float32))
+            del poison
+            c = (ta @ tb).numpy()
+            assert not np.isnan(c).any()
+            check_matmul(c, a, b)
+    finally:
+        pf.cuda.set_small_matmul_threshold(default)
 
 
 def test_matmul_returns_before_the_gpu_finishes(rng):
@@ -263,7 +268,7 @@ def test_tuned_shapes_stay_correct(dtype, rng):
     b = rng.standard_normal((1024, 2048), dtype=np.float32)
     ta, tb = cuda(a, dtype=dtype), cuda(b, dtype=dtype)
     ra, rb = ta.to(dtype="float32").numpy(), tb.to(dtype="float32").numpy()
-    bound = 2e-6 if dtype == "float32" else 1e-2
+    bound = 2e-6 if dtype == "float32" else HALF_BOUND[dtype]
     for _ in range(3):
         c = (ta @ tb).to(dtype="float32").numpy()
         pf.cuda.synchronize()

@@ -60,6 +60,33 @@ def test_tensor_from_data_and_dtype_argument(device):
     np.testing.assert_array_equal(bf.numpy(), np.array([1.0, 1.0, 3.140625], dtype=np.float32))
 
 
+def bf16_round_to_nearest_even(x: np.ndarray) -> np.ndarray:
+    """float32 values rounded to bfloat16 (as float32), on their bits: the reference."""
+    u = x.view(np.uint32).astype(np.uint64)
+    r = ((u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000).astype(np.uint32).view(np.float32)
+    return np.where(np.isnan(x), x, r)
+
+
+def test_half_conversions_round_to_nearest_even(device, rng):
+    # Random float32 values, and values just below, at and just above bfloat16 ties.
+    high = rng.integers(0x0080, 0x7F00, size=4000, dtype=np.uint32) << 16
+    low = np.resize(np.array([0x7FFF, 0x8000, 0x8001, 0x0001, 0xFFFF], dtype=np.uint32), 4000)
+    x = np.concatenate(
+        [rng.standard_normal(4000, dtype=np.float32), (high | low).view(np.float32)]
+    ).reshape(80, 100)
+    x[::2] *= -1
+    with np.errstate(over="ignore"):  # large values become inf in float16, as they should
+        f16 = x.astype(np.float16).astype(np.float32)
+    refs = {"float16": f16, "bfloat16": bf16_round_to_nearest_even(x)}
+    for dtype, ref in refs.items():
+        for t in (
+            pf.Tensor.from_array(x, device=device, dtype=dtype),
+            pf.Tensor.from_array(x, device=device).to(dtype=dtype),
+        ):
+            assert t.dtype == dtype
+            np.testing.assert_array_equal(t.to(dtype="float32").numpy(), ref)
+
+
 def test_numpy_order_argument(device, rng):
     a = rng.standard_normal((4, 6))
     t = pf.Tensor.from_array(a, device=device)
@@ -89,6 +116,10 @@ def test_dtype_objects():
     assert pf.float32 != pf.float64
     assert repr(pf.bfloat16) == "pocaflow.bfloat16"
     assert pf.float16.itemsize == 2 and pf.float64.itemsize == 8
+    # Equal to their names, and hashed like them.
+    assert {pf.float32: 1}.get("float32") == 1 and {"bfloat16": 2}.get(pf.bfloat16) == 2
+    cpu = pf.Tensor.from_array(np.ones(1)).device
+    assert cpu == "cpu" and {"cpu": 3}.get(cpu) == 3
 
 
 def test_show_config_names_the_backend(capsys):

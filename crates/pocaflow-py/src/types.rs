@@ -5,8 +5,7 @@ use pocaflow::{DType, Device};
 use pyo3::basic::CompareOp;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
+use pyo3::types::PyString;
 
 /// The result of `==` / `!=` given whether the operands are equal (other comparisons are not
 /// supported).
@@ -51,10 +50,9 @@ impl PyDType {
         self.0.name()
     }
 
-    fn __hash__(&self) -> u64 {
-        let mut h = DefaultHasher::new();
-        self.0.name().hash(&mut h);
-        h.finish()
+    /// The hash of the name, so that a dict keyed by dtypes finds `"float32"` too.
+    fn __hash__(&self, py: Python<'_>) -> PyResult<isize> {
+        PyString::new(py, self.0.name()).hash()
     }
 
     fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp, py: Python<'_>) -> Py<PyAny> {
@@ -134,10 +132,9 @@ impl PyDevice {
         }
     }
 
-    fn __hash__(&self) -> u64 {
-        let mut h = DefaultHasher::new();
-        self.0.hash(&mut h);
-        h.finish()
+    /// The hash of the name (`"cpu"`, `"cuda:1"`), so that a dict keyed by devices finds it.
+    fn __hash__(&self, py: Python<'_>) -> PyResult<isize> {
+        PyString::new(py, &self.0.to_string()).hash()
     }
 
     fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp, py: Python<'_>) -> Py<PyAny> {

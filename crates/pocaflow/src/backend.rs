@@ -129,7 +129,7 @@ pub(crate) fn transfer(t: &Tensor, device: &Device) -> Result<Tensor> {
     } else {
         Layout::c_contiguous(l.shape())
     };
-    let out = Tensor::zeros_with_layout(layout, t.dtype(), device)?;
+    let out = uninit(layout, t.dtype(), *device)?;
     copy(t, &out)?;
     Ok(out)
 }

@@ -108,13 +108,32 @@ impl Element for f64 {
     }
 }
 
+/// `v` as an f32 rounded to odd: truncated toward zero, with the last bit set when that lost
+/// anything. Rounding this to nearest in a format with at least two fewer significand bits
+/// and no wider exponent range (f16, bf16) gives the correctly rounded result of `v` itself,
+/// which rounding `v` to nearest f32 first does not always (a second rounding can meet a tie
+/// the first one made).
+fn f32_round_to_odd(v: f64) -> f32 {
+    let nearest = v as f32;
+    if f64::from(nearest) == v || v.is_nan() {
+        return nearest;
+    }
+    // Inexact: step back toward zero if rounding went away from it (same sign, larger
+    // magnitude; an overflow to infinity steps back to the largest finite f32).
+    let mut bits = nearest.to_bits();
+    if f64::from(nearest).abs() > v.abs() {
+        bits -= 1;
+    }
+    f32::from_bits(bits | 1)
+}
+
 impl Element for f16 {
     const DTYPE: DType = DType::F16;
     fn to_f64(self) -> f64 {
         f16::to_f64(self)
     }
     fn from_f64(v: f64) -> Self {
-        f16::from_f64(v)
+        f16::from_f32(f32_round_to_odd(v))
     }
 }
 
@@ -124,7 +143,7 @@ impl Element for bf16 {
         bf16::to_f64(self)
     }
     fn from_f64(v: f64) -> Self {
-        bf16::from_f64(v)
+        bf16::from_f32(f32_round_to_odd(v))
     }
 }
 
@@ -139,6 +158,45 @@ mod tests {
         assert_eq!(DType::promote(DType::F16, DType::F32), DType::F32);
         assert_eq!(DType::promote(DType::BF16, DType::F16), DType::F32);
         assert_eq!(DType::promote(DType::BF16, DType::BF16), DType::BF16);
+    }
+
+    /// Round to nearest even on the bits of an f32, the reference for bf16.
+    fn bf16_rne(x: f32) -> u16 {
+        let u = x.to_bits();
+        ((u + 0x7fff + ((u >> 16) & 1)) >> 16) as u16
+    }
+
+    #[test]
+    fn half_types_round_f64_to_nearest_even_once() {
+        // f32 values just above, at and below bf16 ties (the cases a double rounding gets
+        // wrong), across exponents and signs.
+        for hi in [0x3fca_u32, 0x0080, 0x7f7f, 0x4000, 0x3380] {
+            for lo in [0x7fff_u32, 0x8000, 0x8001, 0xffff, 0x0001, 0] {
+                for sign in [0, 0x8000_0000] {
+                    let x = f32::from_bits(sign | hi << 16 | lo);
+                    let got = <bf16 as Element>::from_f64(f64::from(x)).to_bits();
+                    assert_eq!(got, bf16_rne(x), "bf16 of {x:e} ({:#x})", x.to_bits());
+                }
+            }
+        }
+        // f64 values between two f32s: a tie of bf16 plus a little must round up, minus a
+        // little down, although both round to the tie in f32.
+        let tie = f64::from(f32::from_bits(0x3fca_8000));
+        let ulp64 = tie * f64::EPSILON;
+        assert_eq!(<bf16 as Element>::from_f64(tie + ulp64).to_bits(), 0x3fcb);
+        assert_eq!(<bf16 as Element>::from_f64(tie - ulp64).to_bits(), 0x3fca);
+        assert_eq!(<bf16 as Element>::from_f64(tie).to_bits(), 0x3fca); // even
+        let tie16 = 1.0 + 2f64.powi(-11); // halfway between 1 and the next f16
+        assert_eq!(
+            <f16 as Element>::from_f64(tie16 + 2f64.powi(-40)).to_bits(),
+            0x3c01
+        );
+        assert_eq!(<f16 as Element>::from_f64(tie16).to_bits(), 0x3c00);
+        assert_eq!(<f16 as Element>::from_f64(70000.0), f16::INFINITY);
+        assert_eq!(<bf16 as Element>::from_f64(1e300), bf16::INFINITY);
+        assert_eq!(<bf16 as Element>::from_f64(-1e300), bf16::NEG_INFINITY);
+        assert!(<bf16 as Element>::from_f64(f64::NAN).is_nan());
+        assert_eq!(<f16 as Element>::from_f64(1e-30).to_bits(), 0);
     }
 
     #[test]

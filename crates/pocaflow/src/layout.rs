@@ -127,6 +127,32 @@ impl Layout {
         (self.offset as isize + max_rel) as usize + 1
     }
 
+    /// Whether two different indices may address the same element. Conservative: dimensions
+    /// sorted by stride must nest (each stride beyond the span of the smaller ones), so a
+    /// broadcast (stride 0) or interleaved view counts as overlapping, as does an exotic one
+    /// that is not.
+    pub fn may_overlap(&self) -> bool {
+        let mut dims: Vec<(usize, usize)> = self
+            .shape
+            .iter()
+            .zip(&self.strides)
+            .filter(|(&n, _)| n > 1)
+            .map(|(&n, &s)| (s.unsigned_abs(), n))
+            .collect();
+        if self.numel() == 0 {
+            return false;
+        }
+        dims.sort_unstable();
+        let mut span = 0;
+        for (stride, n) in dims {
+            if stride <= span {
+                return true;
+            }
+            span += stride * (n - 1);
+        }
+        false
+    }
+
     /// Whether elements are laid out in C order with no gaps (NumPy's rule: strides of
     /// dimensions of extent 1 do not matter, and empty views are contiguous).
     pub fn is_c_contiguous(&self) -> bool {
@@ -406,6 +432,21 @@ mod tests {
             vec![0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2]
         );
         assert!(Layout::c_contiguous(&[2, 3]).broadcast_to(&[3, 3]).is_err());
+    }
+
+    #[test]
+    fn overlap_is_found_and_not_imagined() {
+        let l = |shape: &[usize], strides: &[isize], offset| {
+            Layout::new(shape, strides, offset).unwrap().may_overlap()
+        };
+        assert!(!l(&[3, 4], &[4, 1], 0));
+        assert!(!l(&[3, 4], &[1, 3], 0)); // F order
+        assert!(!l(&[3, 4], &[-8, 2], 16)); // reversed and stepped
+        assert!(!l(&[2, 1, 3], &[3, 0, 1], 0)); // extent-1 dimension with stride 0
+        assert!(!l(&[0, 4], &[0, 0], 0));
+        assert!(l(&[2, 4], &[0, 1], 0)); // broadcast
+        assert!(l(&[2, 4], &[1, 1], 0)); // sliding rows
+        assert!(l(&[3, 3], &[2, 1], 0)); // rows overlap by one element
     }
 
     #[test]

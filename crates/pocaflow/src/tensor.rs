@@ -323,13 +323,7 @@ impl Tensor {
     /// elements (a broadcast view); device errors from the transfer.
     pub fn copy_(&self, src: &Tensor) -> Result<()> {
         let src_layout = src.layout.broadcast_to(self.shape())?;
-        if self
-            .layout
-            .strides()
-            .iter()
-            .zip(self.shape())
-            .any(|(&s, &n)| s == 0 && n > 1)
-        {
+        if self.layout.may_overlap() {
             return Err(Error::Shape(format!(
                 "copy_: the destination (shape {:?}, strides {:?}) has overlapping elements",
                 self.shape(),
@@ -342,7 +336,7 @@ impl Tensor {
 
     /// A new tensor holding `self` converted to `dtype`, in `layout` (offset 0, dense).
     pub(crate) fn copy_into_new(&self, dtype: DType, layout: Layout) -> Result<Tensor> {
-        let out = Tensor::zeros_with_layout(layout, dtype, &self.device())?;
+        let out = crate::backend::uninit(layout, dtype, self.device())?;
         crate::backend::copy(self, &out)?;
         Ok(out)
     }

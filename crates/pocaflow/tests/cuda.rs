@@ -8,12 +8,29 @@ use common::{assert_close, eps, on, reference, values, Rng};
 use ndarray::{ArrayD, IxDyn};
 use pocaflow::cuda::{self, Event, Stream};
 use pocaflow::{ops, DType, Device, Error, Tensor};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 /// Held by the tests that change the process-wide small-matmul threshold, so that each of their
-/// passes runs the path it names (`cargo test` runs tests on parallel threads).
-static THRESHOLD: Mutex<()> = Mutex::new(());
+/// passes runs the path it names (`cargo test` runs tests on parallel threads); dropping it
+/// (at the end of the test, or when it panics) restores the default.
+struct ThresholdGuard {
+    _lock: MutexGuard<'static, ()>,
+}
+
+impl ThresholdGuard {
+    fn lock() -> ThresholdGuard {
+        static THRESHOLD: Mutex<()> = Mutex::new(());
+        let _lock = THRESHOLD.lock().unwrap_or_else(|e| e.into_inner());
+        ThresholdGuard { _lock }
+    }
+}
+
+impl Drop for ThresholdGuard {
+    fn drop(&mut self) {
+        cuda::set_small_matmul_threshold(cuda::DEFAULT_SMALL_MATMUL_THRESHOLD);
+    }
+}
 
 /// CUDA device 0, or None (skip) when there is none and it is not required.
 fn gpu() -> Option<Device> {
@@ -48,7 +65,7 @@ fn matmul_every_layout_and_batch_against_the_naive_loop() {
     ];
     // Every case through each path: all cuBLASLt, the default routing, and pocaflow's own
     // small-matmul kernel wherever it applies.
-    let _path = THRESHOLD.lock().unwrap_or_else(|e| e.into_inner());
+    let _path = ThresholdGuard::lock();
     for threshold in [0, cuda::DEFAULT_SMALL_MATMUL_THRESHOLD, u64::MAX] {
         cuda::set_small_matmul_threshold(threshold);
         for dtype in [DType::F32, DType::F64] {
@@ -111,7 +128,6 @@ fn matmul_every_layout_and_batch_against_the_naive_loop() {
             }
         }
     }
-    cuda::set_small_matmul_threshold(cuda::DEFAULT_SMALL_MATMUL_THRESHOLD);
 }
 
 #[test]
@@ -144,7 +160,7 @@ fn out_is_written_in_any_layout() {
 fn reversed_batch_axes_in_operands_and_out() {
     let Some(dev) = gpu() else { return };
     let mut rng = Rng::new(23);
-    let _path = THRESHOLD.lock().unwrap_or_else(|e| e.into_inner());
+    let _path = ThresholdGuard::lock();
     for threshold in [0, u64::MAX] {
         cuda::set_small_matmul_threshold(threshold);
         for dtype in [DType::F32, DType::F64] {
@@ -171,7 +187,6 @@ fn reversed_batch_axes_in_operands_and_out() {
             assert_close(&values(&out), &want, 5, eps(dtype), "reversed out");
         }
     }
-    cuda::set_small_matmul_threshold(cuda::DEFAULT_SMALL_MATMUL_THRESHOLD);
 }
 
 #[test]
@@ -232,6 +247,8 @@ fn half_types_and_conversions() {
         assert_eq!(c.dtype(), dtype);
         let (got, want) = (values(&c), reference(&values(&a), &values(&b)));
         let err = (&got - &want).mapv(|x| x * x).sum().sqrt() / want.mapv(|x| x * x).sum().sqrt();
-        assert!(err <= 1e-2, "{dtype}: relative error {err}");
+        // float32 accumulation: the output's rounding (2^-11, 2^-8) dominates.
+        let bound = if dtype == DType::F16 { 1e-3 } else { 5e-3 };
+        assert!(err <= bound, "{dtype}: relative error {err}");
     }
 }

@@ -157,6 +157,16 @@ fn rejected_inputs_name_the_problem() {
     )
     .unwrap_err();
     assert!(matches!(e, Error::Shape(ref m) if m.contains("overlapping")));
+    // Rows that share elements (each starts one after the previous).
+    let sliding = t(&[8], DType::F32).as_strided(&[2, 4], &[1, 1], 0).unwrap();
+    let e = ops::matmul(
+        &t(&[2, 3], DType::F32),
+        &t(&[3, 4], DType::F32),
+        Some(&sliding),
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::Shape(ref m) if m.contains("overlapping")));
+    assert!(sliding.copy_(&t(&[2, 4], DType::F32)).is_err());
     assert!(t(&[4], DType::F32).as_strided(&[2, 4], &[4, 1], 1).is_err());
 }
 

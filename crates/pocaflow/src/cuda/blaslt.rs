@@ -6,10 +6,10 @@
 //! pointers and strides.
 //!
 //! The heuristic's first choice is not always the fastest. For problems large enough to matter
-//! and small enough to time cheaply, the first call of a shape also enqueues timed runs of the
-//! top candidates into a scratch output, bracketed by events; a later call of the shape, once
-//! those events have completed (checked without blocking), switches to the fastest. Nothing
-//! waits on the host.
+//! and small enough to time cheaply, the first call of a shape also enqueues timed runs of
+//! every usable candidate (up to eight) into a scratch output, bracketed by events; a later
+//! call of the shape, once those events have completed (checked without blocking), switches to
+//! the fastest. Nothing waits on the host.
 
 use super::context::DeviceState;
 use super::driver::blas_err;
@@ -34,8 +34,6 @@ const WORKSPACE: usize = 32 << 20;
 const MAX_WORKSPACES: usize = 8;
 /// Heuristic candidates asked for.
 const CANDIDATES: usize = 8;
-/// Candidates timed when a shape is tuned (all the heuristic returns).
-const TUNE_CANDIDATES: usize = CANDIDATES;
 /// Shapes with fewer multiply-adds are not tuned (launch costs dominate them).
 const TUNE_MIN_WORK: u64 = 1 << 27;
 /// Shapes estimated to take longer than this per run are not tuned (tuning runs each
@@ -399,14 +397,14 @@ impl BlasLt {
         };
         run(plan, plan.chosen, c)?;
         if fresh && worth_tuning(key) && plan.candidates.len() > 1 {
-            // Time the top candidates on a scratch output; a later call picks the fastest.
+            // Time every usable candidate on a scratch output; a later call picks the fastest.
             let elems = key.stride_c.unsigned_abs() * (key.batch.max(1) as u64 - 1)
                 + key.ldc as u64 * (key.n - 1)
                 + key.m;
             let bytes = elems as usize * key.dtype.size_in_bytes();
             let scratch = DeviceBuffer::alloc(device, elems as usize, bytes, stream)?;
             let mut timings = Vec::new();
-            for i in 0..plan.candidates.len().min(TUNE_CANDIDATES) {
+            for i in 0..plan.candidates.len() {
                 let timed = (|| -> Result<(RawEvent, RawEvent)> {
                     run(plan, i, scratch.ptr())?; // warm-up
                     let (start, end) = (RawEvent::new(device, true)?, RawEvent::new(device, true)?);

@@ -106,9 +106,9 @@ static SMALL_MATMUL_THRESHOLD: AtomicU64 = AtomicU64::new(DEFAULT_SMALL_MATMUL_T
 
 /// Sets the size up to which float32 and float64 matmuls on CUDA skip cuBLASLt: products of at
 /// most `multiply_adds` multiply-adds (m x n x k, times the batch) and an inner dimension k of
-/// at most 128 run in pocaflow's own kernel, one launch. For them the host cost of a
-/// `cublasLtMatmul` call (9-14 us per call on the H100 machine, against about 5 us for one
-/// launch of pocaflow's kernel) exceeds the GPU work. The kernel computes in strict float32 or
+/// at most 128 run in pocaflow's own kernel (one launch per batch group, usually one). For them
+/// the host cost of a `cublasLtMatmul` call (9-16 us per call on the H100 machine, against 5-9
+/// us per call through pocaflow's kernel) exceeds the GPU work. The kernel computes in strict float32 or
 /// float64 with fused multiply-adds, so results keep the same error bounds (TF32 is never
 /// used there). `0` sends every product to cuBLASLt; float16 and bfloat16 always go there.
 pub fn set_small_matmul_threshold(multiply_adds: u64) {

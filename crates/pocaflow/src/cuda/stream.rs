@@ -54,11 +54,16 @@ impl StreamInner {
         }
         let ev = RawEvent::new(&other.device, false)?;
         ev.record(other)?;
+        self.wait_event(&ev)
+    }
+
+    /// Makes this stream wait (on the GPU) for the work recorded by `event`.
+    pub(crate) fn wait_event(&self, event: &RawEvent) -> Result<()> {
         // SAFETY: both handles are live; the wait is enqueued on the GPU, the host does not block.
         unsafe {
             dr::stream::wait_event(
                 self.raw,
-                ev.raw,
+                event.raw,
                 ds::CUevent_wait_flags::CU_EVENT_WAIT_DEFAULT,
             )
         }
@@ -140,15 +145,7 @@ impl Stream {
     /// CUDA errors.
     pub fn wait_event(&self, event: &Event) -> Result<()> {
         self.0.device.bind()?;
-        // SAFETY: both handles are live.
-        unsafe {
-            dr::stream::wait_event(
-                self.0.raw,
-                event.0.raw,
-                ds::CUevent_wait_flags::CU_EVENT_WAIT_DEFAULT,
-            )
-        }
-        .cuda("cuStreamWaitEvent")
+        self.0.wait_event(&event.0)
     }
 
     /// A stable identifier of this stream (for equality in bindings).

@@ -176,12 +176,7 @@ pub fn matmul(a: &Tensor, b: &Tensor, out: Option<&Tensor>) -> Result<Tensor> {
                 b.dtype()
             )));
         }
-        let overlapping = o
-            .strides()
-            .iter()
-            .zip(o.shape())
-            .any(|(&s, &n)| s == 0 && n > 1);
-        if overlapping {
+        if o.layout().may_overlap() {
             return Err(Error::Shape(format!(
                 "matmul: out (shape {}, strides {:?}) has overlapping elements",
                 fmt_shape(o.shape()),
