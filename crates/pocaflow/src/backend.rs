@@ -1,135 +1,90 @@
-//! The dispatch point between backends: every operation reaches the CPU or the CUDA backend
-//! through one function here, chosen by the device of its tensors.
+//! The backend interface: what every backend's storage can do. An op validates its operands and
+//! builds a plan, then calls one of these methods through [`crate::storage::Storage`], the one
+//! place that matches on the device. Backends implement the trait for their own buffer types
+//! and never see a `Tensor` or re-validate user input: layouts and plans arrive checked against
+//! the buffers (every element they address lies inside), and destinations never have two
+//! indices addressing one element.
+//!
+//! Adding an op is one method here plus one implementation per backend (`cpu::storage`,
+//! `cuda::storage`), called from the op's file in `ops/`.
 
-use crate::cpu::{self, gemm::GemmConfig};
-use crate::device::Device;
-use crate::dtype::DType;
-#[cfg(not(feature = "cuda"))]
-use crate::error::Error;
+use crate::dtype::{DType, Scalar};
 use crate::error::Result;
 use crate::layout::Layout;
-use crate::ops::matmul::MatmulPlan;
-use crate::tensor::Tensor;
+use crate::plan::{IndexPlan, MatmulPlan, RandomSpec};
 
-/// Number of CUDA devices, or why there are none to use.
-pub(crate) fn cuda_device_count() -> Result<usize> {
-    #[cfg(feature = "cuda")]
-    {
-        crate::cuda::device_count()
-    }
-    #[cfg(not(feature = "cuda"))]
-    {
-        Err(no_cuda())
-    }
-}
+/// The primitives of one backend's storage. `&self` is the destination of writing methods;
+/// each method enqueues or runs its work on the backend's current stream (the CPU runs it
+/// before returning).
+pub(crate) trait BackendStorage: Sized {
+    /// The element type.
+    fn dtype(&self) -> DType;
 
-#[cfg(not(feature = "cuda"))]
-fn no_cuda() -> Error {
-    Error::Device("CUDA is not available: pocaflow was built without the `cuda` feature".into())
-}
+    /// Number of elements.
+    fn len(&self) -> usize;
 
-/// Zeros in `layout` on CUDA device `ordinal`.
-pub(crate) fn cuda_zeros(layout: Layout, dtype: DType, ordinal: usize) -> Result<Tensor> {
-    #[cfg(feature = "cuda")]
-    {
-        crate::cuda::zeros(layout, dtype, ordinal)
-    }
-    #[cfg(not(feature = "cuda"))]
-    {
-        let _ = (layout, dtype, ordinal);
-        Err(no_cuda())
-    }
-}
+    /// `self[dst] = src[src_layout]`, converting `src`'s dtype to `self`'s (as
+    /// [`crate::Element::cast`]). The layouts have one shape; `src` may be `self`, with views
+    /// that overlap.
+    fn copy_from(&self, dst: &Layout, src: &Self, src_layout: &Layout) -> Result<()>;
 
-/// Whether `device`'s matmul needs operands in BLAS form (order + leading dimension); the CPU
-/// GEMM packs any strides itself.
-pub(crate) fn needs_blas_operands(device: Device) -> bool {
-    device != Device::Cpu
-}
+    /// `self[dst] = value` (converted to the dtype).
+    fn fill(&self, dst: &Layout, value: Scalar) -> Result<()>;
 
-/// A tensor on CUDA device `ordinal` holding `data` (`layout` dense at offset 0), copied
-/// straight from `data` through pinned staging.
-pub(crate) fn upload<T: crate::dtype::Element>(
-    data: &[T],
-    layout: Layout,
-    ordinal: usize,
-) -> Result<Tensor> {
-    #[cfg(feature = "cuda")]
-    {
-        crate::cuda::upload(data, layout, ordinal)
-    }
-    #[cfg(not(feature = "cuda"))]
-    {
-        let _ = (data, layout, ordinal);
-        Err(no_cuda())
-    }
-}
+    /// `self[dst]` in C order, element `i` = `start + i * step`, computed in `f64` for float
+    /// dtypes and in wrapping 64-bit integers for integer dtypes, then converted.
+    fn arange(&self, dst: &Layout, start: Scalar, step: Scalar) -> Result<()>;
 
-/// A tensor in `layout` (offset 0, dense) whose every element the caller will write: zeros on
-/// the CPU (the allocator hands out zeroed pages lazily), unwritten memory on CUDA.
-pub(crate) fn uninit(layout: Layout, dtype: DType, device: Device) -> Result<Tensor> {
-    match device {
-        Device::Cpu => Tensor::zeros_with_layout(layout, dtype, &device),
-        #[cfg(feature = "cuda")]
-        Device::Cuda(i) => crate::cuda::empty(layout, dtype, i).map(|(t, _)| t),
-        #[cfg(not(feature = "cuda"))]
-        Device::Cuda(_) => Err(no_cuda()),
-    }
-}
+    /// Zeros the elements `(.., i, j)` of the view `dst` (at least 2-D) below diagonal `k`
+    /// (`j - i < k`) when `upper`, above it (`j - i > k`) otherwise: `triu` and `tril` in place.
+    fn tri_zero(&self, dst: &Layout, k: i64, upper: bool) -> Result<()>;
 
-/// `C = A * B` for every batch index of `plan`, written into `c`'s storage. `c` does not share
-/// storage with `a` or `b`; all three are on one device and of one dtype.
-pub(crate) fn matmul(plan: &MatmulPlan, a: &Tensor, b: &Tensor, c: &Tensor) -> Result<()> {
-    match c.device() {
-        Device::Cpu => {
-            let ga = a.storage.read_cpu().expect("CPU tensor has host storage");
-            let gb = (!a.shares_storage_with(b))
-                .then(|| b.storage.read_cpu().expect("CPU tensor has host storage"));
-            let bb = gb.as_deref().unwrap_or(&ga);
-            let mut gc = c.storage.write_cpu().expect("CPU tensor has host storage");
-            cpu::matmul(plan, &ga, bb, &mut gc, GemmConfig::default())
-        }
-        #[cfg(feature = "cuda")]
-        Device::Cuda(_) => crate::cuda::matmul(plan, a, b, c),
-        #[cfg(not(feature = "cuda"))]
-        Device::Cuda(_) => Err(no_cuda()),
-    }
-}
+    /// `self[dst] = src[plan]` (a gather): `dst` has the plan's output shape; `indices` are the
+    /// int64 index buffers the plan's index layouts view.
+    ///
+    /// # Errors
+    /// [`crate::Error::Index`] if an index is out of bounds (the destination is then partly
+    /// written).
+    fn gather(&self, dst: &Layout, src: &Self, plan: &IndexPlan, indices: &[&Self])
+        -> Result<()>;
 
-/// Copies `src` into `dst` elementwise (same shape), converting dtype and crossing devices.
-pub(crate) fn copy(src: &Tensor, dst: &Tensor) -> Result<()> {
-    match (src.device(), dst.device()) {
-        (Device::Cpu, Device::Cpu) => {
-            let mut gd = dst
-                .storage
-                .write_cpu()
-                .expect("CPU tensor has host storage");
-            if src.shares_storage_with(dst) {
-                let snapshot = gd.clone();
-                gd.copy_strided(dst.layout(), &snapshot, src.layout());
-            } else {
-                let gs = src.storage.read_cpu().expect("CPU tensor has host storage");
-                gd.copy_strided(dst.layout(), &gs, src.layout());
-            }
-            Ok(())
-        }
-        #[cfg(feature = "cuda")]
-        _ => crate::cuda::copy(src, dst),
-        #[cfg(not(feature = "cuda"))]
-        _ => Err(no_cuda()),
-    }
-}
+    /// `self[plan] = values[values_layout]` (a scatter): `values_layout` has the plan's output
+    /// shape (broadcast); with repeated indices one of the values lands.
+    ///
+    /// # Errors
+    /// [`crate::Error::Index`] if an index is out of bounds (nothing is written then on the
+    /// CPU; on CUDA the in-bounds elements may be).
+    fn scatter(
+        &self,
+        plan: &IndexPlan,
+        indices: &[&Self],
+        values: &Self,
+        values_layout: &Layout,
+    ) -> Result<()>;
 
-/// `t` copied to `device`, keeping its layout when it is contiguous in C or F order.
-pub(crate) fn transfer(t: &Tensor, device: &Device) -> Result<Tensor> {
-    device.ensure_available()?;
-    let l = t.layout();
-    let layout = if l.is_f_contiguous() && !l.is_c_contiguous() {
-        Layout::f_contiguous(l.shape())
-    } else {
-        Layout::c_contiguous(l.shape())
-    };
-    let out = uninit(layout, t.dtype(), *device)?;
-    copy(t, &out)?;
-    Ok(out)
+    /// The C-order coordinates of the nonzero elements of `self[layout]`: a new dense int64
+    /// buffer of `count * ndim` elements (row `r` holds the coordinates of the `r`-th nonzero
+    /// element), and `count`. The count decides the result's size, so a GPU backend waits for
+    /// it.
+    fn nonzero(&self, layout: &Layout) -> Result<(Self, usize)>;
+
+    /// `self[dst] = mask[mask_layout] ? src[src_layout] : self[dst]` elementwise (one shape;
+    /// `mask` is bool; `src` is of `self`'s dtype and does not overlap `dst`).
+    fn masked_copy(
+        &self,
+        dst: &Layout,
+        mask: &Self,
+        mask_layout: &Layout,
+        src: &Self,
+        src_layout: &Layout,
+    ) -> Result<()>;
+
+    /// Fills the dense, offset-0 view `dst` with random numbers as `spec` says (float dtypes
+    /// for uniform and normal, integer dtypes for integers).
+    fn random(&self, dst: &Layout, spec: &RandomSpec) -> Result<()>;
+
+    /// `C = A * B` into `self` for every batch index of `plan` (float dtypes; `self` shares
+    /// memory with neither operand; on backends that need BLAS operands every matrix of the
+    /// plan is BLAS-describable).
+    fn matmul(&self, plan: &MatmulPlan, a: &Self, b: &Self) -> Result<()>;
 }

@@ -1,4 +1,5 @@
-//! Where a tensor lives.
+//! Where a tensor lives: plain data. Whether a device exists is checked by the storage layer
+//! ([`Device::cuda`], [`Device::ensure_available`]).
 
 use crate::error::{Error, Result};
 use std::fmt;
@@ -14,32 +15,9 @@ pub enum Device {
 }
 
 impl Device {
-    /// The CUDA device `ordinal`, after checking that it exists and can be used.
-    ///
-    /// # Errors
-    /// [`Error::Device`] when pocaflow was built without CUDA, no CUDA driver or library is found,
-    /// or `ordinal` is not below the device count.
-    pub fn cuda(ordinal: usize) -> Result<Device> {
-        let count = crate::backend::cuda_device_count()?;
-        if ordinal >= count {
-            return Err(Error::Device(format!(
-                "CUDA device cuda:{ordinal} requested but only {count} device(s) are visible"
-            )));
-        }
-        Ok(Device::Cuda(ordinal))
-    }
-
     /// Whether this is the CPU.
     pub fn is_cpu(self) -> bool {
         self == Device::Cpu
-    }
-
-    /// Checks that the device can be used now (a CUDA device must exist).
-    pub fn ensure_available(self) -> Result<Device> {
-        match self {
-            Device::Cpu => Ok(self),
-            Device::Cuda(i) => Device::cuda(i),
-        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! The one error type of the crate.
 //!
 //! Every fallible operation returns [`Result`]. Each variant maps to one Python exception in the
-//! bindings: [`Error::Shape`] to `ValueError`, [`Error::DType`] to `TypeError`, [`Error::Device`] and
+//! bindings: [`Error::Shape`] to `ValueError`, [`Error::DType`] to `TypeError`, [`Error::Index`] to
+//! `IndexError`, [`Error::Axis`] to `pocaflow.AxisError` (a `ValueError` and an `IndexError`),
+//! [`Error::Device`] and
 //! [`Error::Cuda`] to `RuntimeError`, [`Error::OutOfMemory`] to `MemoryError`.
 
 use std::fmt;
@@ -15,6 +17,11 @@ pub enum Error {
     Shape(String),
     /// A dtype the operation does not support, or dtypes that do not match.
     DType(String),
+    /// An index out of bounds, or an index the array cannot take.
+    Index(String),
+    /// An axis argument out of range for the array (NumPy's `AxisError`, both a `ValueError`
+    /// and an `IndexError`).
+    Axis(String),
     /// A device that is not available, or operands on different devices.
     Device(String),
     /// A CUDA driver or library call failed; the message carries the CUDA error name.
@@ -31,6 +38,8 @@ impl fmt::Display for Error {
         let (kind, msg) = match self {
             Error::Shape(m) => ("shape error", m),
             Error::DType(m) => ("dtype error", m),
+            Error::Index(m) => ("index error", m),
+            Error::Axis(m) => ("axis error", m),
             Error::Device(m) => ("device error", m),
             Error::Cuda(m) => ("CUDA error", m),
             Error::OutOfMemory(m) => ("out of memory", m),
@@ -47,6 +56,8 @@ impl Error {
         match self {
             Error::Shape(m)
             | Error::DType(m)
+            | Error::Index(m)
+            | Error::Axis(m)
             | Error::Device(m)
             | Error::Cuda(m)
             | Error::OutOfMemory(m) => m,

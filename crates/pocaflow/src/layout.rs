@@ -242,9 +242,132 @@ impl Layout {
         })
     }
 
+    /// The view of elements `start, start + step, ...` (`len` of them) along `axis`; `step`
+    /// may be negative. The caller has clamped `start` and `len` to the axis.
+    pub fn slice(&self, axis: usize, start: usize, len: usize, step: isize) -> Layout {
+        let mut l = self.clone();
+        if len > 0 {
+            l.offset = (self.offset as isize + start as isize * self.strides[axis]) as usize;
+        }
+        l.shape[axis] = len;
+        l.strides[axis] = self.strides[axis] * step;
+        l
+    }
+
+    /// The view at index `i` (in bounds) of `axis`, with that axis removed.
+    pub fn select(&self, axis: usize, i: usize) -> Layout {
+        let mut l = self.clone();
+        l.offset = (self.offset as isize + i as isize * self.strides[axis]) as usize;
+        l.shape.remove(axis);
+        l.strides.remove(axis);
+        l
+    }
+
+    /// The view with a new axis of extent 1 at position `axis` (at most `ndim`).
+    pub fn insert_axis(&self, axis: usize) -> Layout {
+        let mut l = self.clone();
+        l.shape.insert(axis, 1);
+        l.strides.insert(axis, 0);
+        l
+    }
+
+    /// The view with the extent-1 axis `axis` removed.
+    pub fn remove_axis(&self, axis: usize) -> Layout {
+        debug_assert_eq!(self.shape[axis], 1);
+        let mut l = self.clone();
+        l.shape.remove(axis);
+        l.strides.remove(axis);
+        l
+    }
+
+    /// The view with `axis` reversed.
+    pub fn flip(&self, axis: usize) -> Layout {
+        let mut l = self.clone();
+        let n = self.shape[axis];
+        if n > 0 {
+            l.offset = (self.offset as isize + (n as isize - 1) * self.strides[axis]) as usize;
+        }
+        l.strides[axis] = -self.strides[axis];
+        l
+    }
+
+    /// The same elements in C order as a view of `shape` (same element count), if strides
+    /// can express it without a copy (NumPy's rule: each run of old dimensions that merges
+    /// into new ones must be contiguous within itself).
+    pub fn reshaped(&self, shape: &[usize]) -> Option<Layout> {
+        if self.numel() == 0 || self.is_c_contiguous() {
+            let mut l = Layout::c_contiguous(shape);
+            l.offset = self.offset;
+            return Some(l);
+        }
+        // Old dimensions of extent 1 carry no stride information.
+        let old: Vec<(usize, isize)> = self
+            .shape
+            .iter()
+            .zip(&self.strides)
+            .filter(|(&n, _)| n != 1)
+            .map(|(&n, &s)| (n, s))
+            .collect();
+        let mut strides = vec![0isize; shape.len()];
+        let (mut oi, mut ni) = (0, 0);
+        while ni < shape.len() {
+            if shape[ni] == 1 {
+                strides[ni] = 0;
+                ni += 1;
+                continue;
+            }
+            // Take old dims [oi, oj) and new dims [ni, nj) with equal products.
+            let (mut oj, mut nj) = (oi + 1, ni + 1);
+            let (mut op, mut np) = (old.get(oi)?.0, shape[ni]);
+            while op != np {
+                if op < np {
+                    op *= old.get(oj)?.0;
+                    oj += 1;
+                } else {
+                    np *= shape[nj];
+                    nj += 1;
+                }
+            }
+            // The old run must be contiguous in C order within itself.
+            for k in oi..oj - 1 {
+                if old[k].1 != old[k + 1].1 * old[k + 1].0 as isize {
+                    return None;
+                }
+            }
+            // New strides: the innermost steps as the innermost old dimension.
+            let mut step = old[oj - 1].1;
+            for k in (ni..nj).rev() {
+                strides[k] = step;
+                step *= shape[k] as isize;
+            }
+            oi = oj;
+            ni = nj;
+        }
+        Some(Layout {
+            shape: shape.to_vec(),
+            strides,
+            offset: self.offset,
+        })
+    }
+
     /// Storage indices of all elements in C order (row-major walk over the shape).
     pub fn indices(&self) -> StridedIndices<'_> {
         StridedIndices::new(&self.shape, &self.strides, self.offset)
+    }
+}
+
+/// A shape written as a Python tuple: `(2, 3)`, `(3,)`, `()`.
+pub fn fmt_shape(shape: &[usize]) -> String {
+    match shape {
+        [n] => format!("({n},)"),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -447,6 +570,31 @@ mod tests {
         assert!(l(&[2, 4], &[0, 1], 0)); // broadcast
         assert!(l(&[2, 4], &[1, 1], 0)); // sliding rows
         assert!(l(&[3, 3], &[2, 1], 0)); // rows overlap by one element
+    }
+
+    #[test]
+    fn views_and_reshapes() {
+        let l = Layout::c_contiguous(&[4, 6]);
+        let s = l.slice(1, 5, 3, -2);
+        assert_eq!(s.indices().take(3).collect::<Vec<_>>(), vec![5, 3, 1]);
+        assert_eq!(l.select(0, 2).indices().next(), Some(12));
+        assert_eq!(l.flip(0).indices().next(), Some(18));
+        assert_eq!(l.insert_axis(1).shape(), &[4, 1, 6]);
+        // A transposed matrix cannot be flattened without a copy; its rows can be split.
+        let t = l.t();
+        assert!(t.reshaped(&[24]).is_none());
+        let r = t.reshaped(&[2, 3, 4]).unwrap();
+        assert_eq!(r.indices().collect::<Vec<_>>(), t.indices().collect::<Vec<_>>());
+        let stepped = Layout::c_contiguous(&[4, 6]).slice(1, 0, 3, 2);
+        let r = stepped.reshaped(&[2, 2, 3, 1]).unwrap();
+        assert_eq!(
+            r.indices().collect::<Vec<_>>(),
+            stepped.indices().collect::<Vec<_>>()
+        );
+        // Every second column of 6 is every second element: one stride expresses it.
+        assert_eq!(stepped.reshaped(&[12]).unwrap().strides(), &[2]);
+        let gappy = Layout::c_contiguous(&[4, 6]).slice(1, 0, 2, 2);
+        assert!(gappy.reshaped(&[8]).is_none());
     }
 
     #[test]

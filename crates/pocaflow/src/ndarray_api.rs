@@ -4,7 +4,7 @@
 use crate::cpu::gemm::{self, GemmConfig, GemmScalar, MatPtr, MatPtrMut};
 use crate::cpu::Multiplier;
 use crate::error::{Error, Result};
-use crate::ops::fmt_shape;
+use crate::layout::fmt_shape;
 use ndarray::{Array2, ArrayView2, ShapeBuilder};
 
 /// `a * b` for `f32` or `f64` matrices of any memory order on the CPU.

@@ -1,61 +1,13 @@
 //! [`Tensor`]: shared storage on a device, viewed through a [`Layout`].
 
-use crate::cpu::CpuBuffer;
 use crate::device::Device;
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
+use crate::host::CpuBuffer;
 use crate::layout::Layout;
+use crate::storage::Storage;
 use ndarray::{ArrayBase, ArrayD, Data, Dimension, IxDyn, ShapeBuilder};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
-
-/// The memory behind one or more tensors.
-#[derive(Debug)]
-pub(crate) struct Storage {
-    pub(crate) dtype: DType,
-    pub(crate) device: Device,
-    pub(crate) data: StorageData,
-}
-
-/// Backend memory.
-#[derive(Debug)]
-pub(crate) enum StorageData {
-    /// Host memory, behind a lock: many readers (matmul operands) or one writer (`out=`,
-    /// `copy_`).
-    Cpu(RwLock<CpuBuffer>),
-    /// Device memory (stream-ordered; see `cuda::memory`).
-    #[cfg(feature = "cuda")]
-    Cuda(crate::cuda::DeviceBuffer),
-}
-
-impl Storage {
-    pub(crate) fn cpu(buf: CpuBuffer) -> Arc<Storage> {
-        Arc::new(Storage {
-            dtype: buf.dtype(),
-            device: Device::Cpu,
-            data: StorageData::Cpu(RwLock::new(buf)),
-        })
-    }
-
-    /// Host buffer for reading; `None` for device storage.
-    pub(crate) fn read_cpu(&self) -> Option<RwLockReadGuard<'_, CpuBuffer>> {
-        match &self.data {
-            // A poisoned lock only means another thread panicked while writing; the buffer
-            // is plain numbers and stays usable.
-            StorageData::Cpu(lock) => Some(lock.read().unwrap_or_else(|e| e.into_inner())),
-            #[cfg(feature = "cuda")]
-            StorageData::Cuda(_) => None,
-        }
-    }
-
-    /// Host buffer for writing; `None` for device storage.
-    pub(crate) fn write_cpu(&self) -> Option<RwLockWriteGuard<'_, CpuBuffer>> {
-        match &self.data {
-            StorageData::Cpu(lock) => Some(lock.write().unwrap_or_else(|e| e.into_inner())),
-            #[cfg(feature = "cuda")]
-            StorageData::Cuda(_) => None,
-        }
-    }
-}
+use std::sync::Arc;
 
 /// An n-dimensional array of one [`DType`] on one [`Device`].
 ///
@@ -78,12 +30,46 @@ pub struct Tensor {
 
 impl Tensor {
     pub(crate) fn from_parts(storage: Arc<Storage>, layout: Layout) -> Tensor {
-        debug_assert!(layout.storage_end() <= storage_len(&storage));
+        debug_assert!(layout.storage_end() <= storage.len());
         Tensor { storage, layout }
     }
 
+    /// A CPU tensor viewing `buf` through `layout`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the layout reaches outside the buffer.
+    pub fn from_cpu_buffer(buf: CpuBuffer, layout: Layout) -> Result<Tensor> {
+        if layout.storage_end() > buf.len() {
+            return Err(Error::Shape(format!(
+                "a view of shape {:?}, strides {:?} and offset {} reaches past the {} elements \
+                 of its buffer",
+                layout.shape(),
+                layout.strides(),
+                layout.offset(),
+                buf.len()
+            )));
+        }
+        Ok(Tensor::from_parts(Storage::cpu(buf), layout))
+    }
+
+    /// A new tensor of `layout` (dense, offset 0) on `device`, every element of which the
+    /// caller will write (zeros on the CPU, undefined on CUDA).
+    pub(crate) fn uninit(layout: Layout, dtype: DType, device: Device) -> Result<Tensor> {
+        let storage = Storage::alloc(device, dtype, layout.numel(), false)?;
+        Ok(Tensor::from_parts(storage, layout))
+    }
+
+    /// A new C-order tensor of `shape` with undefined contents (zeros on the CPU).
+    ///
+    /// # Errors
+    /// [`Error::Device`] if the device is not available; [`Error::OutOfMemory`].
+    pub fn empty(shape: &[usize], dtype: DType, device: &Device) -> Result<Tensor> {
+        Tensor::uninit(Layout::c_contiguous(shape), dtype, *device)
+    }
+
     /// Copies an `ndarray` array of any memory order onto `device`. C-order and Fortran-order
-    /// arrays keep their order (one `memcpy`); other strides are gathered into C order.
+    /// arrays keep their order (one `memcpy`, then a transfer for a GPU); other strides are
+    /// gathered into C order.
     ///
     /// # Errors
     /// [`Error::Device`] if the device is not available; CUDA errors from the upload.
@@ -92,16 +78,6 @@ impl Tensor {
         device: &Device,
     ) -> Result<Tensor> {
         let shape = a.shape();
-        if let Device::Cuda(ordinal) = device {
-            device.ensure_available()?;
-            // Dense arrays go straight from their memory to the device.
-            if let Some(s) = a.as_slice() {
-                return crate::backend::upload(s, Layout::c_contiguous(shape), *ordinal);
-            }
-            if let Some(s) = a.t().as_slice() {
-                return crate::backend::upload(s, Layout::f_contiguous(shape), *ordinal);
-            }
-        }
         let (data, layout) = if let Some(s) = a.as_slice() {
             (s.to_vec(), Layout::c_contiguous(shape))
         } else if let Some(s) = a.t().as_slice() {
@@ -139,18 +115,9 @@ impl Tensor {
     }
 
     /// Zeros in `layout`, which must start at offset 0 and be contiguous in some order.
-    pub(crate) fn zeros_with_layout(
-        layout: Layout,
-        dtype: DType,
-        device: &Device,
-    ) -> Result<Tensor> {
-        match device {
-            Device::Cpu => Ok(Tensor::from_parts(
-                Storage::cpu(CpuBuffer::zeros(dtype, layout.numel())),
-                layout,
-            )),
-            Device::Cuda(i) => crate::backend::cuda_zeros(layout, dtype, *i),
-        }
+    pub(crate) fn zeros_with_layout(layout: Layout, dtype: DType, device: &Device) -> Result<Tensor> {
+        let storage = Storage::alloc(*device, dtype, layout.numel(), true)?;
+        Ok(Tensor::from_parts(storage, layout))
     }
 
     /// Copies the tensor into an `ndarray` array in the tensor's own order: C order, or Fortran
@@ -175,11 +142,10 @@ impl Tensor {
             // over instead of copying it again.
             match Arc::try_unwrap(storage) {
                 Ok(owned) => {
-                    let StorageData::Cpu(lock) = owned.data else {
-                        unreachable!("to_device(Cpu) gives host storage")
-                    };
-                    let buf = lock.into_inner().unwrap_or_else(|e| e.into_inner());
-                    let v = into_vec::<T>(buf).expect("dtype checked");
+                    let buf = owned
+                        .into_cpu_buffer()
+                        .expect("to_device(Cpu) gives host storage");
+                    let v = buf.into_vec::<T>().expect("dtype checked");
                     return Ok(ArrayD::from_shape_vec(shape, v).expect("length matches shape"));
                 }
                 Err(shared) => shared,
@@ -196,7 +162,9 @@ impl Tensor {
                 buf.as_slice::<T>().expect("dtype checked")[start..start + l.numel()].to_vec();
             ArrayD::from_shape_vec(shape, data).expect("length matches shape")
         } else {
-            ArrayD::from_shape_vec(IxDyn(l.shape()), buf.gather(&l)).expect("length matches shape")
+            let data = buf.as_slice::<T>().expect("dtype checked");
+            let v = l.indices().map(|i| data[i]).collect();
+            ArrayD::from_shape_vec(IxDyn(l.shape()), v).expect("length matches shape")
         })
     }
 
@@ -227,12 +195,12 @@ impl Tensor {
 
     /// The element type.
     pub fn dtype(&self) -> DType {
-        self.storage.dtype
+        self.storage.dtype()
     }
 
     /// Where the storage lives.
     pub fn device(&self) -> Device {
-        self.storage.device
+        self.storage.device()
     }
 
     /// Whether `self` and `other` view the same storage.
@@ -263,7 +231,7 @@ impl Tensor {
     /// [`Error::Shape`] if the view would reach outside the storage.
     pub fn as_strided(&self, shape: &[usize], strides: &[isize], offset: usize) -> Result<Tensor> {
         let layout = Layout::new(shape, strides, offset)?;
-        let len = storage_len(&self.storage);
+        let len = self.storage.len();
         if layout.storage_end() > len {
             return Err(Error::Shape(format!(
                 "a view of shape {shape:?}, strides {strides:?} and offset {offset} reaches past \
@@ -304,15 +272,16 @@ impl Tensor {
         if *device == self.device() {
             return Ok(self.clone());
         }
-        crate::backend::transfer(self, device)
-    }
-
-    /// `a @ b` with NumPy `matmul` semantics; see [`crate::ops::matmul`].
-    ///
-    /// # Errors
-    /// As [`crate::ops::matmul`].
-    pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
-        crate::ops::matmul(self, other, None)
+        device.ensure_available()?;
+        let l = self.layout();
+        let layout = if l.is_f_contiguous() && !l.is_c_contiguous() {
+            Layout::f_contiguous(l.shape())
+        } else {
+            Layout::c_contiguous(l.shape())
+        };
+        let out = Tensor::uninit(layout, self.dtype(), *device)?;
+        out.storage.copy_from(&out.layout, &self.storage, &self.layout)?;
+        Ok(out)
     }
 
     /// Copies `src` into `self` elementwise (`src` is broadcast to `self`'s shape, converted to
@@ -330,34 +299,16 @@ impl Tensor {
                 self.strides()
             )));
         }
-        let src = Tensor::from_parts(src.storage.clone(), src_layout);
-        crate::backend::copy(&src, self)
+        self.storage
+            .copy_from(&self.layout, &src.storage, &src_layout)
     }
 
     /// A new tensor holding `self` converted to `dtype`, in `layout` (offset 0, dense).
     pub(crate) fn copy_into_new(&self, dtype: DType, layout: Layout) -> Result<Tensor> {
-        let out = crate::backend::uninit(layout, dtype, self.device())?;
-        crate::backend::copy(self, &out)?;
+        let out = Tensor::uninit(layout, dtype, self.device())?;
+        out.storage
+            .copy_from(&out.layout, &self.storage, &self.layout)?;
         Ok(out)
     }
 }
 
-/// The vector inside a host buffer of element type `T`.
-fn into_vec<T: Element>(buf: CpuBuffer) -> Option<Vec<T>> {
-    let any: Box<dyn std::any::Any> = match buf {
-        CpuBuffer::F16(v) => Box::new(v),
-        CpuBuffer::BF16(v) => Box::new(v),
-        CpuBuffer::F32(v) => Box::new(v),
-        CpuBuffer::F64(v) => Box::new(v),
-    };
-    any.downcast::<Vec<T>>().ok().map(|b| *b)
-}
-
-/// Number of elements the storage holds.
-fn storage_len(storage: &Storage) -> usize {
-    match &storage.data {
-        StorageData::Cpu(_) => storage.read_cpu().map_or(0, |b| b.len()),
-        #[cfg(feature = "cuda")]
-        StorageData::Cuda(buf) => buf.len(),
-    }
-}

@@ -1,9 +1,10 @@
 //! `matmul`: the single dispatch point for matrix products, with NumPy semantics.
 
-use super::{fmt_shape, same_device};
+use super::same_device;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::layout::{broadcast_shapes, Layout};
+use crate::layout::{broadcast_shapes, fmt_shape, Layout};
+use crate::plan::MatmulPlan;
 use crate::tensor::Tensor;
 
 /// The shapes of a matmul: `batch + [m, k]` times `batch + [k, n]`, after NumPy's promotion of
@@ -79,21 +80,10 @@ impl MatmulShapes {
     }
 }
 
-/// Everything a backend needs: the sizes, the batch shape, and the layouts of A, B and C, each
-/// with `batch.len() + 2` dimensions (broadcast batch dimensions have stride 0).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct MatmulPlan {
-    pub m: usize,
-    pub k: usize,
-    pub n: usize,
-    pub batch: Vec<usize>,
-    pub a: Layout,
-    pub b: Layout,
-    pub c: Layout,
-}
-
-impl MatmulPlan {
-    pub(crate) fn new(sh: &MatmulShapes, a: &Layout, b: &Layout, c: &Layout) -> Result<MatmulPlan> {
+impl MatmulShapes {
+    /// The plan of this product over operand layouts `a` and `b` into `c` (the output shape).
+    fn plan(&self, a: &Layout, b: &Layout, c: &Layout) -> Result<MatmulPlan> {
+        let sh = self;
         let mut a_shape = sh.batch.clone();
         a_shape.extend([sh.m, sh.k]);
         let mut b_shape = sh.batch.clone();
@@ -152,6 +142,13 @@ impl MatmulPlan {
 ///   multiply (float16 and bfloat16 on the CPU);
 /// - [`Error::Device`]: operands on different devices.
 pub fn matmul(a: &Tensor, b: &Tensor, out: Option<&Tensor>) -> Result<Tensor> {
+    if !a.dtype().is_float() || !b.dtype().is_float() {
+        return Err(Error::DType(format!(
+            "matmul: expected floating-point arrays, got {} and {}",
+            a.dtype(),
+            b.dtype()
+        )));
+    }
     let device = match out {
         Some(o) => same_device("matmul", &[a, b, o])?,
         None => same_device("matmul", &[a, b])?,
@@ -184,7 +181,7 @@ pub fn matmul(a: &Tensor, b: &Tensor, out: Option<&Tensor>) -> Result<Tensor> {
             )));
         }
     }
-    let blas = crate::backend::needs_blas_operands(device);
+    let blas = a.storage.needs_blas_operands();
     // Operands a BLAS cannot describe (steps, negative strides) are copied once into C order.
     let prepare = |t: &Tensor| -> Result<Tensor> {
         let t = t.to_dtype(dtype)?;
@@ -207,7 +204,7 @@ pub fn matmul(a: &Tensor, b: &Tensor, out: Option<&Tensor>) -> Result<Tensor> {
             Layout::c_contiguous(shape)
         };
         // Every element of the product is written (k = 0 included), so nothing is filled first.
-        crate::backend::uninit(layout, dtype, device)
+        Tensor::uninit(layout, dtype, device)
     };
     let target = match out {
         Some(o)
@@ -219,8 +216,8 @@ pub fn matmul(a: &Tensor, b: &Tensor, out: Option<&Tensor>) -> Result<Tensor> {
         }
         _ => fresh(&shapes.out)?,
     };
-    let plan = MatmulPlan::new(&shapes, a.layout(), b.layout(), target.layout())?;
-    crate::backend::matmul(&plan, &a, &b, &target)?;
+    let plan = shapes.plan(a.layout(), b.layout(), target.layout())?;
+    target.storage.matmul(&plan, &a.storage, &b.storage)?;
     match out {
         // `out` overlaps an operand (or is not BLAS-describable): the product went to a fresh
         // tensor first.
@@ -229,6 +226,16 @@ pub fn matmul(a: &Tensor, b: &Tensor, out: Option<&Tensor>) -> Result<Tensor> {
             Ok(o.clone())
         }
         _ => Ok(target),
+    }
+}
+
+impl Tensor {
+    /// `a @ b` with NumPy `matmul` semantics; see [`matmul`].
+    ///
+    /// # Errors
+    /// As [`matmul`].
+    pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
+        matmul(self, other, None)
     }
 }
 

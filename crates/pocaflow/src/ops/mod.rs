@@ -1,8 +1,14 @@
 //! Operations: each validates its operands, computes the output layout and dispatches to a
 //! backend. Backends never re-validate user input.
 
+pub mod creation;
+pub mod index;
 pub mod matmul;
+pub mod random;
+pub mod view;
 
+pub use creation::{arange, eye, full, linspace};
+pub use index::IndexItem;
 pub use matmul::matmul;
 
 use crate::device::Device;
@@ -15,23 +21,8 @@ pub(crate) fn same_device(op: &str, tensors: &[&Tensor]) -> Result<Device> {
     match tensors.iter().find(|t| t.device() != first) {
         None => Ok(first),
         Some(t) => Err(Error::Device(format!(
-            "{op}: expected all tensors on one device, got {first} and {}",
+            "{op}: expected all arrays on one device, got {first} and {}",
             t.device()
         ))),
-    }
-}
-
-/// A shape written as a Python tuple: `(2, 3)`, `(3,)`, `()`.
-pub(crate) fn fmt_shape(shape: &[usize]) -> String {
-    match shape {
-        [n] => format!("({n},)"),
-        _ => format!(
-            "({})",
-            shape
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
     }
 }

@@ -1,0 +1,350 @@
+//! The CPU backend's storage: a host buffer behind a lock, and the backend primitives on it.
+
+use super::walk::{coords, for_each2, for_each3, run_offsets};
+use crate::backend::BackendStorage;
+use crate::dtype::{DType, Element, Scalar};
+use crate::error::{Error, Result};
+use crate::host::{Bits, CpuBuffer};
+use crate::layout::Layout;
+use crate::plan::{Distribution, IndexPlan, MatmulPlan, RandomSpec};
+use crate::{with_bits, with_dtype};
+use rayon::prelude::*;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// Host memory behind a lock: many readers (operands) or one writer (a destination).
+#[derive(Debug)]
+pub(crate) struct CpuStorage(RwLock<CpuBuffer>);
+
+/// Elements from which copies and fills spread over threads.
+const PARALLEL_ELEMENTS: usize = 1 << 20;
+
+impl CpuStorage {
+    pub(crate) fn new(buf: CpuBuffer) -> CpuStorage {
+        CpuStorage(RwLock::new(buf))
+    }
+
+    /// The buffer for reading. A poisoned lock only means another thread panicked while
+    /// writing; the buffer is plain numbers and stays usable.
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, CpuBuffer> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The buffer for writing.
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, CpuBuffer> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The buffer itself.
+    pub(crate) fn into_inner(self) -> CpuBuffer {
+        self.0.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// `dst[dl] = cast(src[sl])`.
+fn copy_cast<S: Element, D: Element>(dst: &mut [D], dl: &Layout, src: &[S], sl: &Layout) {
+    if dl.is_c_contiguous() && sl.is_c_contiguous() {
+        let (d, s) = (
+            &mut dst[dl.offset()..dl.offset() + dl.numel()],
+            &src[sl.offset()..sl.offset() + sl.numel()],
+        );
+        if d.len() >= PARALLEL_ELEMENTS {
+            d.par_chunks_mut(1 << 16)
+                .zip(s.par_chunks(1 << 16))
+                .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, s)| *d = s.cast()));
+        } else {
+            d.iter_mut().zip(s).for_each(|(d, s)| *d = s.cast());
+        }
+        return;
+    }
+    for_each2(dl, sl, |di, si| dst[di] = src[si].cast());
+}
+
+/// `dst[dl] = src[sl]` for one dtype, by bits.
+fn copy_bits<U: Bits>(dst: &mut [U], dl: &Layout, src: &[U], sl: &Layout) {
+    if dl.is_c_contiguous() && sl.is_c_contiguous() {
+        dst[dl.offset()..dl.offset() + dl.numel()]
+            .copy_from_slice(&src[sl.offset()..sl.offset() + sl.numel()]);
+        return;
+    }
+    for_each2(dl, sl, |di, si| dst[di] = src[si]);
+}
+
+/// Copies between two buffers (distinct memory).
+fn copy_buffers(dst: &mut CpuBuffer, dl: &Layout, src: &CpuBuffer, sl: &Layout) {
+    if dst.dtype() == src.dtype() {
+        with_bits!(dst.dtype().size_in_bytes(), U, {
+            copy_bits::<U>(
+                dst.as_bits_mut().expect("size matches"),
+                dl,
+                src.as_bits().expect("size matches"),
+                sl,
+            )
+        });
+        return;
+    }
+    with_dtype!(dst.dtype(), D, {
+        with_dtype!(src.dtype(), S, {
+            copy_cast::<S, D>(
+                dst.as_mut_slice().expect("dtype matches"),
+                dl,
+                src.as_slice().expect("dtype matches"),
+                sl,
+            )
+        })
+    })
+}
+
+/// Index values of one index array, wrapped (negative counts from the end) and checked
+/// against `extent`.
+fn wrapped_indices(idx: &CpuBuffer, layout: &Layout, extent: usize, axis: usize) -> Result<Vec<isize>> {
+    let vals = idx.as_slice::<i64>().expect("index arrays are int64");
+    let n = extent as i64;
+    layout
+        .indices()
+        .map(|i| {
+            let v = vals[i];
+            if v < -n || v >= n {
+                Err(Error::Index(format!(
+                    "index {v} is out of bounds for axis {axis} with size {extent}"
+                )))
+            } else {
+                Ok((if v < 0 { v + n } else { v }) as isize)
+            }
+        })
+        .collect()
+}
+
+/// Storage offsets (into the plan's base) of each (prefix, index) position of an indexed
+/// view, in C order, and the relative offsets of the trailing block.
+fn index_offsets(plan: &IndexPlan, indices: &[&CpuStorage]) -> Result<(Vec<isize>, Vec<isize>)> {
+    let base = &plan.base;
+    let (axis, k) = (plan.axis, plan.index_layouts.len());
+    let mut per_index = vec![0isize; plan.index_shape.iter().product()];
+    for (j, (buf, layout)) in indices.iter().zip(&plan.index_layouts).enumerate() {
+        let stride = base.strides()[axis + j];
+        let vals = wrapped_indices(&buf.read(), layout, base.shape()[axis + j], axis + j)?;
+        per_index.iter_mut().zip(vals).for_each(|(o, v)| *o += v * stride);
+    }
+    let pre = Layout::new(&base.shape()[..axis], &base.strides()[..axis], base.offset())?;
+    let mut outer = Vec::with_capacity(pre.numel() * per_index.len());
+    for p in pre.indices() {
+        outer.extend(per_index.iter().map(|&o| p as isize + o));
+    }
+    let post = run_offsets(&base.shape()[axis + k..], &base.strides()[axis + k..]);
+    Ok((outer, post))
+}
+
+/// Splits a layout of the plan's output shape into the storage offsets of its
+/// (prefix, index) positions in C order and the relative offsets of its trailing block.
+fn out_offsets(plan: &IndexPlan, l: &Layout) -> (Vec<isize>, Vec<isize>) {
+    let lead = plan.axis + plan.index_shape.len();
+    let outer = run_offsets(&l.shape()[..lead], &l.strides()[..lead])
+        .into_iter()
+        .map(|o| o + l.offset() as isize)
+        .collect();
+    (outer, run_offsets(&l.shape()[lead..], &l.strides()[lead..]))
+}
+
+impl BackendStorage for CpuStorage {
+    fn dtype(&self) -> DType {
+        self.read().dtype()
+    }
+
+    fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    fn copy_from(&self, dst: &Layout, src: &CpuStorage, src_layout: &Layout) -> Result<()> {
+        if std::ptr::eq(self, src) {
+            let mut buf = self.write();
+            let snapshot = buf.clone();
+            copy_buffers(&mut buf, dst, &snapshot, src_layout);
+        } else {
+            copy_buffers(&mut self.write(), dst, &src.read(), src_layout);
+        }
+        Ok(())
+    }
+
+    fn fill(&self, dst: &Layout, value: Scalar) -> Result<()> {
+        let mut buf = self.write();
+        with_dtype!(buf.dtype(), T, {
+            let v: T = value.to();
+            let data = buf.as_mut_slice::<T>().expect("dtype matches");
+            if dst.is_c_contiguous() {
+                let d = &mut data[dst.offset()..dst.offset() + dst.numel()];
+                if d.len() >= PARALLEL_ELEMENTS {
+                    d.par_chunks_mut(1 << 16).for_each(|c| c.fill(v));
+                } else {
+                    d.fill(v);
+                }
+            } else {
+                dst.indices().for_each(|i| data[i] = v);
+            }
+        });
+        Ok(())
+    }
+
+    fn arange(&self, dst: &Layout, start: Scalar, step: Scalar) -> Result<()> {
+        let mut buf = self.write();
+        let dtype = buf.dtype();
+        with_dtype!(dtype, T, {
+            let data = buf.as_mut_slice::<T>().expect("dtype matches");
+            if dtype.is_float() {
+                let (a, s) = (start.as_f64(), step.as_f64());
+                for (i, o) in dst.indices().enumerate() {
+                    data[o] = T::from_f64(a + i as f64 * s);
+                }
+            } else {
+                let (a, s) = (start.to::<i64>(), step.to::<i64>());
+                for (i, o) in dst.indices().enumerate() {
+                    data[o] = T::from_i64(a.wrapping_add((i as i64).wrapping_mul(s)));
+                }
+            }
+        });
+        Ok(())
+    }
+
+    fn tri_zero(&self, dst: &Layout, k: i64, upper: bool) -> Result<()> {
+        let mut buf = self.write();
+        let nd = dst.ndim();
+        with_bits!(buf.dtype().size_in_bytes(), U, {
+            let data = buf.as_bits_mut::<U>().expect("size matches");
+            for (o, c) in dst.indices().zip(coords(dst.shape())) {
+                let d = c[nd - 1] as i64 - c[nd - 2] as i64;
+                if (upper && d < k) || (!upper && d > k) {
+                    data[o] = U::default();
+                }
+            }
+        });
+        Ok(())
+    }
+
+    fn gather(
+        &self,
+        dst: &Layout,
+        src: &CpuStorage,
+        plan: &IndexPlan,
+        indices: &[&CpuStorage],
+    ) -> Result<()> {
+        let (src_outer, src_post) = index_offsets(plan, indices)?;
+        let (dst_outer, dst_post) = out_offsets(plan, dst);
+        let s = src.read();
+        let mut d = self.write();
+        with_bits!(d.dtype().size_in_bytes(), U, {
+            let (sv, dv) = (
+                s.as_bits::<U>().expect("size matches"),
+                d.as_bits_mut::<U>().expect("size matches"),
+            );
+            for (&so, &dof) in src_outer.iter().zip(&dst_outer) {
+                for (&sp, &dp) in src_post.iter().zip(&dst_post) {
+                    dv[(dof + dp) as usize] = sv[(so + sp) as usize];
+                }
+            }
+        });
+        Ok(())
+    }
+
+    fn scatter(
+        &self,
+        plan: &IndexPlan,
+        indices: &[&CpuStorage],
+        values: &CpuStorage,
+        values_layout: &Layout,
+    ) -> Result<()> {
+        let (dst_outer, dst_post) = index_offsets(plan, indices)?;
+        let (src_outer, src_post) = out_offsets(plan, values_layout);
+        let v = values.read();
+        let mut d = self.write();
+        if v.dtype() != d.dtype() {
+            return Err(Error::DType(format!(
+                "scatter of {} values into {}: the values must be converted first",
+                v.dtype(),
+                d.dtype()
+            )));
+        }
+        with_bits!(d.dtype().size_in_bytes(), U, {
+            let (sv, dv) = (
+                v.as_bits::<U>().expect("size matches"),
+                d.as_bits_mut::<U>().expect("size matches"),
+            );
+            for (&so, &dof) in src_outer.iter().zip(&dst_outer) {
+                for (&sp, &dp) in src_post.iter().zip(&dst_post) {
+                    dv[(dof + dp) as usize] = sv[(so + sp) as usize];
+                }
+            }
+        });
+        Ok(())
+    }
+
+    fn nonzero(&self, layout: &Layout) -> Result<(CpuStorage, usize)> {
+        let buf = self.read();
+        let mut out: Vec<i64> = Vec::new();
+        let mut count = 0;
+        with_dtype!(buf.dtype(), T, {
+            let data = buf.as_slice::<T>().expect("dtype matches");
+            for (o, c) in layout.indices().zip(coords(layout.shape())) {
+                if data[o].is_nonzero() {
+                    count += 1;
+                    out.extend(c.iter().map(|&x| x as i64));
+                }
+            }
+        });
+        Ok((CpuStorage::new(CpuBuffer::from_vec(out)), count))
+    }
+
+    fn masked_copy(
+        &self,
+        dst: &Layout,
+        mask: &CpuStorage,
+        mask_layout: &Layout,
+        src: &CpuStorage,
+        src_layout: &Layout,
+    ) -> Result<()> {
+        let m = mask.read();
+        let s = src.read();
+        let mut d = self.write();
+        let mv = m.as_slice::<bool>().expect("masks are bool");
+        with_bits!(d.dtype().size_in_bytes(), U, {
+            let (sv, dv) = (
+                s.as_bits::<U>().expect("size matches"),
+                d.as_bits_mut::<U>().expect("size matches"),
+            );
+            for_each3(dst, mask_layout, src_layout, |di, mi, si| {
+                if mv[mi] {
+                    dv[di] = sv[si];
+                }
+            });
+        });
+        Ok(())
+    }
+
+    fn random(&self, dst: &Layout, spec: &RandomSpec) -> Result<()> {
+        let mut buf = self.write();
+        let dtype = buf.dtype();
+        let per = crate::random::per_block(dtype, &spec.dist);
+        let (seed, counter, dist) = (spec.seed, spec.counter, spec.dist);
+        if matches!(dist, Distribution::Integers { .. }) != dtype.is_integer() {
+            return Err(Error::DType(format!("random: cannot draw {dist:?} as {dtype}")));
+        }
+        with_dtype!(dtype, T, {
+            let data = &mut buf.as_mut_slice::<T>().expect("dtype matches")[..dst.numel()];
+            // Chunks of whole Philox blocks, so every element sees its own block.
+            let chunk = per << 12;
+            data.par_chunks_mut(chunk).enumerate().for_each(|(c, out)| {
+                let first = (c * chunk / per) as u64;
+                for (b, o) in out.chunks_mut(per).enumerate() {
+                    crate::random::fill_block(seed, counter, &dist, first + b as u64, o);
+                }
+            });
+        });
+        Ok(())
+    }
+
+    fn matmul(&self, plan: &MatmulPlan, a: &CpuStorage, b: &CpuStorage) -> Result<()> {
+        let ga = a.read();
+        let gb = (!std::ptr::eq(a, b)).then(|| b.read());
+        let bb = gb.as_deref().unwrap_or(&ga);
+        let mut gc = self.write();
+        super::matmul(plan, &ga, bb, &mut gc, super::gemm::GemmConfig::default())
+    }
+}

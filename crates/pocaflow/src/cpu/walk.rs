@@ -1,0 +1,145 @@
+//! Strided walks over the elements of one, two or three views of one shape, in C order.
+//! Dimensions that every view steps through as one are merged first, and the innermost
+//! dimension runs as a plain loop.
+
+use crate::layout::Layout;
+
+/// The dimensions of views of one shape, extent-1 dimensions dropped and neighbours merged
+/// where every view steps through them as one: `(extent, stride per view)`, outermost first.
+fn merged<const N: usize>(shape: &[usize], strides: [&[isize]; N]) -> Vec<(usize, [isize; N])> {
+    let mut dims: Vec<(usize, [isize; N])> = Vec::new();
+    for (d, &n) in shape.iter().enumerate() {
+        if n == 1 {
+            continue;
+        }
+        let s: [isize; N] = std::array::from_fn(|v| strides[v][d]);
+        match dims.last_mut() {
+            Some((m, last)) if (0..N).all(|v| last[v] == s[v] * n as isize) => {
+                *m *= n;
+                *last = s;
+            }
+            _ => dims.push((n, s)),
+        }
+    }
+    dims
+}
+
+/// Calls `f` with the storage offsets of each element of `N` views of one shape, in C order.
+fn walk<const N: usize>(
+    shape: &[usize],
+    strides: [&[isize]; N],
+    offsets: [usize; N],
+    mut f: impl FnMut([usize; N]),
+) {
+    if shape.contains(&0) {
+        return;
+    }
+    let dims = merged(shape, strides);
+    let Some(&(inner_n, inner_s)) = dims.last() else {
+        f(offsets);
+        return;
+    };
+    let outer = &dims[..dims.len() - 1];
+    let mut index = vec![0usize; outer.len()];
+    let mut pos: [isize; N] = std::array::from_fn(|v| offsets[v] as isize);
+    loop {
+        let mut p = pos;
+        for _ in 0..inner_n {
+            f(std::array::from_fn(|v| p[v] as usize));
+            for v in 0..N {
+                p[v] += inner_s[v];
+            }
+        }
+        // Advance the outer index like an odometer.
+        let mut d = outer.len();
+        loop {
+            if d == 0 {
+                return;
+            }
+            d -= 1;
+            index[d] += 1;
+            for v in 0..N {
+                pos[v] += outer[d].1[v];
+            }
+            if index[d] < outer[d].0 {
+                break;
+            }
+            for v in 0..N {
+                pos[v] -= outer[d].1[v] * outer[d].0 as isize;
+            }
+            index[d] = 0;
+        }
+    }
+}
+
+/// Calls `f(a_offset, b_offset)` for each element of two views of one shape.
+pub(crate) fn for_each2(a: &Layout, b: &Layout, mut f: impl FnMut(usize, usize)) {
+    debug_assert_eq!(a.shape(), b.shape());
+    walk(
+        a.shape(),
+        [a.strides(), b.strides()],
+        [a.offset(), b.offset()],
+        |[x, y]| f(x, y),
+    );
+}
+
+/// Calls `f(a_offset, b_offset, c_offset)` for each element of three views of one shape.
+pub(crate) fn for_each3(a: &Layout, b: &Layout, c: &Layout, mut f: impl FnMut(usize, usize, usize)) {
+    walk(
+        a.shape(),
+        [a.strides(), b.strides(), c.strides()],
+        [a.offset(), b.offset(), c.offset()],
+        |[x, y, z]| f(x, y, z),
+    );
+}
+
+/// The offsets relative to the first element of a view of `shape` and `strides`, in C order
+/// (one offset, 0, for a 0-d view).
+pub(crate) fn run_offsets(shape: &[usize], strides: &[isize]) -> Vec<isize> {
+    let mut out = Vec::with_capacity(shape.iter().product());
+    // Offsets start at a large base so that negative strides stay representable in usize.
+    const BASE: usize = 1 << (usize::BITS - 2);
+    walk(shape, [strides], [BASE], |[o]| {
+        out.push(o as isize - BASE as isize)
+    });
+    out
+}
+
+/// The coordinates of the elements of `shape` in C order.
+pub(crate) fn coords(shape: &[usize]) -> impl Iterator<Item = Vec<usize>> + '_ {
+    let total: usize = shape.iter().product();
+    let mut cur = vec![0usize; shape.len()];
+    (0..total).map(move |i| {
+        if i > 0 {
+            for d in (0..shape.len()).rev() {
+                cur[d] += 1;
+                if cur[d] < shape[d] {
+                    break;
+                }
+                cur[d] = 0;
+            }
+        }
+        cur.clone()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walks_match_the_plain_index_order() {
+        let a = Layout::new(&[2, 3, 4], &[12, 4, 1], 0).unwrap();
+        let b = Layout::new(&[2, 3, 4], &[1, -8, 2], 16).unwrap();
+        let mut got = Vec::new();
+        for_each2(&a, &b, |x, y| got.push((x, y)));
+        let want: Vec<_> = a.indices().zip(b.indices()).collect();
+        assert_eq!(got, want);
+        assert_eq!(run_offsets(&[2, 2], &[-3, 1]), vec![0, 1, -3, -2]);
+        assert_eq!(run_offsets(&[], &[]), vec![0]);
+        assert_eq!(
+            coords(&[2, 2]).collect::<Vec<_>>(),
+            vec![vec![0, 0], vec![0, 1], vec![1, 0], vec![1, 1]]
+        );
+    }
+}

@@ -1,0 +1,305 @@
+//! [`Storage`]: the memory behind tensors, on one device. This is the one place that matches on
+//! the device: every backend primitive is reached through a method here, which hands the
+//! backend its own buffer type (see [`crate::backend`]).
+
+use crate::backend::BackendStorage;
+use crate::cpu::CpuStorage;
+use crate::device::Device;
+use crate::dtype::{DType, Scalar};
+use crate::error::{Error, Result};
+use crate::host::CpuBuffer;
+use crate::layout::Layout;
+use crate::plan::{IndexPlan, MatmulPlan, RandomSpec};
+use std::sync::{Arc, RwLockReadGuard};
+
+/// Memory of one dtype on one device.
+#[derive(Debug)]
+pub(crate) enum Storage {
+    /// Host memory.
+    Cpu(CpuStorage),
+    /// Memory of a CUDA device (stream-ordered; see `cuda::memory`).
+    #[cfg(feature = "cuda")]
+    Cuda(crate::cuda::CudaStorage),
+}
+
+#[cfg(not(feature = "cuda"))]
+fn no_cuda() -> Error {
+    Error::Device("CUDA is not available: pocaflow was built without the `cuda` feature".into())
+}
+
+impl Device {
+    /// The CUDA device `ordinal`, after checking that it exists and can be used.
+    ///
+    /// # Errors
+    /// [`Error::Device`] when pocaflow was built without CUDA, no CUDA driver or library is found,
+    /// or `ordinal` is not below the device count.
+    pub fn cuda(ordinal: usize) -> Result<Device> {
+        let count = cuda_device_count()?;
+        if ordinal >= count {
+            return Err(Error::Device(format!(
+                "CUDA device cuda:{ordinal} requested but only {count} device(s) are visible"
+            )));
+        }
+        Ok(Device::Cuda(ordinal))
+    }
+
+    /// Checks that the device can be used now (a CUDA device must exist).
+    ///
+    /// # Errors
+    /// As [`Device::cuda`].
+    pub fn ensure_available(self) -> Result<Device> {
+        match self {
+            Device::Cpu => Ok(self),
+            Device::Cuda(i) => Device::cuda(i),
+        }
+    }
+}
+
+/// Number of CUDA devices, or why there are none to use.
+pub(crate) fn cuda_device_count() -> Result<usize> {
+    #[cfg(feature = "cuda")]
+    {
+        crate::cuda::device_count()
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        Err(no_cuda())
+    }
+}
+
+/// Runs `$body` with `$a`, `$b`, ... bound to the backend storages of one backend, or fails
+/// naming the two devices.
+macro_rules! same_backend {
+    ($op:expr, ($($s:expr => $v:ident),+), $body:expr) => {{
+        #[allow(unreachable_patterns)]
+        match ($($s,)+) {
+            ($(Storage::Cpu($v),)+) => $body,
+            #[cfg(feature = "cuda")]
+            ($(Storage::Cuda($v),)+) => $body,
+            _ => Err(mixed($op, &[$($s),+])),
+        }
+    }};
+}
+
+fn mixed(op: &str, storages: &[&Storage]) -> Error {
+    let first = storages[0].device();
+    let other = storages
+        .iter()
+        .map(|s| s.device())
+        .find(|&d| d != first)
+        .unwrap_or(first);
+    Error::Device(format!(
+        "{op}: expected all arrays on one device, got {first} and {other}"
+    ))
+}
+
+impl Storage {
+    /// Host storage over `buf`.
+    pub(crate) fn cpu(buf: CpuBuffer) -> Arc<Storage> {
+        Arc::new(Storage::Cpu(CpuStorage::new(buf)))
+    }
+
+    /// `len` elements of `dtype` on `device`: zeros when `zeroed`, else contents undefined
+    /// (the CPU zeroes anyway: its pages come zeroed).
+    ///
+    /// # Errors
+    /// [`Error::Device`] if the device is not available; [`Error::OutOfMemory`].
+    pub(crate) fn alloc(device: Device, dtype: DType, len: usize, zeroed: bool) -> Result<Arc<Storage>> {
+        match device {
+            Device::Cpu => Ok(Storage::cpu(CpuBuffer::zeros(dtype, len)?)),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(i) => {
+                Device::cuda(i)?;
+                let s = crate::cuda::CudaStorage::alloc(i, dtype, len)?;
+                if zeroed {
+                    s.fill(&Layout::c_contiguous(&[len]), Scalar::Int(0))?;
+                }
+                Ok(Arc::new(Storage::Cuda(s)))
+            }
+            #[cfg(not(feature = "cuda"))]
+            Device::Cuda(_) => {
+                let _ = zeroed;
+                Err(no_cuda())
+            }
+        }
+    }
+
+    /// The element type.
+    pub(crate) fn dtype(&self) -> DType {
+        match self {
+            Storage::Cpu(s) => s.dtype(),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(s) => s.dtype(),
+        }
+    }
+
+    /// The device the memory is on.
+    pub(crate) fn device(&self) -> Device {
+        match self {
+            Storage::Cpu(_) => Device::Cpu,
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(s) => Device::Cuda(s.ordinal()),
+        }
+    }
+
+    /// Number of elements.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Storage::Cpu(s) => s.len(),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(s) => s.len(),
+        }
+    }
+
+    /// Whether matmul operands on this storage's device must be BLAS-describable (order and
+    /// leading dimension); the CPU GEMM packs any strides itself.
+    pub(crate) fn needs_blas_operands(&self) -> bool {
+        !matches!(self, Storage::Cpu(_))
+    }
+
+    /// The host buffer for reading; `None` for device storage.
+    pub(crate) fn read_cpu(&self) -> Option<RwLockReadGuard<'_, CpuBuffer>> {
+        match self {
+            Storage::Cpu(s) => Some(s.read()),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(_) => None,
+        }
+    }
+
+    /// The host buffer itself, if this is host storage.
+    pub(crate) fn into_cpu_buffer(self) -> Option<CpuBuffer> {
+        match self {
+            Storage::Cpu(s) => Some(s.into_inner()),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(_) => None,
+        }
+    }
+
+    /// `self[dst] = src[src_layout]` converted, within a device or across devices (host to
+    /// device, device to host, between devices).
+    pub(crate) fn copy_from(&self, dst: &Layout, src: &Storage, src_layout: &Layout) -> Result<()> {
+        match (self, src) {
+            (Storage::Cpu(d), Storage::Cpu(s)) => d.copy_from(dst, s, src_layout),
+            #[cfg(feature = "cuda")]
+            (Storage::Cuda(d), Storage::Cuda(s)) => d.copy_from(dst, s, src_layout),
+            #[cfg(feature = "cuda")]
+            (Storage::Cuda(d), Storage::Cpu(s)) => d.upload(dst, &s.read(), src_layout),
+            #[cfg(feature = "cuda")]
+            (Storage::Cpu(d), Storage::Cuda(s)) => s.download(src_layout, &mut d.write(), dst),
+        }
+    }
+
+    /// See [`BackendStorage::fill`].
+    pub(crate) fn fill(&self, dst: &Layout, value: Scalar) -> Result<()> {
+        same_backend!("fill", (self => d), d.fill(dst, value))
+    }
+
+    /// See [`BackendStorage::arange`].
+    pub(crate) fn arange(&self, dst: &Layout, start: Scalar, step: Scalar) -> Result<()> {
+        same_backend!("arange", (self => d), d.arange(dst, start, step))
+    }
+
+    /// See [`BackendStorage::tri_zero`].
+    pub(crate) fn tri_zero(&self, dst: &Layout, k: i64, upper: bool) -> Result<()> {
+        same_backend!("tril/triu", (self => d), d.tri_zero(dst, k, upper))
+    }
+
+    /// See [`BackendStorage::random`].
+    pub(crate) fn random(&self, dst: &Layout, spec: &RandomSpec) -> Result<()> {
+        same_backend!("random", (self => d), d.random(dst, spec))
+    }
+
+    /// See [`BackendStorage::gather`].
+    pub(crate) fn gather(
+        &self,
+        dst: &Layout,
+        src: &Storage,
+        plan: &IndexPlan,
+        indices: &[&Storage],
+    ) -> Result<()> {
+        match (self, src) {
+            (Storage::Cpu(d), Storage::Cpu(s)) => {
+                let idx = indices.iter().map(|i| match i {
+                    Storage::Cpu(c) => Ok(c),
+                    #[allow(unreachable_patterns)]
+                    _ => Err(mixed("indexing", &[self, i])),
+                });
+                d.gather(dst, s, plan, &idx.collect::<Result<Vec<_>>>()?)
+            }
+            #[cfg(feature = "cuda")]
+            (Storage::Cuda(d), Storage::Cuda(s)) => {
+                let idx = indices.iter().map(|i| match i {
+                    Storage::Cuda(c) => Ok(c),
+                    _ => Err(mixed("indexing", &[self, i])),
+                });
+                d.gather(dst, s, plan, &idx.collect::<Result<Vec<_>>>()?)
+            }
+            #[allow(unreachable_patterns)]
+            _ => Err(mixed("indexing", &[self, src])),
+        }
+    }
+
+    /// See [`BackendStorage::scatter`].
+    pub(crate) fn scatter(
+        &self,
+        plan: &IndexPlan,
+        indices: &[&Storage],
+        values: &Storage,
+        values_layout: &Layout,
+    ) -> Result<()> {
+        match (self, values) {
+            (Storage::Cpu(d), Storage::Cpu(v)) => {
+                let idx = indices.iter().map(|i| match i {
+                    Storage::Cpu(c) => Ok(c),
+                    #[allow(unreachable_patterns)]
+                    _ => Err(mixed("index assignment", &[self, i])),
+                });
+                d.scatter(plan, &idx.collect::<Result<Vec<_>>>()?, v, values_layout)
+            }
+            #[cfg(feature = "cuda")]
+            (Storage::Cuda(d), Storage::Cuda(v)) => {
+                let idx = indices.iter().map(|i| match i {
+                    Storage::Cuda(c) => Ok(c),
+                    _ => Err(mixed("index assignment", &[self, i])),
+                });
+                d.scatter(plan, &idx.collect::<Result<Vec<_>>>()?, v, values_layout)
+            }
+            #[allow(unreachable_patterns)]
+            _ => Err(mixed("index assignment", &[self, values])),
+        }
+    }
+
+    /// See [`BackendStorage::nonzero`].
+    pub(crate) fn nonzero(&self, layout: &Layout) -> Result<(Arc<Storage>, usize)> {
+        match self {
+            Storage::Cpu(s) => s
+                .nonzero(layout)
+                .map(|(b, n)| (Arc::new(Storage::Cpu(b)), n)),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(s) => s
+                .nonzero(layout)
+                .map(|(b, n)| (Arc::new(Storage::Cuda(b)), n)),
+        }
+    }
+
+    /// See [`BackendStorage::masked_copy`].
+    pub(crate) fn masked_copy(
+        &self,
+        dst: &Layout,
+        mask: &Storage,
+        mask_layout: &Layout,
+        src: &Storage,
+        src_layout: &Layout,
+    ) -> Result<()> {
+        same_backend!(
+            "masked assignment",
+            (self => d, mask => m, src => s),
+            d.masked_copy(dst, m, mask_layout, s, src_layout)
+        )
+    }
+
+    /// See [`BackendStorage::matmul`].
+    pub(crate) fn matmul(&self, plan: &MatmulPlan, a: &Storage, b: &Storage) -> Result<()> {
+        same_backend!("matmul", (self => c, a => a, b => b), c.matmul(plan, a, b))
+    }
+}
