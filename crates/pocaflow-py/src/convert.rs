@@ -1,61 +1,242 @@
-//! NumPy arrays to tensors and back. Arrays are read through zero-copy views of any order and
-//! strides; the copy into tensor storage and back runs with the GIL released.
+//! NumPy arrays and Python values to tensors and back. CPU tensors can share a NumPy array's
+//! memory (`asarray`); copies into tensor storage and back run with the GIL released.
 
 use crate::errors::IntoPyResult;
 use crate::types::unsupported_dtype;
 use ndarray::{ArrayD, ShapeBuilder};
 use numpy::{
-    PyArray, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
+    PyArray, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray,
+    PyUntypedArrayMethods,
 };
-use pocaflow::{DType, Device, Tensor};
-use pyo3::exceptions::PyValueError;
+use pocaflow::{CpuBuffer, DType, Device, Layout, Scalar, Tensor};
+use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyFloat, PyInt};
 
-/// A tensor on `device` holding the values of `obj` (a NumPy array of float16, float32 or
-/// float64, or anything `numpy.asarray` turns into one), converted to `dtype` if given.
-pub fn tensor_from_array(
-    obj: &Bound<'_, PyAny>,
-    device: Device,
-    dtype: Option<DType>,
-) -> PyResult<Tensor> {
-    let py = obj.py();
-    device.ensure_available().py()?;
-    let arr = match obj.cast::<PyUntypedArray>() {
-        Ok(a) => a.clone(),
-        Err(_) => py
-            .import("numpy")?
-            .getattr("asarray")?
-            .call1((obj,))?
-            .cast_into::<PyUntypedArray>()?,
-    };
+/// NumPy's flag bits for writeable and aligned arrays.
+const NPY_ARRAY_ALIGNED: i32 = 0x0100;
+const NPY_ARRAY_WRITEABLE: i32 = 0x0400;
+
+/// The pocaflow dtype of a NumPy array.
+fn array_dtype(arr: &Bound<'_, PyUntypedArray>) -> PyResult<DType> {
+    let py = arr.py();
     let descr = arr.dtype();
-    let t = if descr.is_equiv_to(&numpy::dtype::<f32>(py)) {
-        array_tensor::<f32>(&arr, device)?
-    } else if descr.is_equiv_to(&numpy::dtype::<f64>(py)) {
-        array_tensor::<f64>(&arr, device)?
-    } else if descr.is_equiv_to(&numpy::dtype::<half::f16>(py)) {
-        array_tensor::<half::f16>(&arr, device)?
-    } else {
-        return Err(unsupported_dtype(&descr.to_string()));
+    macro_rules! try_types {
+        ($($t:ty => $d:expr),*) => {
+            $(if descr.is_equiv_to(&numpy::dtype::<$t>(py)) { return Ok($d); })*
+        };
+    }
+    try_types!(
+        bool => DType::Bool, i8 => DType::I8, i16 => DType::I16, i32 => DType::I32,
+        i64 => DType::I64, u8 => DType::U8, u16 => DType::U16, u32 => DType::U32,
+        u64 => DType::U64, half::f16 => DType::F16, f32 => DType::F32, f64 => DType::F64
+    );
+    Err(unsupported_dtype(&descr.to_string()))
+}
+
+/// A CPU tensor sharing the memory of `arr` (its strides become the tensor's), or `None` when
+/// the memory cannot be shared: read-only, misaligned, strides that are not whole elements, or
+/// booleans (copied so that every byte is 0 or 1).
+fn share_numpy(arr: &Bound<'_, PyUntypedArray>, dtype: DType) -> PyResult<Option<Tensor>> {
+    // SAFETY: `arr` is a live NumPy array; its object header is read, not written.
+    let (flags, data) = unsafe {
+        let raw = arr.as_array_ptr();
+        ((*raw).fields.flags, (*raw).fields.data as *mut u8)
     };
+    let item = dtype.size_in_bytes() as isize;
+    if dtype == DType::Bool
+        || flags & NPY_ARRAY_WRITEABLE == 0
+        || flags & NPY_ARRAY_ALIGNED == 0
+        || arr.strides().iter().any(|s| s % item != 0)
+    {
+        return Ok(None);
+    }
+    let shape = arr.shape().to_vec();
+    let strides: Vec<isize> = arr.strides().iter().map(|s| s / item).collect();
+    let empty = shape.contains(&0);
+    let (mut lo, mut hi) = (0isize, 0isize);
+    for (&n, &s) in shape.iter().zip(&strides) {
+        if n > 1 {
+            let reach = (n as isize - 1) * s;
+            lo += reach.min(0);
+            hi += reach.max(0);
+        }
+    }
+    let len = if empty { 0 } else { (hi - lo + 1) as usize };
+    let offset = if empty { 0 } else { (-lo) as usize };
+    let start = if empty {
+        data
+    } else {
+        data.wrapping_offset(lo * item)
+    };
+    let owner: Box<dyn std::any::Any + Send + Sync> = Box::new(arr.clone().unbind());
+    // SAFETY: the elements the strides reach lie in [start, start + len) of the array's
+    // memory, aligned (NumPy's flag) and writeable; `owner` keeps the array (and so its memory)
+    // alive as long as the buffer; the values are valid for the dtype (not bool).
+    let buf = unsafe { CpuBuffer::from_foreign(dtype, start, len, owner) };
+    let layout = Layout::new(&shape, &strides, offset).py()?;
+    Tensor::from_cpu_buffer(buf, layout).py().map(Some)
+}
+
+/// A CPU tensor with a copy of `arr`'s values.
+fn copy_numpy(arr: &Bound<'_, PyUntypedArray>, dtype: DType) -> PyResult<Tensor> {
+    macro_rules! copy_as {
+        ($t:ty) => {{
+            let typed = arr.cast::<PyArrayDyn<$t>>()?;
+            let readonly = typed.try_readonly()?;
+            let view = readonly.as_array();
+            arr.py()
+                .detach(|| Tensor::from_ndarray(&view, &Device::Cpu))
+                .py()
+        }};
+    }
     match dtype {
-        Some(d) => py.detach(|| t.to_dtype(d)).py(),
-        None => Ok(t),
+        DType::Bool => copy_as!(bool),
+        DType::I8 => copy_as!(i8),
+        DType::I16 => copy_as!(i16),
+        DType::I32 => copy_as!(i32),
+        DType::I64 => copy_as!(i64),
+        DType::U8 => copy_as!(u8),
+        DType::U16 => copy_as!(u16),
+        DType::U32 => copy_as!(u32),
+        DType::U64 => copy_as!(u64),
+        DType::F16 => copy_as!(half::f16),
+        DType::F32 => copy_as!(f32),
+        DType::F64 => copy_as!(f64),
+        DType::BF16 => unreachable!("NumPy has no bfloat16"),
     }
 }
 
-/// The array copied to `device` straight from its memory: a dense array is not copied on the
-/// host first.
-fn array_tensor<T: numpy::Element + pocaflow::Element>(
-    arr: &Bound<'_, PyUntypedArray>,
+/// A Python `bool`, `int` or `float` as a scalar (None for anything else).
+pub fn python_scalar(obj: &Bound<'_, PyAny>) -> PyResult<Option<Scalar>> {
+    if obj.cast::<PyBool>().is_ok() {
+        return Ok(Some(Scalar::Bool(obj.extract()?)));
+    }
+    if obj.cast::<PyInt>().is_ok() {
+        if let Ok(v) = obj.extract::<i64>() {
+            return Ok(Some(Scalar::Int(v)));
+        }
+        return match obj.extract::<u64>() {
+            Ok(v) => Ok(Some(Scalar::UInt(v))),
+            Err(_) => Err(PyOverflowError::new_err(format!(
+                "Python int {obj} is too large for any integer dtype"
+            ))),
+        };
+    }
+    if obj.cast::<PyFloat>().is_ok() {
+        return Ok(Some(Scalar::Float(obj.extract()?)));
+    }
+    Ok(None)
+}
+
+/// The NumPy array for a non-tensor object: NumPy arrays as they are, buffer-protocol objects
+/// through `memoryview`, anything else through `numpy.asarray`.
+fn numpy_array<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyUntypedArray>> {
+    if let Ok(a) = obj.cast::<PyUntypedArray>() {
+        return Ok(a.clone());
+    }
+    let py = obj.py();
+    let np = py.import("numpy")?;
+    let builtins = py.import("builtins")?;
+    let is_buffer = ["bytes", "bytearray", "memoryview"]
+        .iter()
+        .any(|t| builtins.getattr(*t).is_ok_and(|ty| obj.is_instance(&ty).unwrap_or(false)));
+    let source = if is_buffer {
+        builtins.getattr("memoryview")?.call1((obj,))?
+    } else {
+        obj.clone()
+    };
+    let arr = np.getattr("asarray")?.call1((source,))?;
+    if let Ok(kind) = arr.getattr("dtype")?.getattr("kind")?.extract::<String>() {
+        if kind == "c" {
+            return Err(PyTypeError::new_err(
+                "complex dtypes are not supported yet: pass real values",
+            ));
+        }
+        if kind == "O" || kind == "U" || kind == "S" {
+            return Err(PyTypeError::new_err(format!(
+                "cannot make an array from {}: expected numbers, booleans or nested sequences \
+                 of them",
+                obj.get_type().name()?
+            )));
+        }
+    }
+    Ok(arr.cast_into::<PyUntypedArray>()?)
+}
+
+/// `asarray(obj, dtype, device, copy)` as the Array API standard defines it: `copy = Some(true)`
+/// always copies, `Some(false)` never does (and fails when it would have to), `None` copies
+/// only when needed. CPU arrays made from NumPy arrays share their memory when the dtype allows.
+pub fn asarray(
+    obj: &Bound<'_, PyAny>,
+    dtype: Option<DType>,
     device: Device,
+    copy: Option<bool>,
 ) -> PyResult<Tensor> {
-    let typed = arr.cast::<PyArrayDyn<T>>()?;
-    let readonly = typed.try_readonly()?;
-    let view = readonly.as_array();
-    arr.py()
-        .detach(|| Tensor::from_ndarray(&view, &device))
-        .py()
+    let py = obj.py();
+    let no_copy = |what: &str| {
+        PyValueError::new_err(format!(
+            "asarray(copy=False): {what} cannot be used without a copy"
+        ))
+    };
+    if let Ok(t) = obj.cast::<crate::tensor::PyTensor>() {
+        let t = t.get().inner.clone();
+        let changes = dtype.is_some_and(|d| d != t.dtype()) || device != t.device();
+        if copy == Some(false) && changes {
+            return Err(no_copy("an array of another dtype or device"));
+        }
+        return py
+            .detach(|| {
+                let d = t.to_dtype(dtype.unwrap_or(t.dtype()))?.to_device(&device)?;
+                if copy == Some(true) && d.shares_storage_with(&t) {
+                    d.copy_data()
+                } else {
+                    Ok(d)
+                }
+            })
+            .py();
+    }
+    device.ensure_available().py()?;
+    if let Some(s) = python_scalar(obj)? {
+        if copy == Some(false) {
+            return Err(no_copy("a Python scalar"));
+        }
+        let d = dtype.unwrap_or(match s {
+            Scalar::Bool(_) => DType::Bool,
+            Scalar::Int(_) => DType::I64,
+            Scalar::UInt(_) => DType::U64,
+            Scalar::Float(_) => DType::F64,
+        });
+        return pocaflow::ops::full(&[], s, d, &device).py();
+    }
+    let is_numpy = obj.cast::<PyUntypedArray>().is_ok();
+    let arr = numpy_array(obj)?;
+    let from = array_dtype(&arr)?;
+    let target = dtype.unwrap_or(from);
+    let shared = if copy == Some(true) {
+        None
+    } else {
+        share_numpy(&arr, from)?
+    };
+    let needs_copy = !is_numpy || target != from || device != Device::Cpu || shared.is_none();
+    if copy == Some(false) && needs_copy {
+        return Err(no_copy(if !is_numpy {
+            "a Python sequence"
+        } else if shared.is_none() {
+            "this NumPy array (read-only, misaligned or boolean)"
+        } else {
+            "a NumPy array of another dtype or device"
+        }));
+    }
+    let t = match shared {
+        Some(t) => t,
+        None => copy_numpy(&arr, from)?,
+    };
+    py.detach(|| {
+        let moved = t.to_device(&device)?;
+        moved.to_dtype(target)
+    })
+    .py()
 }
 
 /// The memory order a `.numpy(order=...)` call asks for.
@@ -91,9 +272,18 @@ pub fn tensor_to_numpy<'py>(
     order: Order,
 ) -> PyResult<Bound<'py, PyAny>> {
     match t.dtype() {
+        DType::Bool => typed_to_numpy::<bool>(py, t, order),
+        DType::I8 => typed_to_numpy::<i8>(py, t, order),
+        DType::I16 => typed_to_numpy::<i16>(py, t, order),
+        DType::I32 => typed_to_numpy::<i32>(py, t, order),
+        DType::I64 => typed_to_numpy::<i64>(py, t, order),
+        DType::U8 => typed_to_numpy::<u8>(py, t, order),
+        DType::U16 => typed_to_numpy::<u16>(py, t, order),
+        DType::U32 => typed_to_numpy::<u32>(py, t, order),
+        DType::U64 => typed_to_numpy::<u64>(py, t, order),
+        DType::F16 => typed_to_numpy::<half::f16>(py, t, order),
         DType::F32 => typed_to_numpy::<f32>(py, t, order),
         DType::F64 => typed_to_numpy::<f64>(py, t, order),
-        DType::F16 => typed_to_numpy::<half::f16>(py, t, order),
         DType::BF16 => {
             let wide = py.detach(|| t.to_dtype(DType::F32)).py()?;
             typed_to_numpy::<f32>(py, &wide, order)

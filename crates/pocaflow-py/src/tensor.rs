@@ -1,27 +1,28 @@
-//! `pocaflow.Tensor` and the module-level functions that make and multiply tensors.
+//! `pocaflow.Tensor`, the array object, and the module-level functions that make tensors.
 
-use crate::convert::{tensor_from_array, tensor_to_numpy, Order};
+use crate::convert::{asarray, python_scalar, tensor_to_numpy, Order};
 use crate::errors::IntoPyResult;
-use crate::types::{parse_device, parse_dtype, PyDType, PyDevice};
+use crate::types::{device_or_default, parse_device, parse_dtype, PyDType, PyDevice};
 use numpy::PyUntypedArray;
-use pocaflow::{Device, Tensor};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pocaflow::ops::IndexItem;
+use pocaflow::{DType, Device, Kind, Scalar, Tensor};
+use pyo3::exceptions::{PyIndexError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple};
+use pyo3::types::{PyEllipsis, PyList, PySlice, PyTuple};
 
-/// An n-dimensional array on the CPU or a CUDA device.
+/// An n-dimensional array on the CPU or a CUDA device (the Array API standard's array object).
 #[pyclass(name = "Tensor", module = "pocaflow", frozen)]
 pub struct PyTensor {
     pub inner: Tensor,
 }
 
 impl PyTensor {
-    fn wrap(inner: Tensor) -> PyTensor {
+    pub fn wrap(inner: Tensor) -> PyTensor {
         PyTensor { inner }
     }
 }
 
-fn opt_dtype(dtype: Option<&Bound<'_, PyAny>>) -> PyResult<Option<pocaflow::DType>> {
+pub fn opt_dtype(dtype: Option<&Bound<'_, PyAny>>) -> PyResult<Option<DType>> {
     dtype.filter(|d| !d.is_none()).map(parse_dtype).transpose()
 }
 
@@ -29,7 +30,7 @@ fn opt_dtype(dtype: Option<&Bound<'_, PyAny>>) -> PyResult<Option<pocaflow::DTyp
 fn operand(obj: &Bound<'_, PyAny>, device: Device) -> PyResult<Tensor> {
     match obj.cast::<PyTensor>() {
         Ok(t) => Ok(t.get().inner.clone()),
-        Err(_) => tensor_from_array(obj, device, None),
+        Err(_) => asarray(obj, None, device, None),
     }
 }
 
@@ -59,11 +60,96 @@ fn matmul_operand_like(obj: &Bound<'_, PyAny>) -> bool {
         || obj.cast::<PyTuple>().is_ok()
 }
 
+/// An optional slice bound.
+fn slice_bound(v: Bound<'_, PyAny>) -> PyResult<Option<i64>> {
+    if v.is_none() {
+        return Ok(None);
+    }
+    v.extract::<i64>().map(Some).map_err(|_| {
+        PyTypeError::new_err("slice indices must be integers or None (or have an __index__ method)")
+    })
+}
+
+/// One entry of an index key.
+fn parse_item(obj: &Bound<'_, PyAny>, device: Device) -> PyResult<IndexItem> {
+    if obj.is_none() {
+        return Ok(IndexItem::NewAxis);
+    }
+    if obj.cast::<PyEllipsis>().is_ok() {
+        return Ok(IndexItem::Ellipsis);
+    }
+    if let Ok(s) = obj.cast::<PySlice>() {
+        return Ok(IndexItem::Slice(
+            slice_bound(s.getattr("start")?)?,
+            slice_bound(s.getattr("stop")?)?,
+            slice_bound(s.getattr("step")?)?,
+        ));
+    }
+    if let Ok(t) = obj.cast::<PyTensor>() {
+        return Ok(IndexItem::Array(t.get().inner.clone()));
+    }
+    if let Some(s) = python_scalar(obj)? {
+        return match s {
+            Scalar::Int(i) => Ok(IndexItem::Int(i)),
+            Scalar::Bool(b) => Ok(IndexItem::Array(
+                pocaflow::ops::full(&[], Scalar::Bool(b), DType::Bool, &Device::Cpu).py()?,
+            )),
+            _ => Err(PyIndexError::new_err(format!(
+                "only integers, slices (`:`), ellipsis (`...`), None and integer or boolean \
+                 arrays are valid indices, got {obj}"
+            ))),
+        };
+    }
+    // NumPy integer scalars and other objects with __index__.
+    if obj.hasattr("__index__")? && obj.cast::<PyUntypedArray>().is_err() {
+        return Ok(IndexItem::Int(obj.extract::<i64>()?));
+    }
+    let t = asarray(obj, None, device, None).map_err(|_| {
+        PyIndexError::new_err(format!(
+            "only integers, slices (`:`), ellipsis (`...`), None and integer or boolean arrays \
+             are valid indices, got {}",
+            obj.get_type().name().map_or_else(|_| "?".into(), |n| n.to_string())
+        ))
+    })?;
+    if !(t.dtype().is_integer() || t.dtype() == DType::Bool) {
+        return Err(PyIndexError::new_err(format!(
+            "arrays used as indices must be of integer or boolean type, got {}",
+            t.dtype()
+        )));
+    }
+    Ok(IndexItem::Array(t))
+}
+
+/// An index key as entries.
+fn parse_key(key: &Bound<'_, PyAny>, device: Device) -> PyResult<Vec<IndexItem>> {
+    match key.cast::<PyTuple>() {
+        Ok(t) => t.iter().map(|k| parse_item(&k, device)).collect(),
+        Err(_) => Ok(vec![parse_item(key, device)?]),
+    }
+}
+
+/// The Python value of a one-element tensor.
+fn scalar_to_py(py: Python<'_>, s: Scalar) -> PyResult<Py<PyAny>> {
+    Ok(match s {
+        Scalar::Bool(b) => pyo3::types::PyBool::new(py, b).to_owned().into_any().unbind(),
+        Scalar::Int(i) => i.into_pyobject(py)?.into_any().unbind(),
+        Scalar::UInt(u) => u.into_pyobject(py)?.into_any().unbind(),
+        Scalar::Float(f) => f.into_pyobject(py)?.into_any().unbind(),
+    })
+}
+
+fn to_axes(axis: &Bound<'_, PyAny>) -> PyResult<Vec<isize>> {
+    match axis.extract::<isize>() {
+        Ok(a) => Ok(vec![a]),
+        Err(_) => axis.extract::<Vec<isize>>(),
+    }
+}
+
 #[pymethods]
 impl PyTensor {
-    /// Copies a NumPy array (float16, float32 or float64; any order and strides) to `device`.
-    /// C- and Fortran-order arrays keep their order; others arrive in C order. With `dtype`,
-    /// the values are converted (e.g. ``dtype=pf.bfloat16`` from float32).
+    /// Copies a NumPy array (or anything ``numpy.asarray`` accepts) to `device`. C- and
+    /// Fortran-order arrays keep their order; others arrive in C order. With `dtype`, the
+    /// values are converted (e.g. ``dtype=pf.bfloat16`` from float32).
     #[staticmethod]
     #[pyo3(signature = (array, device = None, dtype = None))]
     fn from_array(
@@ -72,7 +158,7 @@ impl PyTensor {
         dtype: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyTensor> {
         let device = device.map(parse_device).transpose()?.unwrap_or(Device::Cpu);
-        tensor_from_array(array, device, opt_dtype(dtype)?).map(PyTensor::wrap)
+        asarray(array, opt_dtype(dtype)?, device, Some(true)).map(PyTensor::wrap)
     }
 
     /// The values as a new NumPy array, in the tensor's order unless `order` ("C" or "F") says
@@ -109,6 +195,23 @@ impl PyTensor {
         py.None()
     }
 
+    /// The array namespace of the Array API standard: the ``pocaflow`` module.
+    #[pyo3(signature = (api_version = None))]
+    fn __array_namespace__<'py>(
+        &self,
+        py: Python<'py>,
+        api_version: Option<&str>,
+    ) -> PyResult<Bound<'py, PyModule>> {
+        if let Some(v) = api_version {
+            if !["2024.12", "2023.12", "2022.12", "2021.12"].contains(&v) {
+                return Err(PyValueError::new_err(format!(
+                    "unsupported Array API version {v:?}: pocaflow implements 2024.12"
+                )));
+            }
+        }
+        py.import("pocaflow")
+    }
+
     /// Extents of each dimension.
     #[getter]
     fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
@@ -125,6 +228,24 @@ impl PyTensor {
     #[getter]
     fn ndim(&self) -> usize {
         self.inner.ndim()
+    }
+
+    /// Number of elements.
+    #[getter]
+    fn size(&self) -> usize {
+        self.inner.numel()
+    }
+
+    /// Bytes per element.
+    #[getter]
+    fn itemsize(&self) -> usize {
+        self.inner.dtype().size_in_bytes()
+    }
+
+    /// Bytes of all elements.
+    #[getter]
+    fn nbytes(&self) -> usize {
+        self.inner.numel() * self.inner.dtype().size_in_bytes()
     }
 
     /// The element type.
@@ -145,13 +266,140 @@ impl PyTensor {
         PyTensor::wrap(self.inner.t())
     }
 
+    /// The view with the last two axes swapped; no copy.
+    #[getter(mT)]
+    fn m_t(&self) -> PyResult<PyTensor> {
+        self.inner.matrix_transpose().py().map(PyTensor::wrap)
+    }
+
+    /// The view with the last two axes swapped; no copy.
+    fn matrix_transpose(&self) -> PyResult<PyTensor> {
+        self.m_t()
+    }
+
     /// The view with axes permuted (all reversed when none are given); no copy.
     #[pyo3(signature = (*axes))]
-    fn transpose(&self, axes: Vec<usize>) -> PyResult<PyTensor> {
+    fn transpose(&self, axes: Vec<isize>) -> PyResult<PyTensor> {
         if axes.is_empty() {
             return Ok(self.t());
         }
-        self.inner.permute(&axes).py().map(PyTensor::wrap)
+        self.inner.permute_dims(&axes).py().map(PyTensor::wrap)
+    }
+
+    /// The view with axes permuted; no copy.
+    fn permute_dims(&self, axes: Vec<isize>) -> PyResult<PyTensor> {
+        self.inner.permute_dims(&axes).py().map(PyTensor::wrap)
+    }
+
+    /// The elements in C order with a new shape (one entry may be -1): a view when strides
+    /// allow, else a copy; ``copy=True`` always copies, ``copy=False`` raises instead of
+    /// copying.
+    #[pyo3(signature = (*shape, copy = None))]
+    fn reshape(&self, shape: &Bound<'_, PyTuple>, copy: Option<bool>) -> PyResult<PyTensor> {
+        let dims: Vec<isize> = if shape.len() == 1 {
+            let first = shape.get_item(0)?;
+            match first.extract::<isize>() {
+                Ok(n) => vec![n],
+                Err(_) => first.extract()?,
+            }
+        } else {
+            shape.extract()?
+        };
+        self.inner.reshape(&dims, copy).py().map(PyTensor::wrap)
+    }
+
+    /// The view with a new axis of extent 1 at `axis`.
+    #[pyo3(signature = (axis = 0))]
+    fn expand_dims(&self, axis: isize) -> PyResult<PyTensor> {
+        self.inner.expand_dims(axis).py().map(PyTensor::wrap)
+    }
+
+    /// The view without the extent-1 axes `axis` (an int or a tuple; all extent-1 axes when
+    /// None).
+    #[pyo3(signature = (axis = None))]
+    fn squeeze(&self, axis: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
+        let axes = match axis.filter(|a| !a.is_none()) {
+            Some(a) => to_axes(a)?,
+            None => (0..self.inner.ndim() as isize)
+                .filter(|&a| self.inner.shape()[a as usize] == 1)
+                .collect(),
+        };
+        self.inner.squeeze(&axes).py().map(PyTensor::wrap)
+    }
+
+    /// The view with `axis` (an int, a tuple, or all when None) reversed; no copy.
+    #[pyo3(signature = (axis = None))]
+    fn flip(&self, axis: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
+        let axes = axis.filter(|a| !a.is_none()).map(to_axes).transpose()?;
+        self.inner.flip(axes.as_deref()).py().map(PyTensor::wrap)
+    }
+
+    /// The view broadcast to `shape`; no copy.
+    fn broadcast_to(&self, shape: Vec<usize>) -> PyResult<PyTensor> {
+        self.inner.broadcast_to(&shape).py().map(PyTensor::wrap)
+    }
+
+    /// The view with axes `source` moved to `destination`; no copy.
+    fn moveaxis(&self, source: &Bound<'_, PyAny>, destination: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        self.inner
+            .moveaxis(&to_axes(source)?, &to_axes(destination)?)
+            .py()
+            .map(PyTensor::wrap)
+    }
+
+    /// The elements at `indices` along `axis` (default 0).
+    #[pyo3(signature = (indices, axis = None))]
+    fn take(&self, indices: &Bound<'_, PyAny>, axis: Option<isize>) -> PyResult<PyTensor> {
+        let idx = operand(indices, self.inner.device())?;
+        let axis = match axis {
+            Some(a) => a,
+            None if self.inner.ndim() == 1 => 0,
+            None => {
+                return Err(PyValueError::new_err(
+                    "take: axis is required for arrays of more than one dimension",
+                ))
+            }
+        };
+        self.inner.take(&idx, axis).py().map(PyTensor::wrap)
+    }
+
+    /// The elements at `indices` along `axis`, with the other axes broadcast.
+    #[pyo3(signature = (indices, axis = -1))]
+    fn take_along_axis(&self, indices: &Bound<'_, PyAny>, axis: isize) -> PyResult<PyTensor> {
+        let idx = operand(indices, self.inner.device())?;
+        self.inner.take_along_axis(&idx, axis).py().map(PyTensor::wrap)
+    }
+
+    /// The coordinates of the nonzero elements: a tuple of int64 arrays, one per axis. On CUDA
+    /// this waits for the device (the count decides the size).
+    fn nonzero<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let cols = self.inner.nonzero().py()?;
+        PyTuple::new(py, cols.into_iter().map(PyTensor::wrap))
+    }
+
+    /// A copy with the elements above diagonal `k` zeroed.
+    #[pyo3(signature = (k = 0))]
+    fn tril(&self, k: i64) -> PyResult<PyTensor> {
+        self.inner.triangle(k, false).py().map(PyTensor::wrap)
+    }
+
+    /// A copy with the elements below diagonal `k` zeroed.
+    #[pyo3(signature = (k = 0))]
+    fn triu(&self, k: i64) -> PyResult<PyTensor> {
+        self.inner.triangle(k, true).py().map(PyTensor::wrap)
+    }
+
+    /// Sets every element to `value` in place and returns the tensor.
+    fn fill_(slf: &Bound<'_, Self>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+        let s = python_scalar(value)?
+            .ok_or_else(|| PyTypeError::new_err("fill_ takes a Python bool, int or float"))?;
+        slf.get().inner.fill_(s).py()?;
+        Ok(slf.clone().unbind())
+    }
+
+    /// Whether the two tensors view the same memory.
+    fn _shares_memory(&self, other: &PyTensor) -> bool {
+        self.inner.shares_storage_with(&other.inner)
     }
 
     /// This tensor if it is C-contiguous, else a C-order copy.
@@ -169,6 +417,37 @@ impl PyTensor {
         Ok(slf.clone().unbind())
     }
 
+    /// The tensor converted to `dtype`: a copy, unless ``copy=False`` and the dtype is already
+    /// right.
+    #[pyo3(signature = (dtype, copy = true))]
+    fn astype(&self, py: Python<'_>, dtype: &Bound<'_, PyAny>, copy: bool) -> PyResult<PyTensor> {
+        let d = parse_dtype(dtype)?;
+        if d == self.inner.dtype() {
+            if !copy {
+                return Ok(PyTensor::wrap(self.inner.clone()));
+            }
+            return py.detach(|| self.inner.copy_data()).py().map(PyTensor::wrap);
+        }
+        py.detach(|| self.inner.to_dtype(d)).py().map(PyTensor::wrap)
+    }
+
+    /// The tensor on `device` (itself when it is already there).
+    #[pyo3(signature = (device, /, *, stream = None))]
+    fn to_device(
+        &self,
+        py: Python<'_>,
+        device: &Bound<'_, PyAny>,
+        stream: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyTensor> {
+        if stream.is_some_and(|s| !s.is_none()) {
+            return Err(PyValueError::new_err(
+                "to_device(stream=...) is not supported: use `with pocaflow.cuda.stream(s):`",
+            ));
+        }
+        let d = parse_device(device)?;
+        py.detach(|| self.inner.to_device(&d)).py().map(PyTensor::wrap)
+    }
+
     /// The tensor on `device` and/or converted to `dtype` (itself when nothing changes).
     #[pyo3(signature = (device = None, dtype = None))]
     fn to(
@@ -177,7 +456,7 @@ impl PyTensor {
         device: Option<&Bound<'_, PyAny>>,
         dtype: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyTensor> {
-        let device = device.map(parse_device).transpose()?;
+        let device = device.filter(|d| !d.is_none()).map(parse_device).transpose()?;
         let dtype = opt_dtype(dtype)?;
         py.detach(|| {
             let t = match dtype {
@@ -206,6 +485,83 @@ impl PyTensor {
         py.detach(|| self.inner.to_device(&Device::Cuda(index)))
             .py()
             .map(PyTensor::wrap)
+    }
+
+    fn __getitem__(&self, key: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        let items = parse_key(key, self.inner.device())?;
+        self.inner.index(&items).py().map(PyTensor::wrap)
+    }
+
+    fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let t = &self.inner;
+        let items = parse_key(key, t.device())?;
+        let basic = !items.iter().any(|i| matches!(i, IndexItem::Array(_)));
+        if let Some(s) = python_scalar(value)? {
+            if basic {
+                return t.index(&items).py()?.fill_(s).py();
+            }
+            let v = pocaflow::ops::full(&[], s, t.dtype(), &t.device()).py()?;
+            return t.index_put(&items, &v).py();
+        }
+        let v = operand(value, t.device())?;
+        t.index_put(&items, &v).py()
+    }
+
+    fn __iter__(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        let t = &slf.get().inner;
+        if t.ndim() == 0 {
+            return Err(PyTypeError::new_err("iteration over a 0-d array"));
+        }
+        let py = slf.py();
+        let rows = (0..t.shape()[0] as i64)
+            .map(|i| t.index(&[IndexItem::Int(i)]).py().map(PyTensor::wrap))
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(PyList::new(py, rows)?.call_method0("__iter__")?.unbind())
+    }
+
+    fn __bool__(&self, py: Python<'_>) -> PyResult<bool> {
+        let s = py.detach(|| self.inner.scalar_value()).py()?;
+        Ok(match s {
+            Scalar::Bool(b) => b,
+            Scalar::Int(i) => i != 0,
+            Scalar::UInt(u) => u != 0,
+            Scalar::Float(f) => f != 0.0,
+        })
+    }
+
+    fn __int__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let s = py.detach(|| self.inner.scalar_value()).py()?;
+        match s {
+            Scalar::Float(f) if f.is_nan() => Err(PyValueError::new_err("cannot convert float NaN to integer")),
+            Scalar::Float(f) if f.is_infinite() => Err(PyOverflowError::new_err("cannot convert float infinity to integer")),
+            Scalar::Float(f) => {
+                let builtins = py.import("builtins")?;
+                Ok(builtins.getattr("int")?.call1((f,))?.unbind())
+            }
+            Scalar::Bool(b) => Ok(i64::from(b).into_pyobject(py)?.into_any().unbind()),
+            other => scalar_to_py(py, other),
+        }
+    }
+
+    fn __float__(&self, py: Python<'_>) -> PyResult<f64> {
+        Ok(py.detach(|| self.inner.scalar_value()).py()?.as_f64())
+    }
+
+    fn __index__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        if !self.inner.dtype().is_integer() {
+            return Err(PyTypeError::new_err(format!(
+                "only integer arrays can be used as an index, not {}",
+                self.inner.dtype()
+            )));
+        }
+        let s = py.detach(|| self.inner.scalar_value()).py()?;
+        scalar_to_py(py, s)
+    }
+
+    /// The value of a one-element array as a Python scalar.
+    fn item(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let s = py.detach(|| self.inner.scalar_value()).py()?;
+        scalar_to_py(py, s)
     }
 
     fn __matmul__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
@@ -252,7 +608,7 @@ impl PyTensor {
     }
 }
 
-/// A tensor from array-like `data` (nested lists, NumPy arrays; float data only).
+/// A tensor from array-like `data` (nested lists, NumPy arrays, scalars): always a copy.
 #[pyfunction]
 #[pyo3(signature = (data, dtype = None, device = None))]
 pub fn tensor(
@@ -260,24 +616,264 @@ pub fn tensor(
     dtype: Option<&Bound<'_, PyAny>>,
     device: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyTensor> {
-    PyTensor::from_array(data, device, dtype)
+    let device = device_or_default(device)?;
+    asarray(data, opt_dtype(dtype)?, device, Some(true)).map(PyTensor::wrap)
 }
 
-/// A tensor of zeros of `shape` (float32 unless `dtype` says otherwise) on `device`.
+/// The Array API standard's ``asarray``: an array from a Tensor, NumPy array, buffer, nested
+/// sequence or Python scalar. ``copy=None`` shares memory when it can (a NumPy array on the
+/// CPU of a dtype pocaflow holds, other than bool), ``copy=True`` always copies,
+/// ``copy=False`` raises ``ValueError`` when sharing is impossible.
+#[pyfunction(name = "asarray")]
+#[pyo3(signature = (obj, /, *, dtype = None, device = None, copy = None))]
+pub fn py_asarray(
+    obj: &Bound<'_, PyAny>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
+    copy: Option<bool>,
+) -> PyResult<PyTensor> {
+    let device = match device.filter(|d| !d.is_none()) {
+        Some(d) => parse_device(d)?,
+        None => match obj.cast::<PyTensor>() {
+            Ok(t) => t.get().inner.device(),
+            Err(_) => crate::types::default_device(),
+        },
+    };
+    asarray(obj, opt_dtype(dtype)?, device, copy).map(PyTensor::wrap)
+}
+
+fn shape_arg(shape: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
+    match shape.extract::<usize>() {
+        Ok(n) => Ok(vec![n]),
+        Err(_) => shape.extract::<Vec<usize>>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "shape must be a non-negative int or a sequence of them, got {shape}"
+            ))
+        }),
+    }
+}
+
+/// An array of `shape` with undefined contents (zeros on the CPU).
 #[pyfunction]
-#[pyo3(signature = (shape, dtype = None, device = None))]
-pub fn zeros(
+#[pyo3(signature = (shape, *, dtype = None, device = None))]
+pub fn empty(
     py: Python<'_>,
-    shape: Vec<usize>,
+    shape: &Bound<'_, PyAny>,
     dtype: Option<&Bound<'_, PyAny>>,
     device: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyTensor> {
-    let device = device.map(parse_device).transpose()?.unwrap_or(Device::Cpu);
-    let dtype = opt_dtype(dtype)?.unwrap_or(pocaflow::DType::F32);
-    device.ensure_available().py()?;
-    py.detach(|| Tensor::zeros(&shape, dtype, &device))
+    let shape = shape_arg(shape)?;
+    let device = device_or_default(device)?;
+    let dtype = opt_dtype(dtype)?.unwrap_or(DType::F64);
+    py.detach(|| Tensor::empty(&shape, dtype, &device))
         .py()
         .map(PyTensor::wrap)
+}
+
+/// An array of `shape` filled with `fill_value` (dtype inferred from it when None: bool,
+/// int64 or float64).
+#[pyfunction]
+#[pyo3(signature = (shape, fill_value, *, dtype = None, device = None))]
+pub fn full(
+    py: Python<'_>,
+    shape: &Bound<'_, PyAny>,
+    fill_value: &Bound<'_, PyAny>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let shape = shape_arg(shape)?;
+    let device = device_or_default(device)?;
+    let value = match python_scalar(fill_value)? {
+        Some(v) => v,
+        None => match fill_value.cast::<PyTensor>() {
+            Ok(t) if t.get().inner.numel() == 1 => t.get().inner.scalar_value().py()?,
+            _ => return Err(PyTypeError::new_err(format!("fill_value must be a bool, int or float, got {fill_value}"))),
+        },
+    };
+    let dtype = match opt_dtype(dtype)? {
+        Some(d) => d,
+        None => match value {
+            Scalar::Bool(_) => DType::Bool,
+            Scalar::Int(_) => DType::I64,
+            Scalar::UInt(_) => DType::U64,
+            Scalar::Float(_) => DType::F64,
+        },
+    };
+    if let (Scalar::Float(_), Kind::Signed | Kind::Unsigned | Kind::Bool) = (value, dtype.kind()) {
+        if dtype != DType::Bool {
+            return Err(PyTypeError::new_err(format!(
+                "full: a float fill value for an integer dtype ({dtype})"
+            )));
+        }
+    }
+    py.detach(|| pocaflow::ops::full(&shape, value, dtype, &device))
+        .py()
+        .map(PyTensor::wrap)
+}
+
+/// An array of zeros of `shape` (float64 unless `dtype` says otherwise).
+#[pyfunction]
+#[pyo3(signature = (shape, *, dtype = None, device = None))]
+pub fn zeros(
+    py: Python<'_>,
+    shape: &Bound<'_, PyAny>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let shape = shape_arg(shape)?;
+    let device = device_or_default(device)?;
+    let dtype = opt_dtype(dtype)?.unwrap_or(DType::F64);
+    py.detach(|| pocaflow::ops::full(&shape, Scalar::Int(0), dtype, &device))
+        .py()
+        .map(PyTensor::wrap)
+}
+
+/// ``arange(stop)`` or ``arange(start, stop, step)``: int64 for integer arguments, float64 if
+/// any is a float, unless `dtype` says otherwise.
+#[pyfunction]
+#[pyo3(signature = (start, /, stop = None, step = None, *, dtype = None, device = None))]
+pub fn arange(
+    py: Python<'_>,
+    start: &Bound<'_, PyAny>,
+    stop: Option<&Bound<'_, PyAny>>,
+    step: Option<&Bound<'_, PyAny>>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let num = |o: &Bound<'_, PyAny>| -> PyResult<Scalar> {
+        match python_scalar(o)? {
+            Some(Scalar::Bool(_)) | None => Err(PyTypeError::new_err(format!(
+                "arange takes int or float arguments, got {o}"
+            ))),
+            Some(s) => Ok(s),
+        }
+    };
+    let (a, b) = match stop.filter(|s| !s.is_none()) {
+        Some(s) => (num(start)?, num(s)?),
+        None => (Scalar::Int(0), num(start)?),
+    };
+    let s = match step.filter(|s| !s.is_none()) {
+        Some(s) => num(s)?,
+        None => Scalar::Int(1),
+    };
+    let any_float = [a, b, s].iter().any(|x| matches!(x, Scalar::Float(_)));
+    let dtype = opt_dtype(dtype)?.unwrap_or(if any_float { DType::F64 } else { DType::I64 });
+    let device = device_or_default(device)?;
+    py.detach(|| pocaflow::ops::arange(a, b, s, dtype, &device))
+        .py()
+        .map(PyTensor::wrap)
+}
+
+/// `num` evenly spaced values from `start` to `stop` (float64 unless `dtype` says otherwise).
+#[pyfunction]
+#[pyo3(signature = (start, stop, /, num, *, dtype = None, device = None, endpoint = true))]
+#[allow(clippy::too_many_arguments)]
+pub fn linspace(
+    py: Python<'_>,
+    start: f64,
+    stop: f64,
+    num: usize,
+    dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
+    endpoint: bool,
+) -> PyResult<PyTensor> {
+    let dtype = opt_dtype(dtype)?.unwrap_or(DType::F64);
+    let device = device_or_default(device)?;
+    py.detach(|| pocaflow::ops::linspace(start, stop, num, endpoint, dtype, &device))
+        .py()
+        .map(PyTensor::wrap)
+}
+
+/// A 2-D array with ones on diagonal `k` and zeros elsewhere.
+#[pyfunction]
+#[pyo3(signature = (n_rows, n_cols = None, /, *, k = 0, dtype = None, device = None))]
+pub fn eye(
+    py: Python<'_>,
+    n_rows: usize,
+    n_cols: Option<usize>,
+    k: i64,
+    dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyTensor> {
+    let dtype = opt_dtype(dtype)?.unwrap_or(DType::F64);
+    let device = device_or_default(device)?;
+    py.detach(|| pocaflow::ops::eye(n_rows, n_cols.unwrap_or(n_rows), k, dtype, &device))
+        .py()
+        .map(PyTensor::wrap)
+}
+
+/// The dtype two operands of `a` and `b` promote to (the standard's table; NumPy's rules for
+/// mixed integers and floats).
+#[pyfunction]
+pub fn result_type2(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<PyDType> {
+    Ok(PyDType(DType::promote(parse_dtype(a)?, parse_dtype(b)?)))
+}
+
+/// Whether every value of dtype `from_` is a value of dtype `to`.
+#[pyfunction]
+pub fn can_cast(from_: &Bound<'_, PyAny>, to: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let from = match from_.cast::<PyTensor>() {
+        Ok(t) => t.get().inner.dtype(),
+        Err(_) => parse_dtype(from_)?,
+    };
+    Ok(DType::can_cast(from, parse_dtype(to)?))
+}
+
+/// Counter-based random numbers (Philox4x32-10): an array of `shape` and the number of Philox
+/// blocks it used. `kind` is "uniform" (`a` = low, `b` = high), "normal" (`a` = mean, `b` =
+/// std) or "integers" (`a` = low, `b` = high, exclusive).
+#[pyfunction]
+#[pyo3(signature = (shape, dtype, device, kind, a, b, seed, counter))]
+#[allow(clippy::too_many_arguments)]
+pub fn random_fill(
+    py: Python<'_>,
+    shape: &Bound<'_, PyAny>,
+    dtype: &Bound<'_, PyAny>,
+    device: Option<&Bound<'_, PyAny>>,
+    kind: &str,
+    a: &Bound<'_, PyAny>,
+    b: &Bound<'_, PyAny>,
+    seed: u64,
+    counter: u64,
+) -> PyResult<(PyTensor, u64)> {
+    use pocaflow::plan::{Distribution, RandomSpec};
+    let shape = shape_arg(shape)?;
+    let dtype = parse_dtype(dtype)?;
+    let device = device_or_default(device)?;
+    let dist = match kind {
+        "uniform" => Distribution::Uniform { low: a.extract()?, high: b.extract()? },
+        "normal" => Distribution::Normal { mean: a.extract()?, std: b.extract()? },
+        "integers" => {
+            let (low, high): (i128, i128) = (a.extract()?, b.extract()?);
+            if high <= low {
+                return Err(PyValueError::new_err(format!("integers: need low < high, got {low} and {high}")));
+            }
+            let span = high - low;
+            let (lo, hi) = match dtype.kind() {
+                Kind::Signed => {
+                    let bits = dtype.size_in_bytes() * 8;
+                    (-(1i128 << (bits - 1)), 1i128 << (bits - 1))
+                }
+                Kind::Unsigned => (0, 1i128 << (dtype.size_in_bytes() * 8)),
+                _ => (0, 0),
+            };
+            if dtype.is_integer() && (low < lo || high > hi) {
+                return Err(PyValueError::new_err(format!(
+                    "integers: [{low}, {high}) does not fit {dtype}"
+                )));
+            }
+            Distribution::Integers {
+                low: low as i64,
+                span: if span == 1i128 << 64 { 0 } else { span as u64 },
+            }
+        }
+        _ => return Err(PyValueError::new_err(format!("unknown distribution {kind:?}"))),
+    };
+    let spec = RandomSpec { seed, counter, dist };
+    let (t, blocks) = py
+        .detach(|| pocaflow::ops::random::random(&shape, dtype, &device, &spec))
+        .py()?;
+    Ok((PyTensor::wrap(t), blocks))
 }
 
 /// Matrix product with NumPy ``matmul`` semantics: 1-D operands are promoted and the added

@@ -1,7 +1,8 @@
-//! The small value classes: `pocaflow.DType` (float16, bfloat16, float32, float64) and
-//! `pocaflow.Device`, and the parsing of `dtype=` and `device=` arguments.
+//! The small value classes: `pocaflow.DType` (the 13 dtypes) and `pocaflow.Device`, and the
+//! parsing of `dtype=` and `device=` arguments (with the default device).
 
-use pocaflow::{DType, Device};
+use pocaflow::{DType, Device, Kind};
+use std::sync::Mutex;
 use pyo3::basic::CompareOp;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -42,6 +43,17 @@ impl PyDType {
         self.0.size_in_bytes()
     }
 
+    /// NumPy's kind character: ``"b"`` (bool), ``"i"`` (signed), ``"u"`` (unsigned), ``"f"``.
+    #[getter]
+    fn kind(&self) -> &'static str {
+        match self.0.kind() {
+            Kind::Bool => "b",
+            Kind::Signed => "i",
+            Kind::Unsigned => "u",
+            Kind::Float => "f",
+        }
+    }
+
     fn __repr__(&self) -> String {
         format!("pocaflow.{}", self.0.name())
     }
@@ -72,7 +84,15 @@ pub fn parse_dtype(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
             return Ok(d);
         }
     }
-    let np = obj.py().import("numpy")?;
+    // Python's own types, as NumPy reads them.
+    let py = obj.py();
+    let builtins = py.import("builtins")?;
+    for (ty, d) in [("bool", DType::Bool), ("int", DType::I64), ("float", DType::F64)] {
+        if obj.is(&builtins.getattr(ty)?) {
+            return Ok(d);
+        }
+    }
+    let np = py.import("numpy")?;
     let name: String = np
         .getattr("dtype")?
         .call1((obj,))
@@ -84,9 +104,14 @@ pub fn parse_dtype(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
 
 /// The TypeError for an element type pocaflow does not hold.
 pub fn unsupported_dtype(name: &str) -> PyErr {
+    let hint = if name.starts_with("complex") {
+        " (complex dtypes are not supported yet)"
+    } else {
+        ""
+    };
     PyTypeError::new_err(format!(
-        "unsupported dtype {name}: pocaflow supports float32 and float64 (and float16 or \
-         bfloat16 for CUDA matmul)"
+        "unsupported dtype {name}{hint}: pocaflow supports bool, int8/16/32/64, \
+         uint8/16/32/64, float16, bfloat16, float32 and float64"
     ))
 }
 
@@ -140,6 +165,36 @@ impl PyDevice {
     fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp, py: Python<'_>) -> Py<PyAny> {
         let same = parse_device(other).is_ok_and(|d| d == self.0);
         equality(same, op, py)
+    }
+}
+
+static DEFAULT_DEVICE: Mutex<Device> = Mutex::new(Device::Cpu);
+
+/// The device that creation functions use when none is given.
+pub fn default_device() -> Device {
+    *DEFAULT_DEVICE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Sets the device that creation functions use when none is given ("cuda" makes code written
+/// for the CPU run on the GPU).
+#[pyfunction]
+pub fn set_default_device(device: &Bound<'_, PyAny>) -> PyResult<()> {
+    let d = parse_device(device)?;
+    *DEFAULT_DEVICE.lock().unwrap_or_else(|e| e.into_inner()) = d;
+    Ok(())
+}
+
+/// The device that creation functions use when none is given.
+#[pyfunction]
+pub fn get_default_device() -> PyDevice {
+    PyDevice(default_device())
+}
+
+/// Reads an optional `device=` argument: the default device for None.
+pub fn device_or_default(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Device> {
+    match obj {
+        Some(o) if !o.is_none() => parse_device(o),
+        _ => Ok(default_device()),
     }
 }
 

@@ -303,6 +303,21 @@ impl Tensor {
             .copy_from(&self.layout, &src.storage, &src_layout)
     }
 
+    /// A copy in new storage on the same device, keeping Fortran order for Fortran-contiguous
+    /// tensors (C order otherwise).
+    ///
+    /// # Errors
+    /// Device and allocation errors.
+    pub fn copy_data(&self) -> Result<Tensor> {
+        let l = &self.layout;
+        let layout = if l.is_f_contiguous() && !l.is_c_contiguous() {
+            Layout::f_contiguous(l.shape())
+        } else {
+            Layout::c_contiguous(l.shape())
+        };
+        self.copy_into_new(self.dtype(), layout)
+    }
+
     /// A new tensor holding `self` converted to `dtype`, in `layout` (offset 0, dense).
     pub(crate) fn copy_into_new(&self, dtype: DType, layout: Layout) -> Result<Tensor> {
         let out = Tensor::uninit(layout, dtype, self.device())?;
