@@ -229,7 +229,11 @@ def eye(
     if n_rows < 0 or n_cols < 0:
         raise ValueError(f"eye: negative dimension in ({n_rows}, {n_cols})")
     return _n.eye(
-        n_rows, n_cols, k=operator.index(k), dtype=_dtype_or(dtype, _n.float64), device=resolve(device)
+        n_rows,
+        n_cols,
+        k=operator.index(k),
+        dtype=_dtype_or(dtype, _n.float64),
+        device=resolve(device),
     )
 
 

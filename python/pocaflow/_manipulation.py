@@ -343,7 +343,9 @@ def roll(x: Tensor, /, shift: int | Sequence[int], *, axis: AxisLike | None = No
         if s == 0:
             pieces.append([(slice(None), slice(None))])
         else:
-            pieces.append([(slice(s, None), slice(None, d - s)), (slice(None, s), slice(d - s, None))])
+            pieces.append(
+                [(slice(s, None), slice(None, d - s)), (slice(None, s), slice(d - s, None))]
+            )
     for combo in itertools.product(*pieces):
         dst = tuple(c[0] for c in combo)
         src = tuple(c[1] for c in combo)

@@ -122,8 +122,7 @@ class Generator:
         info = iinfo(dt)
         if low < info.min or high - 1 > info.max:
             raise ValueError(
-                f"integers: [{low}, {high}) is out of range for {dt.name} "
-                f"[{info.min}, {info.max}]"
+                f"integers: [{low}, {high}) is out of range for {dt.name} [{info.min}, {info.max}]"
             )
         return self._fill(shape, dt, device, "integers", low, high)
 

@@ -49,3 +49,12 @@ def device(request: pytest.FixtureRequest) -> Iterator[str]:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20261125)
+
+
+#: The array tests run once per device kind: the CPU and, where a GPU is usable, cuda:0.
+ARRAY_DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
+
+
+@pytest.fixture(params=ARRAY_DEVICES)
+def xdev(request: pytest.FixtureRequest) -> str:
+    return request.param
