@@ -243,7 +243,7 @@ def test_setitem_from_numpy_and_casts(xdev):
 
 def test_setitem_shape_errors_name_both(xdev):
     x = pf.zeros((4, 5), device=xdev)
-    with pytest.raises(ValueError, match=r"\(3,\).*\(4, 5\)|\(4, 5\).*\(3,\)"):
+    with pytest.raises(ValueError, match=r"[\[(]3,?[\])].*[\[(]4, 5[\])]"):
         x[...] = pf.zeros((3,), device=xdev)
     with pytest.raises(ValueError):
         x[0] = pf.zeros((2, 5), device=xdev)

@@ -44,20 +44,20 @@ def test_axis_error_is_both_value_and_index_error():
 @pytest.mark.parametrize("name", DTYPE_NAMES)
 def test_reshape(name, rng, xdev):
     base = sample(rng, (4, 6), name)
-    for label, view, x in layouts(base, xdev, dtype=name):
+    for _, view, x in layouts(base, xdev, dtype=name):
         for shape in [(24,), (-1,), (2, 12), (3, -1, 2), (1, 24, 1)]:
             want_shape = (view.size,) if shape == (-1,) else shape
             if view.size != 24:
                 want_shape = (view.size,)
                 shape = (-1,)
             check(pf.reshape(x, shape), view.reshape(want_shape), dtype=name)
-        if label == "C":
-            r = pf.reshape(x, (2, 12))
-            assert r._shares_memory(x)
-            r[1, 11] = 1
-            assert x.numpy()[3, 5] == 1
-            assert pf.reshape(x, (24,), copy=False)._shares_memory(x)
-            assert not pf.reshape(x, (24,), copy=True)._shares_memory(x)
+    x = pf.asarray(base, dtype=name, device=xdev, copy=True)
+    r = pf.reshape(x, (2, 12))
+    assert r._shares_memory(x)
+    r[1, 11] = 1
+    assert x.numpy()[3, 5] == 1
+    assert pf.reshape(x, (24,), copy=False)._shares_memory(x)
+    assert not pf.reshape(x, (24,), copy=True)._shares_memory(x)
     t = pf.asarray(base, dtype=name, device=xdev).mT
     with pytest.raises(ValueError):
         pf.reshape(t, (24,), copy=False)  # not expressible as a view
@@ -143,6 +143,8 @@ def test_flip(shape, name, rng, xdev):
 def test_broadcast_to(shape, target, rng, xdev):
     base = rng.standard_normal(shape)
     for _, view, x in layouts(base, xdev):
+        if view.shape != base.shape:
+            continue  # a step changes the shape
         b = pf.broadcast_to(x, target)
         check(b, np.broadcast_to(view, target))
         assert b._shares_memory(x) or b.size == 0 or x.size == 0
@@ -299,7 +301,8 @@ def test_stack(shape, rng, xdev):
     ps = [pf.asarray(a, device=xdev) for a in arrays]
     for axis in range(-len(shape) - 1, len(shape) + 1):
         check(pf.stack(ps, axis=axis), np.stack(arrays, axis=axis))
-    check(pf.stack([ps[0].astype("float32"), ps[1]]), np.stack(arrays[:2]))
+    mixed = pf.stack([ps[0].astype("float32"), ps[1]])
+    check(mixed, np.stack([arrays[0].astype(np.float32), arrays[1]]))
     if len(shape):
         with pytest.raises(ValueError):
             pf.stack([ps[0], pf.zeros(shape + (1,), device=xdev)])

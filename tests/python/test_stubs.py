@@ -7,7 +7,7 @@ import pocaflow as pf
 from pocaflow import _pocaflow
 
 STUB = pathlib.Path(pf.__file__).with_name("_pocaflow.pyi")
-HELPERS = {"DTypeLike", "DeviceLike", "ArrayLike"}
+HELPERS = {"DTypeLike", "DeviceLike", "ArrayLike", "ShapeLike", "Scalar", "Index"}
 
 
 def stub_names() -> set:
