@@ -81,7 +81,7 @@ def _dtype_of(x: Any) -> DType:
     """The dtype of an array or a dtype-like."""
     if isinstance(x, Tensor):
         return x.dtype
-    if isinstance(x, np.ndarray):
+    if isinstance(x, (np.ndarray, np.generic)):
         return as_dtype(x.dtype)
     return as_dtype(x)
 

@@ -37,17 +37,17 @@ class Info:
         return {"real floating": _n.float64, "integral": _n.int64, "indexing": _n.int64}
 
     def dtypes(self, *, device: Any = None, kind: Any = None) -> dict[str, DType]:
-        """The dtypes of ``kind`` (a kind name as in ``isdtype``, or a tuple; default every
-        dtype), by name. Every dtype exists on every device."""
+        """The standard's dtypes of ``kind`` (a kind name as in ``isdtype``, or a tuple; default
+        every dtype), by name. Every dtype exists on every device. ``bfloat16`` is pocaflow's
+        own, not an array API dtype, so it is not listed (``pf.bfloat16`` is always there)."""
         resolve(device)
-        if kind is None:
-            return {d.name: d for d in ALL_DTYPES}
-        return {d.name: d for d in ALL_DTYPES if isdtype(d, kind)}
+        return {d.name: d for d in API_DTYPES if kind is None or isdtype(d, kind)}
 
     def __repr__(self) -> str:
         return "pocaflow.__array_namespace_info__()"
 
 
+API_DTYPES = tuple(d for d in ALL_DTYPES if d.name != "bfloat16")
 _INFO = Info()
 
 

@@ -101,8 +101,13 @@ def flip(x: Tensor, /, *, axis: AxisLike | None = None) -> Tensor:
 
 
 def broadcast_to(x: Tensor, /, shape: Sequence[int]) -> Tensor:
-    """A read-mostly view of ``x`` broadcast to ``shape``."""
-    return _array(x, "broadcast_to").broadcast_to(tuple(shape))
+    """A view of ``x`` broadcast to ``shape`` (elements repeat in it: write to it only with
+    care)."""
+    x = _array(x, "broadcast_to")
+    target = tuple(operator.index(d) for d in shape)
+    if any(d < 0 for d in target):
+        raise ValueError(f"cannot broadcast an array of shape {x.shape} to shape {target}")
+    return x.broadcast_to(target)
 
 
 def moveaxis(x: Tensor, source: AxisLike, destination: AxisLike, /) -> Tensor:

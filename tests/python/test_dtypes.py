@@ -86,6 +86,9 @@ def test_result_type_of_many_and_of_dtype_likes():
     assert pf.result_type(pf.int8, pf.uint8, pf.int16, pf.float32) == pf.float32
     assert pf.result_type(pf.int8) == pf.int8
     assert pf.result_type("float32", np.float64) == pf.float64
+    # NumPy arrays and scalars count as arrays (NumPy scalars are not weak).
+    assert pf.result_type(np.float64(1.0), pf.float32) == pf.float64
+    assert pf.result_type(np.ones(2, np.int8), np.int16(1)) == pf.int16
 
 
 @pytest.mark.parametrize(

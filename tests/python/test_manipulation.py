@@ -156,6 +156,10 @@ def test_broadcast_errors_name_both_shapes(xdev):
         pf.broadcast_to(x, (4, 3))
     with pytest.raises(ValueError, match=r"\(2, 3\).*\(4,\)"):
         pf.broadcast_arrays(x, pf.zeros((4,), device=xdev))
+    with pytest.raises(ValueError):
+        pf.broadcast_to(x, (-1, 3))
+    with pytest.raises(ValueError):
+        pf.broadcast_to(x, (3,))  # fewer dimensions
 
 
 def test_broadcast_arrays(rng, xdev):
