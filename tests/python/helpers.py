@@ -108,3 +108,13 @@ def check(t, want: np.ndarray, dtype=None) -> None:
     got = t.numpy()
     assert got.dtype == (np_dtype(dtype) if dtype is not None else want.dtype), got.dtype
     np.testing.assert_array_equal(got, want)
+
+
+def random_shapes(rng: np.random.Generator, count: int, max_ndim: int = 4, max_side: int = 5):
+    """``count`` seeded random shapes of 0 to ``max_ndim`` axes, sides 0 to ``max_side`` (a side
+    of 0 or 1 about one time in three)."""
+    shapes = []
+    for _ in range(count):
+        ndim = int(rng.integers(0, max_ndim + 1))
+        shapes.append(tuple(int(rng.integers(0, max_side + 1)) for _ in range(ndim)))
+    return shapes

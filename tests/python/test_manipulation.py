@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import pocaflow as pf
-from helpers import DTYPE_NAMES, SHAPES, check, layouts, sample
+from helpers import DTYPE_NAMES, SHAPES, check, layouts, random_shapes, sample
 
 SOME_DTYPES = ["bool", "int8", "uint32", "int64", "float16", "bfloat16", "float64"]
 ND_SHAPES = [s for s in SHAPES if len(s) >= 1]
@@ -379,3 +379,31 @@ def test_mixed_devices_name_both():
     ):
         with pytest.raises(RuntimeError, match=r"cpu.*cuda:0|cuda:0.*cpu"):
             call()
+
+
+def test_random_shapes_and_axes(rng, xdev):
+    for shape in random_shapes(rng, 40):
+        base = rng.standard_normal(shape)
+        for _, view, x in layouts(base, xdev):
+            nd = view.ndim
+            check(pf.flip(x), np.flip(view))
+            shift = int(rng.integers(-7, 8))
+            check(pf.roll(x, shift), np.roll(view, shift))
+            reps = tuple(int(r) for r in rng.integers(0, 3, size=int(rng.integers(0, 4))))
+            check(pf.tile(x, reps), np.tile(view, reps))
+            check(pf.repeat(x, 2), np.repeat(view, 2))
+            axis = int(rng.integers(-nd - 1, nd + 1))
+            check(pf.expand_dims(x, axis=axis), np.expand_dims(view, axis))
+            check(pf.stack([x, x], axis=axis), np.stack([view, view], axis=axis))
+            if nd == 0:
+                continue
+            axis = int(rng.integers(-nd, nd))
+            check(pf.flip(x, axis=axis), np.flip(view, axis=axis))
+            check(pf.roll(x, shift, axis=axis), np.roll(view, shift, axis=axis))
+            check(pf.concat([x, x], axis=axis), np.concatenate([view, view], axis=axis))
+            check(pf.repeat(x, 3, axis=axis), np.repeat(view, 3, axis=axis))
+            axes = tuple(int(a) for a in rng.permutation(nd))
+            check(pf.permute_dims(x, axes), view.transpose(axes))
+            dst = int(rng.integers(-nd, nd))
+            check(pf.moveaxis(x, axis, dst), np.moveaxis(view, axis, dst))
+            check(pf.reshape(x, (-1,)), view.reshape(-1))

@@ -92,6 +92,10 @@ def test_integers_large_ranges(xdev):
     assert x.dtype == np.int64 and (x < 0).any() and (x > 0).any()
     y = g.integers(0, 2**64 - 1, (1000,), dtype="uint64", device=xdev).numpy()
     assert y.max() > 2**63
+    full = g.integers(0, 2**64, (1000,), dtype="uint64", device=xdev).numpy()  # every value
+    assert full.max() > 2**63 and full.dtype == np.uint64
+    full = g.integers(-(2**63), 2**63, (1000,), device=xdev).numpy()
+    assert (full < -(2**62)).any() and (full > 2**62).any()
     z = g.integers(5, shape=(100,), device=xdev).numpy()  # high=None: [0, low)
     assert z.min() >= 0 and z.max() < 5
 
