@@ -259,7 +259,9 @@ def triu(x: Tensor, /, *, k: int = 0) -> Tensor:
 
 def meshgrid(*arrays: Tensor, indexing: str = "xy") -> list[Tensor]:
     """Coordinate arrays from 1-D coordinate vectors, ``'xy'`` (Cartesian: the first two output
-    axes swapped) or ``'ij'`` (matrix) indexing. The outputs are new arrays, not views."""
+    axes swapped) or ``'ij'`` (matrix) indexing. The outputs are new arrays, not views; each
+    keeps its input's dtype (the standard asks for one dtype; NumPy allows a mix, and so does
+    pocaflow)."""
     if indexing not in ("xy", "ij"):
         raise ValueError(f"meshgrid: indexing must be 'xy' or 'ij', got {indexing!r}")
     if not arrays:
@@ -270,11 +272,6 @@ def meshgrid(*arrays: Tensor, indexing: str = "xy") -> list[Tensor]:
         if a.ndim != 1:
             raise ValueError(f"meshgrid needs 1-D arrays, got shape {a.shape}")
     common_device(arrays, "meshgrid")
-    dtypes = {a.dtype for a in arrays}
-    if len(dtypes) > 1:
-        raise TypeError(
-            "meshgrid needs arrays of one dtype, got " + ", ".join(sorted(d.name for d in dtypes))
-        )
     n = len(arrays)
     axes = list(range(n))
     if indexing == "xy" and n >= 2:

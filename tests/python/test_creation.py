@@ -257,8 +257,8 @@ def test_meshgrid_errors(xdev):
         pf.meshgrid(pf.zeros((2,), device=xdev), indexing="xx")
     with pytest.raises(ValueError):
         pf.meshgrid(pf.zeros((2, 2), device=xdev))
-    with pytest.raises(TypeError):
-        pf.meshgrid(pf.zeros((2,), device=xdev), pf.zeros((2,), dtype="int8", device=xdev))
+    mixed = pf.meshgrid(pf.zeros((2,), device=xdev), pf.zeros((3,), dtype="int8", device=xdev))
+    assert [m.dtype for m in mixed] == [pf.float64, pf.int8]  # as NumPy
 
 
 # --- the default device ----------------------------------------------------------------------
