@@ -1,6 +1,6 @@
 """Creation functions of the array API standard, on top of the native ones: the standard's
-signatures and default dtypes, and the default device (``pf.set_default_device``) wherever no
-device is given."""
+signatures and default dtypes. Where no device is given, the native functions use the default
+device (``pf.set_default_device``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any, Union
 
 from . import _pocaflow as _n
-from ._devices import common_device, resolve
+from ._devices import common_device
 from ._dtypes import _COMPLEX, as_dtype
 from ._pocaflow import DType, Tensor
 
@@ -36,6 +36,8 @@ ShapeLike = Union[int, Sequence[int]]
 
 
 def _shape(shape: ShapeLike) -> tuple[int, ...]:
+    if type(shape) is tuple and all(type(s) is int and s >= 0 for s in shape):
+        return shape  # the common case, without the general checks below
     if isinstance(shape, builtins.bool):
         raise TypeError("shape must be an int or a sequence of ints, got a bool")
     try:
@@ -88,29 +90,25 @@ def asarray(
     ``copy=False`` never does (``ValueError`` when it would have to), ``None`` copies only when
     needed. Without ``device``, a pocaflow array stays where it is and anything else goes to the
     default device."""
-    if isinstance(obj, complex):
-        raise TypeError(_COMPLEX)
-    if dtype is not None:
-        dtype = as_dtype(dtype)
-    if device is None and not isinstance(obj, Tensor):
-        device = _n.get_default_device()
+    # device=None: the native side keeps a pocaflow array where it is and puts anything else on
+    # the default device.
     return _n.asarray(obj, dtype=dtype, device=device, copy=copy)
 
 
 def empty(shape: ShapeLike, *, dtype: Any = None, device: Any = None) -> Tensor:
     """An uninitialized array (default dtype float64)."""
-    return _n.empty(_shape(shape), dtype=_dtype_or(dtype, _n.float64), device=resolve(device))
+    return _n.empty(_shape(shape), dtype=_dtype_or(dtype, _n.float64), device=device)
 
 
 def zeros(shape: ShapeLike, *, dtype: Any = None, device: Any = None) -> Tensor:
     """An array of zeros (default dtype float64)."""
-    return _n.zeros(_shape(shape), dtype=_dtype_or(dtype, _n.float64), device=resolve(device))
+    return _n.zeros(_shape(shape), dtype=_dtype_or(dtype, _n.float64), device=device)
 
 
 def ones(shape: ShapeLike, *, dtype: Any = None, device: Any = None) -> Tensor:
     """An array of ones (default dtype float64)."""
     dt = _dtype_or(dtype, _n.float64)
-    return _n.full(_shape(shape), True if dt == _n.bool else 1, dtype=dt, device=resolve(device))
+    return _n.full(_shape(shape), True if dt == _n.bool else 1, dtype=dt, device=device)
 
 
 def full(
@@ -125,13 +123,13 @@ def full(
     dt = _fill_dtype(fill_value) if dtype is None else as_dtype(dtype)
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.numpy().item()
-    return _n.full(_shape(shape), fill_value, dtype=dt, device=resolve(device))
+    return _n.full(_shape(shape), fill_value, dtype=dt, device=device)
 
 
 def _like_device(x: Tensor, device: Any) -> Any:
     if not isinstance(x, Tensor):
         raise TypeError(f"expected a pocaflow array, got {type(x).__name__}")
-    return x.device if device is None else resolve(device)
+    return x.device if device is None else device
 
 
 def empty_like(x: Tensor, /, *, dtype: Any = None, device: Any = None) -> Tensor:
@@ -186,7 +184,7 @@ def arange(
         dtype = _n.float64 if floats else _n.int64
     else:
         dtype = as_dtype(dtype)
-    return _n.arange(start, stop, step, dtype=dtype, device=resolve(device))
+    return _n.arange(start, stop, step, dtype=dtype, device=device)
 
 
 def linspace(
@@ -209,7 +207,7 @@ def linspace(
         stop,
         num,
         dtype=_dtype_or(dtype, _n.float64),
-        device=resolve(device),
+        device=device,
         endpoint=endpoint,
     )
 
@@ -233,7 +231,7 @@ def eye(
         n_cols,
         k=operator.index(k),
         dtype=_dtype_or(dtype, _n.float64),
-        device=resolve(device),
+        device=device,
     )
 
 

@@ -22,7 +22,6 @@ import numpy as np
 
 from . import _pocaflow as _n
 from ._creation import ShapeLike, _shape
-from ._devices import resolve
 from ._dtypes import as_dtype, iinfo
 from ._pocaflow import Tensor
 
@@ -65,9 +64,8 @@ class Generator:
 
     def _fill(self, shape: ShapeLike, dtype: Any, device: Any, kind: str, a: Any, b: Any) -> Tensor:
         shape = _shape(shape)
-        dev = resolve(device)
-        with self._lock:
-            out, used = _n.random_fill(shape, dtype, dev, kind, a, b, self._seed, self._counter)
+        with self._lock:  # device None: the default device
+            out, used = _n.random_fill(shape, dtype, device, kind, a, b, self._seed, self._counter)
             self._counter += int(used)
         return out
 
