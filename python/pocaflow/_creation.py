@@ -82,17 +82,10 @@ def _check_complex(*values: Any) -> None:
             raise TypeError(_COMPLEX)
 
 
-def asarray(
-    obj: Any, /, *, dtype: Any = None, device: Any = None, copy: builtins.bool | None = None
-) -> Tensor:
-    """An array from a pocaflow array, a NumPy array (shared, not copied, on the CPU when the
-    dtype allows), a buffer, a Python scalar or a nested sequence. ``copy=True`` always copies,
-    ``copy=False`` never does (``ValueError`` when it would have to), ``None`` copies only when
-    needed. Without ``device``, a pocaflow array stays where it is and anything else goes to the
-    default device."""
-    # device=None: the native side keeps a pocaflow array where it is and puts anything else on
-    # the default device.
-    return _n.asarray(obj, dtype=dtype, device=device, copy=copy)
+#: The standard's ``asarray`` is the native one: it has the standard's signature, shares NumPy
+#: memory on the CPU where it can, applies the default device, and raises ``TypeError`` for
+#: complex input itself.
+asarray = _n.asarray
 
 
 def empty(shape: ShapeLike, *, dtype: Any = None, device: Any = None) -> Tensor:
