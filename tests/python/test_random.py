@@ -169,6 +169,16 @@ def test_random_errors():
         pf.random.Generator(2**64)
 
 
+def assert_within_one_ulp(a: np.ndarray, b: np.ndarray, dtype: str) -> None:
+    """Normals may differ in the last place between devices (their transcendental functions
+    round differently); bfloat16 comes back as float32, so its ulp is 2**16 float32 ulps."""
+    if dtype == "bfloat16":
+        gap = np.abs(a.view(np.int32).astype(np.int64) - b.view(np.int32).astype(np.int64))
+        assert gap.max(initial=0) <= 1 << 16, gap.max()
+    else:
+        np.testing.assert_array_max_ulp(a, b, maxulp=1)
+
+
 @pytest.mark.cuda
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 def test_cpu_and_cuda_give_the_same_numbers(dtype):
@@ -181,10 +191,7 @@ def test_cpu_and_cuda_give_the_same_numbers(dtype):
             np.testing.assert_array_equal(u_c, u_g)  # bit for bit
             n_c = cpu.normal(shape, mean=0.5, std=3.0, dtype=dtype).numpy()
             n_g = gpu.normal(shape, mean=0.5, std=3.0, dtype=dtype, device="cuda").numpy()
-            if dtype in ("float32", "float64"):
-                np.testing.assert_array_max_ulp(n_c, n_g, maxulp=1)
-            else:
-                np.testing.assert_array_equal(n_c, n_g)
+            assert_within_one_ulp(n_c, n_g, dtype)
             i_c = cpu.integers(-1000, 1000, shape).numpy()
             i_g = gpu.integers(-1000, 1000, shape, device="cuda").numpy()
             np.testing.assert_array_equal(i_c, i_g)
