@@ -48,6 +48,14 @@ def _array(x: Any, name: str) -> Tensor:
     return x
 
 
+def axis_arg(axis: Any) -> int | tuple[int, ...]:
+    """An axis argument as an int or a tuple of ints (NumPy integers and 0-d integer arrays
+    count as ints)."""
+    if hasattr(axis, "__index__"):
+        return operator.index(axis)
+    return tuple(operator.index(a) for a in axis)
+
+
 def normalize_axis(axis: int, ndim: int) -> int:
     """``axis`` in ``[0, ndim)``; ``AxisError`` (a ValueError and an IndexError) outside
     ``[-ndim, ndim)``."""
@@ -58,7 +66,8 @@ def normalize_axis(axis: int, ndim: int) -> int:
 
 
 def _axes(axis: AxisLike, ndim: int) -> tuple[int, ...]:
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axis = axis_arg(axis)
+    axes = (axis,) if isinstance(axis, int) else axis
     out = tuple(normalize_axis(a, ndim) for a in axes)
     if len(set(out)) != len(out):
         raise ValueError(f"repeated axis in {axis}")
@@ -90,14 +99,14 @@ def expand_dims(x: Tensor, /, axis: int = 0) -> Tensor:
 
 def squeeze(x: Tensor, /, axis: AxisLike) -> Tensor:
     """A view of ``x`` without the given axes, which must have size 1."""
-    return _array(x, "squeeze").squeeze(axis if isinstance(axis, int) else tuple(axis))
+    return _array(x, "squeeze").squeeze(axis_arg(axis))
 
 
 def flip(x: Tensor, /, *, axis: AxisLike | None = None) -> Tensor:
     """A view of ``x`` with the order of elements along ``axis`` (default: every axis)
     reversed."""
     x = _array(x, "flip")
-    return x.flip(axis if axis is None or isinstance(axis, int) else tuple(axis))
+    return x.flip(None if axis is None else axis_arg(axis))
 
 
 def broadcast_to(x: Tensor, /, shape: Sequence[int]) -> Tensor:
@@ -113,9 +122,7 @@ def broadcast_to(x: Tensor, /, shape: Sequence[int]) -> Tensor:
 def moveaxis(x: Tensor, source: AxisLike, destination: AxisLike, /) -> Tensor:
     """A view of ``x`` with the axes ``source`` moved to ``destination``."""
     x = _array(x, "moveaxis")
-    src = source if isinstance(source, int) else tuple(source)
-    dst = destination if isinstance(destination, int) else tuple(destination)
-    return x.moveaxis(src, dst)
+    return x.moveaxis(axis_arg(source), axis_arg(destination))
 
 
 def matrix_transpose(x: Tensor, /) -> Tensor:
@@ -323,16 +330,17 @@ def roll(x: Tensor, /, shift: int | Sequence[int], *, axis: AxisLike | None = No
     """A new array with the elements of ``x`` shifted by ``shift`` along ``axis`` (``None``:
     over the flattened array, the shape kept), those past the end coming back at the start."""
     x = _array(x, "roll")
+    shift = axis_arg(shift)
     if axis is None:
         if not isinstance(shift, int):
-            shifts = tuple(operator.index(s) for s in shift)
-            if len(shifts) != 1:
+            if len(shift) != 1:
                 raise ValueError("roll: a sequence of shifts needs as many axes")
-            shift = shifts[0]
+            shift = shift[0]
         flat = x.reshape((-1,))
-        return roll(flat, operator.index(shift), axis=0).reshape(x.shape)
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    shifts = (shift,) * len(axes) if isinstance(shift, int) else tuple(shift)
+        return roll(flat, shift, axis=0).reshape(x.shape)
+    axis = axis_arg(axis)
+    axes = (axis,) if isinstance(axis, int) else axis
+    shifts = (shift,) * len(axes) if isinstance(shift, int) else shift
     if len(shifts) != len(axes):
         raise ValueError(f"roll: {len(shifts)} shifts for {len(axes)} axes")
     total = [0] * x.ndim

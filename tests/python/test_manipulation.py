@@ -407,3 +407,16 @@ def test_random_shapes_and_axes(rng, xdev):
             dst = int(rng.integers(-nd, nd))
             check(pf.moveaxis(x, axis, dst), np.moveaxis(view, axis, dst))
             check(pf.reshape(x, (-1,)), view.reshape(-1))
+
+
+def test_numpy_integers_as_axes_and_shifts(rng, xdev):
+    a = rng.standard_normal((2, 3, 4))
+    x = pf.asarray(a, device=xdev)
+    one, two = np.int64(1), np.intp(2)
+    check(pf.flip(x, axis=one), np.flip(a, axis=1))
+    check(pf.roll(x, two, axis=one), np.roll(a, 2, axis=1))
+    check(pf.roll(x, [one, two], axis=[0, two]), np.roll(a, (1, 2), axis=(0, 2)))
+    check(pf.moveaxis(x, one, two), np.moveaxis(a, 1, 2))
+    check(pf.squeeze(pf.expand_dims(x, axis=one), axis=one), a)
+    check(pf.concat([x, x], axis=two), np.concatenate([a, a], axis=2))
+    check(pf.stack([x, x], axis=one), np.stack([a, a], axis=1))
