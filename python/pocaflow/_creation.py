@@ -9,6 +9,8 @@ import operator
 from collections.abc import Sequence
 from typing import Any, Union
 
+import numpy as np
+
 from . import _pocaflow as _n
 from ._devices import common_device
 from ._dtypes import _COMPLEX, as_dtype
@@ -76,6 +78,15 @@ def _fill_dtype(value: Any) -> DType:
     raise TypeError(f"fill_value must be a bool, int or float, got {type(value).__name__}")
 
 
+def _scalar(value: Any) -> Any:
+    """A NumPy scalar or a one-element array as the Python scalar the native fill takes."""
+    if isinstance(value, (builtins.bool, int, float)) and not isinstance(value, np.generic):
+        return value
+    if isinstance(value, (Tensor, np.generic, np.ndarray)):
+        return value.item()
+    return value
+
+
 def _check_complex(*values: Any) -> None:
     for v in values:
         if isinstance(v, complex):
@@ -114,9 +125,7 @@ def full(
     """An array filled with ``fill_value``; the dtype defaults to the fill value's (bool, int64
     or float64)."""
     dt = _fill_dtype(fill_value) if dtype is None else as_dtype(dtype)
-    if isinstance(fill_value, Tensor):
-        fill_value = fill_value.numpy().item()
-    return _n.full(_shape(shape), fill_value, dtype=dt, device=device)
+    return _n.full(_shape(shape), _scalar(fill_value), dtype=dt, device=device)
 
 
 def _like_device(x: Tensor, device: Any) -> Any:
@@ -155,7 +164,7 @@ def full_like(
     """``fill_value`` in an array of ``x``'s shape (and dtype and device unless given)."""
     dev = _like_device(x, device)
     _check_complex(fill_value)
-    return _n.full(x.shape, fill_value, dtype=_dtype_or(dtype, x.dtype), device=dev)
+    return _n.full(x.shape, _scalar(fill_value), dtype=_dtype_or(dtype, x.dtype), device=dev)
 
 
 def arange(

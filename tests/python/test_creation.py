@@ -115,6 +115,10 @@ def test_default_dtypes_and_int_shapes(xdev):
     check(pf.full((2,), False, device=xdev), np.full((2,), False), dtype="bool")
     check(pf.full((), -1, dtype=pf.int8, device=xdev), np.array(-1, np.int8))
     check(pf.full((3,), 0.1, dtype="float32", device=xdev), np.full((3,), 0.1, np.float32))
+    # NumPy scalars fill with their own dtype, as in NumPy.
+    check(pf.full((2,), np.float32(1.5), device=xdev), np.full((2,), np.float32(1.5)))
+    check(pf.full((2,), np.int8(-3), device=xdev), np.full((2,), np.int8(-3)))
+    check(pf.full_like(pf.zeros((2,), device=xdev), np.float64(2.0)), np.full((2,), 2.0))
 
 
 def test_bad_shapes():
