@@ -83,3 +83,26 @@ def test_info_lists_cuda_devices():
     devices = pf.__array_namespace_info__().devices()
     assert "cuda:0" in [str(d) for d in devices]
     assert pf.zeros((1,), device=devices[1]).device == devices[1]
+
+
+def test_every_public_name_is_documented():
+    undocumented = [
+        n for n in pf.__all__ if callable(getattr(pf, n)) and not (getattr(pf, n).__doc__ or "")
+    ]
+    assert not undocumented, undocumented
+
+
+def test_default_device_arguments():
+    previous = pf.get_default_device()
+    try:
+        pf.set_default_device("cpu")
+        assert pf.get_default_device() == "cpu"
+        assert pf.zeros(2).device == "cpu"
+        for bad in ("tpu", "cuda:x", "cpu:1"):
+            with pytest.raises(ValueError, match=bad):
+                pf.set_default_device(bad)
+        with pytest.raises(TypeError):
+            pf.set_default_device(3)
+        assert pf.get_default_device() == "cpu"  # unchanged by the failures
+    finally:
+        pf.set_default_device(previous)
