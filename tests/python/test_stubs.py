@@ -1,6 +1,7 @@
 """The checked-in type stub names exactly what the native module exports."""
 
 import ast
+import inspect
 import pathlib
 
 import pocaflow as pf
@@ -34,3 +35,46 @@ def test_stub_lists_every_tensor_method():
     stubbed = {n.name for n in cls.body if isinstance(n, ast.FunctionDef)}
     public = {n for n in dir(pf.Tensor) if not n.startswith("_")}
     assert public <= stubbed, public - stubbed
+
+
+def _stub_params(fn: ast.FunctionDef):
+    a = fn.args
+    out = [x.arg for x in a.posonlyargs + a.args]
+    if a.vararg:
+        out.append("*" + a.vararg.arg)
+    out += [x.arg for x in a.kwonlyargs]
+    return [x for x in out if x != "self"]
+
+
+def _native_params(obj):
+    try:
+        sig = inspect.signature(obj)
+    except (ValueError, TypeError):
+        return None
+    kinds = inspect.Parameter
+    return [
+        ("*" + p.name if p.kind == kinds.VAR_POSITIONAL else p.name)
+        for p in sig.parameters.values()
+        if p.name != "self"
+    ]
+
+
+def test_stub_parameters_match_the_native_signatures():
+    tree = ast.parse(STUB.read_text())
+    wrong = []
+
+    def compare(qualname, fn, obj):
+        got = _native_params(obj)
+        if got is not None and got != _stub_params(fn):
+            wrong.append((qualname, _stub_params(fn), got))
+
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and hasattr(_pocaflow, node.name):
+            compare(node.name, node, getattr(_pocaflow, node.name))
+        if isinstance(node, ast.ClassDef) and hasattr(_pocaflow, node.name):
+            cls = getattr(_pocaflow, node.name)
+            for fn in node.body:
+                dunder = fn.name.startswith("__") if isinstance(fn, ast.FunctionDef) else True
+                if not dunder and hasattr(cls, fn.name) and not fn.decorator_list:
+                    compare(f"{node.name}.{fn.name}", fn, getattr(cls, fn.name))
+    assert not wrong, wrong
