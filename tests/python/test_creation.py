@@ -307,3 +307,16 @@ def test_set_default_device_reaches_every_creation_function(default_cuda, rng):
     assert pf.zeros_like(cpu).device == "cpu"  # *_like keep the argument's device
     assert pf.asarray(cpu).device == "cpu"
     assert pf.tril(pf.zeros((2, 2), device="cpu")).device == "cpu"
+
+
+def test_asarray_of_256_mib_is_zero_copy():
+    import time
+
+    a = np.empty((1 << 26,), dtype=np.float32)  # 256 MiB, pages untouched
+    start = time.perf_counter()
+    t = pf.asarray(a)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 0.01, elapsed  # a copy would take tens of milliseconds
+    t[(1 << 26) - 1] = 5.0
+    assert a[-1] == 5.0
+    assert t.shape == a.shape
