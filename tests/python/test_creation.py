@@ -1,6 +1,8 @@
 """Creation functions against NumPy: asarray (zero-copy and copy rules), zeros ones empty full
 and their *_like forms, arange, linspace, eye, tril, triu, meshgrid; the default device."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -310,8 +312,6 @@ def test_set_default_device_reaches_every_creation_function(default_cuda, rng):
 
 
 def test_asarray_of_256_mib_is_zero_copy():
-    import time
-
     a = np.empty((1 << 26,), dtype=np.float32)  # 256 MiB, pages untouched
     start = time.perf_counter()
     t = pf.asarray(a)
