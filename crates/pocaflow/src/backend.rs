@@ -45,8 +45,7 @@ pub(crate) trait BackendStorage: Sized {
     /// # Errors
     /// [`crate::Error::Index`] if an index is out of bounds (the destination is then partly
     /// written).
-    fn gather(&self, dst: &Layout, src: &Self, plan: &IndexPlan, indices: &[&Self])
-        -> Result<()>;
+    fn gather(&self, dst: &Layout, src: &Self, plan: &IndexPlan, indices: &[&Self]) -> Result<()>;
 
     /// `self[plan] = values[values_layout]` (a scatter): `values_layout` has the plan's output
     /// shape (broadcast); with repeated indices one of the values lands.

@@ -168,7 +168,9 @@ impl CpuBuffer {
                 // SAFETY: the memory was allocated by the global allocator with the layout of
                 // `[T; len]` (same size and alignment) and holds `len` initialized `T`s; the
                 // buffer is forgotten, so the vector becomes its only owner.
-                return Some(unsafe { Vec::from_raw_parts(me.ptr.as_ptr() as *mut T, me.len, me.len) });
+                return Some(unsafe {
+                    Vec::from_raw_parts(me.ptr.as_ptr() as *mut T, me.len, me.len)
+                });
             }
             return Some(Vec::new());
         }
@@ -255,6 +257,16 @@ impl CpuBuffer {
     }
 }
 
+/// A vector of the values `iter` yields (`len` of them), or [`Error::OutOfMemory`] naming the
+/// size when the host cannot provide the memory (instead of aborting, as `collect` would).
+pub fn try_collect<T: Element>(len: usize, iter: impl Iterator<Item = T>) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len)
+        .map_err(|_| too_large(T::DTYPE, len))?;
+    v.extend(iter.take(len));
+    Ok(v)
+}
+
 impl Clone for CpuBuffer {
     /// An owned copy (of foreign memory too).
     fn clone(&self) -> CpuBuffer {
@@ -295,7 +307,10 @@ mod tests {
     #[test]
     fn impossible_sizes_are_out_of_memory() {
         let e = CpuBuffer::zeros(DType::F64, 1 << 61).unwrap_err();
-        assert!(matches!(e, Error::OutOfMemory(ref m) if m.contains("bytes")), "{e}");
+        assert!(
+            matches!(e, Error::OutOfMemory(ref m) if m.contains("bytes")),
+            "{e}"
+        );
         let e = CpuBuffer::zeros(DType::F64, 1 << 50).unwrap_err();
         assert!(matches!(e, Error::OutOfMemory(_)), "{e}");
     }

@@ -584,7 +584,10 @@ mod tests {
         let t = l.t();
         assert!(t.reshaped(&[24]).is_none());
         let r = t.reshaped(&[2, 3, 4]).unwrap();
-        assert_eq!(r.indices().collect::<Vec<_>>(), t.indices().collect::<Vec<_>>());
+        assert_eq!(
+            r.indices().collect::<Vec<_>>(),
+            t.indices().collect::<Vec<_>>()
+        );
         let stepped = Layout::c_contiguous(&[4, 6]).slice(1, 0, 3, 2);
         let r = stepped.reshaped(&[2, 2, 3, 1]).unwrap();
         assert_eq!(

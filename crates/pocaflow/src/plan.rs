@@ -61,13 +61,14 @@ impl IndexPlan {
         }
         let mut index_shape: Vec<usize> = Vec::new();
         for l in indices {
-            index_shape = crate::layout::broadcast_shapes(&index_shape, l.shape()).ok_or_else(|| {
-                Error::Shape(format!(
-                    "index arrays of shapes {} and {} cannot be broadcast together",
-                    crate::layout::fmt_shape(&index_shape),
-                    crate::layout::fmt_shape(l.shape())
-                ))
-            })?;
+            index_shape =
+                crate::layout::broadcast_shapes(&index_shape, l.shape()).ok_or_else(|| {
+                    Error::Shape(format!(
+                        "index arrays of shapes {} and {} cannot be broadcast together",
+                        crate::layout::fmt_shape(&index_shape),
+                        crate::layout::fmt_shape(l.shape())
+                    ))
+                })?;
         }
         let index_layouts = indices
             .iter()

@@ -90,7 +90,13 @@ fn affine<T: Element>(low: f64, high: f64, u: f64) -> T {
 
 /// The values of Philox block `block` (relative to `spec.counter`) for elements
 /// `block * per_block ..`, written to `out` (at most [`per_block`] of them).
-pub fn fill_block<T: Element>(seed: u64, counter: u64, dist: &Distribution, block: u64, out: &mut [T]) {
+pub fn fill_block<T: Element>(
+    seed: u64,
+    counter: u64,
+    dist: &Distribution,
+    block: u64,
+    out: &mut [T],
+) {
     let x = philox(seed, counter.wrapping_add(block));
     let wide = wide(T::DTYPE, dist);
     match *dist {
@@ -149,7 +155,10 @@ mod tests {
     #[test]
     fn philox_matches_the_random123_known_answers() {
         // Random123's known-answer vectors for philox4x32_10.
-        assert_eq!(philox(0, 0), [0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8]);
+        assert_eq!(
+            philox(0, 0),
+            [0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8]
+        );
         let ones = philox4x32_10([u32::MAX; 4], [u32::MAX; 2]);
         assert_eq!(ones, [0x408f_276d, 0x41c8_3b0e, 0xa20b_c7c6, 0x6d54_51fd]);
         let pi = philox4x32_10(
@@ -164,9 +173,24 @@ mod tests {
         let mut out = [0f32; 4];
         let mut ints = [0i8; 2];
         for b in 0..1000 {
-            fill_block(7, 3, &Distribution::Uniform { low: -1.0, high: 2.0 }, b, &mut out);
+            fill_block(
+                7,
+                3,
+                &Distribution::Uniform {
+                    low: -1.0,
+                    high: 2.0,
+                },
+                b,
+                &mut out,
+            );
             assert!(out.iter().all(|&v| (-1.0..2.0).contains(&v)));
-            fill_block(7, 3, &Distribution::Integers { low: -3, span: 5 }, b, &mut ints);
+            fill_block(
+                7,
+                3,
+                &Distribution::Integers { low: -3, span: 5 },
+                b,
+                &mut ints,
+            );
             assert!(ints.iter().all(|&v| (-3..2).contains(&v)));
         }
     }

@@ -104,7 +104,12 @@ impl Storage {
     ///
     /// # Errors
     /// [`Error::Device`] if the device is not available; [`Error::OutOfMemory`].
-    pub(crate) fn alloc(device: Device, dtype: DType, len: usize, zeroed: bool) -> Result<Arc<Storage>> {
+    pub(crate) fn alloc(
+        device: Device,
+        dtype: DType,
+        len: usize,
+        zeroed: bool,
+    ) -> Result<Arc<Storage>> {
         match device {
             Device::Cpu => Ok(Storage::cpu(CpuBuffer::zeros(dtype, len)?)),
             #[cfg(feature = "cuda")]

@@ -3,7 +3,7 @@
 use crate::device::Device;
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
-use crate::host::CpuBuffer;
+use crate::host::{try_collect, CpuBuffer};
 use crate::layout::Layout;
 use crate::storage::Storage;
 use ndarray::{ArrayBase, ArrayD, Data, Dimension, IxDyn, ShapeBuilder};
@@ -78,12 +78,22 @@ impl Tensor {
         device: &Device,
     ) -> Result<Tensor> {
         let shape = a.shape();
+        let n = a.len();
         let (data, layout) = if let Some(s) = a.as_slice() {
-            (s.to_vec(), Layout::c_contiguous(shape))
+            (
+                try_collect(n, s.iter().copied())?,
+                Layout::c_contiguous(shape),
+            )
         } else if let Some(s) = a.t().as_slice() {
-            (s.to_vec(), Layout::f_contiguous(shape))
+            (
+                try_collect(n, s.iter().copied())?,
+                Layout::f_contiguous(shape),
+            )
         } else {
-            (a.iter().copied().collect(), Layout::c_contiguous(shape))
+            (
+                try_collect(n, a.iter().copied())?,
+                Layout::c_contiguous(shape),
+            )
         };
         Tensor::from_parts(Storage::cpu(CpuBuffer::from_vec(data)), layout).to_device(device)
     }
@@ -115,7 +125,11 @@ impl Tensor {
     }
 
     /// Zeros in `layout`, which must start at offset 0 and be contiguous in some order.
-    pub(crate) fn zeros_with_layout(layout: Layout, dtype: DType, device: &Device) -> Result<Tensor> {
+    pub(crate) fn zeros_with_layout(
+        layout: Layout,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Tensor> {
         let storage = Storage::alloc(*device, dtype, layout.numel(), true)?;
         Ok(Tensor::from_parts(storage, layout))
     }
@@ -158,12 +172,12 @@ impl Tensor {
             .expect("to_device(Cpu) gives host storage");
         Ok(if dense {
             let start = l.offset();
-            let data =
-                buf.as_slice::<T>().expect("dtype checked")[start..start + l.numel()].to_vec();
+            let src = &buf.as_slice::<T>().expect("dtype checked")[start..start + l.numel()];
+            let data = try_collect(src.len(), src.iter().copied())?;
             ArrayD::from_shape_vec(shape, data).expect("length matches shape")
         } else {
             let data = buf.as_slice::<T>().expect("dtype checked");
-            let v = l.indices().map(|i| data[i]).collect();
+            let v = try_collect(l.numel(), l.indices().map(|i| data[i]))?;
             ArrayD::from_shape_vec(IxDyn(l.shape()), v).expect("length matches shape")
         })
     }
@@ -280,7 +294,8 @@ impl Tensor {
             Layout::c_contiguous(l.shape())
         };
         let out = Tensor::uninit(layout, self.dtype(), *device)?;
-        out.storage.copy_from(&out.layout, &self.storage, &self.layout)?;
+        out.storage
+            .copy_from(&out.layout, &self.storage, &self.layout)?;
         Ok(out)
     }
 
@@ -326,4 +341,3 @@ impl Tensor {
         Ok(out)
     }
 }
-

@@ -1,6 +1,6 @@
 //! The CPU backend's storage: a host buffer behind a lock, and the backend primitives on it.
 
-use super::walk::{coords, for_each2, for_each3, run_offsets};
+use super::walk::{for_each2, for_each3, for_each_coord, run_offsets};
 use crate::backend::BackendStorage;
 use crate::dtype::{DType, Element, Scalar};
 use crate::error::{Error, Result};
@@ -96,7 +96,12 @@ fn copy_buffers(dst: &mut CpuBuffer, dl: &Layout, src: &CpuBuffer, sl: &Layout) 
 
 /// Index values of one index array, wrapped (negative counts from the end) and checked
 /// against `extent`.
-fn wrapped_indices(idx: &CpuBuffer, layout: &Layout, extent: usize, axis: usize) -> Result<Vec<isize>> {
+fn wrapped_indices(
+    idx: &CpuBuffer,
+    layout: &Layout,
+    extent: usize,
+    axis: usize,
+) -> Result<Vec<isize>> {
     let vals = idx.as_slice::<i64>().expect("index arrays are int64");
     let n = extent as i64;
     layout
@@ -123,9 +128,16 @@ fn index_offsets(plan: &IndexPlan, indices: &[&CpuStorage]) -> Result<(Vec<isize
     for (j, (buf, layout)) in indices.iter().zip(&plan.index_layouts).enumerate() {
         let stride = base.strides()[axis + j];
         let vals = wrapped_indices(&buf.read(), layout, base.shape()[axis + j], axis + j)?;
-        per_index.iter_mut().zip(vals).for_each(|(o, v)| *o += v * stride);
+        per_index
+            .iter_mut()
+            .zip(vals)
+            .for_each(|(o, v)| *o += v * stride);
     }
-    let pre = Layout::new(&base.shape()[..axis], &base.strides()[..axis], base.offset())?;
+    let pre = Layout::new(
+        &base.shape()[..axis],
+        &base.strides()[..axis],
+        base.offset(),
+    )?;
     let mut outer = Vec::with_capacity(pre.numel() * per_index.len());
     for p in pre.indices() {
         outer.extend(per_index.iter().map(|&o| p as isize + o));
@@ -207,12 +219,31 @@ impl BackendStorage for CpuStorage {
     fn tri_zero(&self, dst: &Layout, k: i64, upper: bool) -> Result<()> {
         let mut buf = self.write();
         let nd = dst.ndim();
+        let (rows, cols) = (dst.shape()[nd - 2], dst.shape()[nd - 1]);
+        let (rs, cs) = (dst.strides()[nd - 2], dst.strides()[nd - 1]);
+        // The columns zeroed in row i: [0, i + k) for triu, [i + k + 1, cols) for tril.
+        let zeroed = |i: usize| -> std::ops::Range<usize> {
+            let edge = i as i64 + k + i64::from(!upper);
+            let edge = edge.clamp(0, cols as i64) as usize;
+            if upper {
+                0..edge
+            } else {
+                edge..cols
+            }
+        };
+        let batch = Layout::new(
+            &dst.shape()[..nd - 2],
+            &dst.strides()[..nd - 2],
+            dst.offset(),
+        )?;
         with_bits!(buf.dtype().size_in_bytes(), U, {
             let data = buf.as_bits_mut::<U>().expect("size matches");
-            for (o, c) in dst.indices().zip(coords(dst.shape())) {
-                let d = c[nd - 1] as i64 - c[nd - 2] as i64;
-                if (upper && d < k) || (!upper && d > k) {
-                    data[o] = U::default();
+            for base in batch.indices() {
+                for i in 0..rows {
+                    let row = base as isize + i as isize * rs;
+                    for j in zeroed(i) {
+                        data[(row + j as isize * cs) as usize] = U::default();
+                    }
                 }
             }
         });
@@ -282,12 +313,12 @@ impl BackendStorage for CpuStorage {
         let mut count = 0;
         with_dtype!(buf.dtype(), T, {
             let data = buf.as_slice::<T>().expect("dtype matches");
-            for (o, c) in layout.indices().zip(coords(layout.shape())) {
+            for_each_coord(layout, |o, c| {
                 if data[o].is_nonzero() {
                     count += 1;
                     out.extend(c.iter().map(|&x| x as i64));
                 }
-            }
+            });
         });
         Ok((CpuStorage::new(CpuBuffer::from_vec(out)), count))
     }
@@ -324,7 +355,9 @@ impl BackendStorage for CpuStorage {
         let per = crate::random::per_block(dtype, &spec.dist);
         let (seed, counter, dist) = (spec.seed, spec.counter, spec.dist);
         if matches!(dist, Distribution::Integers { .. }) != dtype.is_integer() {
-            return Err(Error::DType(format!("random: cannot draw {dist:?} as {dtype}")));
+            return Err(Error::DType(format!(
+                "random: cannot draw {dist:?} as {dtype}"
+            )));
         }
         with_dtype!(dtype, T, {
             let data = &mut buf.as_mut_slice::<T>().expect("dtype matches")[..dst.numel()];

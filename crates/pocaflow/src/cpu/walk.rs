@@ -84,7 +84,12 @@ pub(crate) fn for_each2(a: &Layout, b: &Layout, mut f: impl FnMut(usize, usize))
 }
 
 /// Calls `f(a_offset, b_offset, c_offset)` for each element of three views of one shape.
-pub(crate) fn for_each3(a: &Layout, b: &Layout, c: &Layout, mut f: impl FnMut(usize, usize, usize)) {
+pub(crate) fn for_each3(
+    a: &Layout,
+    b: &Layout,
+    c: &Layout,
+    mut f: impl FnMut(usize, usize, usize),
+) {
     walk(
         a.shape(),
         [a.strides(), b.strides(), c.strides()],
@@ -105,12 +110,12 @@ pub(crate) fn run_offsets(shape: &[usize], strides: &[isize]) -> Vec<isize> {
     out
 }
 
-/// The coordinates of the elements of `shape` in C order.
-pub(crate) fn coords(shape: &[usize]) -> impl Iterator<Item = Vec<usize>> + '_ {
-    let total: usize = shape.iter().product();
+/// Calls `f(offset, coordinates)` for each element of `layout`, in C order.
+pub(crate) fn for_each_coord(layout: &Layout, mut f: impl FnMut(usize, &[usize])) {
+    let shape = layout.shape();
     let mut cur = vec![0usize; shape.len()];
-    (0..total).map(move |i| {
-        if i > 0 {
+    for (n, offset) in layout.indices().enumerate() {
+        if n > 0 {
             for d in (0..shape.len()).rev() {
                 cur[d] += 1;
                 if cur[d] < shape[d] {
@@ -119,8 +124,8 @@ pub(crate) fn coords(shape: &[usize]) -> impl Iterator<Item = Vec<usize>> + '_ {
                 cur[d] = 0;
             }
         }
-        cur.clone()
-    })
+        f(offset, &cur);
+    }
 }
 
 #[cfg(test)]
@@ -137,9 +142,18 @@ mod tests {
         assert_eq!(got, want);
         assert_eq!(run_offsets(&[2, 2], &[-3, 1]), vec![0, 1, -3, -2]);
         assert_eq!(run_offsets(&[], &[]), vec![0]);
+        let mut seen = Vec::new();
+        for_each_coord(&Layout::new(&[2, 2], &[1, 2], 0).unwrap(), |o, c| {
+            seen.push((o, c.to_vec()))
+        });
         assert_eq!(
-            coords(&[2, 2]).collect::<Vec<_>>(),
-            vec![vec![0, 0], vec![0, 1], vec![1, 0], vec![1, 1]]
+            seen,
+            vec![
+                (0, vec![0, 0]),
+                (2, vec![0, 1]),
+                (1, vec![1, 0]),
+                (3, vec![1, 1])
+            ]
         );
     }
 }

@@ -33,10 +33,16 @@ fn range_len(start: Scalar, stop: Scalar, step: Scalar, dtype: DType) -> Result<
         );
         let span = b - a;
         // Ceiling division for either sign of the step.
-        (if s > 0 { (span + s - 1).div_euclid(s) } else { (span + s + 1).div_euclid(s) }) as f64
+        (if s > 0 {
+            (span + s - 1).div_euclid(s)
+        } else {
+            (span + s + 1).div_euclid(s)
+        }) as f64
     };
     if !n.is_finite() && n > 0.0 {
-        return Err(Error::Shape("arange: the range has infinitely many elements".into()));
+        return Err(Error::Shape(
+            "arange: the range has infinitely many elements".into(),
+        ));
     }
     Ok(if n > 0.0 { n as usize } else { 0 })
 }
@@ -45,7 +51,13 @@ fn range_len(start: Scalar, stop: Scalar, step: Scalar, dtype: DType) -> Result<
 ///
 /// # Errors
 /// [`Error::Shape`] for a zero step; device and allocation errors.
-pub fn arange(start: Scalar, stop: Scalar, step: Scalar, dtype: DType, device: &Device) -> Result<Tensor> {
+pub fn arange(
+    start: Scalar,
+    stop: Scalar,
+    step: Scalar,
+    dtype: DType,
+    device: &Device,
+) -> Result<Tensor> {
     let n = range_len(start, stop, step, dtype)?;
     let t = Tensor::empty(&[n], dtype, device)?;
     if n > 0 {
@@ -59,17 +71,32 @@ pub fn arange(start: Scalar, stop: Scalar, step: Scalar, dtype: DType, device: &
 ///
 /// # Errors
 /// [`Error::DType`] for a non-float dtype; device and allocation errors.
-pub fn linspace(start: f64, stop: f64, num: usize, endpoint: bool, dtype: DType, device: &Device) -> Result<Tensor> {
+pub fn linspace(
+    start: f64,
+    stop: f64,
+    num: usize,
+    endpoint: bool,
+    dtype: DType,
+    device: &Device,
+) -> Result<Tensor> {
     if !dtype.is_float() {
-        return Err(Error::DType(format!("linspace: expected a floating-point dtype, got {dtype}")));
+        return Err(Error::DType(format!(
+            "linspace: expected a floating-point dtype, got {dtype}"
+        )));
     }
     let div = if endpoint { num.saturating_sub(1) } else { num };
-    let step = if div > 0 { (stop - start) / div as f64 } else { 0.0 };
+    let step = if div > 0 {
+        (stop - start) / div as f64
+    } else {
+        0.0
+    };
     let t = Tensor::empty(&[num], dtype, device)?;
     if num > 0 {
-        t.storage.arange(&t.layout, Scalar::Float(start), Scalar::Float(step))?;
+        t.storage
+            .arange(&t.layout, Scalar::Float(start), Scalar::Float(step))?;
         if endpoint && num > 1 {
-            t.storage.fill(&t.layout.select(0, num - 1), Scalar::Float(stop))?;
+            t.storage
+                .fill(&t.layout.select(0, num - 1), Scalar::Float(stop))?;
         }
     }
     Ok(t)
@@ -82,7 +109,11 @@ pub fn linspace(start: f64, stop: f64, num: usize, endpoint: bool, dtype: DType,
 /// Device and allocation errors.
 pub fn eye(n_rows: usize, n_cols: usize, k: i64, dtype: DType, device: &Device) -> Result<Tensor> {
     let t = full(&[n_rows, n_cols], Scalar::Int(0), dtype, device)?;
-    let (row0, col0) = if k >= 0 { (0, k as usize) } else { ((-k) as usize, 0) };
+    let (row0, col0) = if k >= 0 {
+        (0, k as usize)
+    } else {
+        ((-k) as usize, 0)
+    };
     if row0 < n_rows && col0 < n_cols {
         let len = (n_rows - row0).min(n_cols - col0);
         let diag = Layout::new(&[len], &[n_cols as isize + 1], row0 * n_cols + col0)?;

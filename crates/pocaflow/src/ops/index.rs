@@ -29,7 +29,12 @@ pub enum IndexItem {
 }
 
 /// Python's `slice.indices` for an axis of extent `n`: `(start, len, step)`.
-fn slice_indices(n: usize, start: Option<i64>, stop: Option<i64>, step: Option<i64>) -> Result<(usize, usize, isize)> {
+fn slice_indices(
+    n: usize,
+    start: Option<i64>,
+    stop: Option<i64>,
+    step: Option<i64>,
+) -> Result<(usize, usize, isize)> {
     let step = step.unwrap_or(1);
     if step == 0 {
         return Err(Error::Shape("slice step cannot be zero".into()));
@@ -41,13 +46,21 @@ fn slice_indices(n: usize, start: Option<i64>, stop: Option<i64>, step: Option<i
             Some(v) if v < 0 => {
                 let v = v + n;
                 if v < 0 {
-                    if step < 0 { -1 } else { 0 }
+                    if step < 0 {
+                        -1
+                    } else {
+                        0
+                    }
                 } else {
                     v
                 }
             }
             Some(v) if v >= n => {
-                if step < 0 { n - 1 } else { n }
+                if step < 0 {
+                    n - 1
+                } else {
+                    n
+                }
             }
             Some(v) => v,
         }
@@ -58,7 +71,11 @@ fn slice_indices(n: usize, start: Option<i64>, stop: Option<i64>, step: Option<i
         (clamp(start, n - 1), clamp(stop, -1))
     };
     let len = if step > 0 {
-        if stop > start { (stop - start + step - 1) / step } else { 0 }
+        if stop > start {
+            (stop - start + step - 1) / step
+        } else {
+            0
+        }
     } else if start > stop {
         (start - stop - step - 1) / (-step)
     } else {
@@ -99,9 +116,14 @@ fn resolve(t: &Tensor, items: &[IndexItem]) -> Result<Resolved> {
             IndexItem::NewAxis | IndexItem::Ellipsis => 0,
         })
         .sum();
-    let ellipses = items.iter().filter(|i| matches!(i, IndexItem::Ellipsis)).count();
+    let ellipses = items
+        .iter()
+        .filter(|i| matches!(i, IndexItem::Ellipsis))
+        .count();
     if ellipses > 1 {
-        return Err(Error::Index("an index can only have a single ellipsis ('...')".into()));
+        return Err(Error::Index(
+            "an index can only have a single ellipsis ('...')".into(),
+        ));
     }
     if consumed > ndim {
         return Err(Error::Index(format!(
@@ -192,20 +214,32 @@ fn resolve(t: &Tensor, items: &[IndexItem]) -> Result<Resolved> {
     }
     let view = Tensor::from_parts(t.storage.clone(), layout);
     if arrays.is_empty() && masks.is_empty() {
-        return Ok(Resolved { view, advanced: None, mask: None });
+        return Ok(Resolved {
+            view,
+            advanced: None,
+            mask: None,
+        });
     }
     let mask = (masks.len() == 1 && arrays.len() == masks[0].1.ndim() && !has_ints)
         .then(|| masks[0].clone());
     if adjacent {
         let first = adv_axes[0];
-        return Ok(Resolved { view, advanced: Some((first, arrays)), mask });
+        return Ok(Resolved {
+            view,
+            advanced: Some((first, arrays)),
+            mask,
+        });
     }
     // Separated advanced indices: their axes go first.
     let n = view.ndim();
     let mut order = adv_axes.clone();
     order.extend((0..n).filter(|a| !adv_axes.contains(a)));
     let view = Tensor::from_parts(view.storage.clone(), view.layout().permute(&order)?);
-    Ok(Resolved { view, advanced: Some((0, arrays)), mask: None })
+    Ok(Resolved {
+        view,
+        advanced: Some((0, arrays)),
+        mask: None,
+    })
 }
 
 impl Tensor {
@@ -269,7 +303,13 @@ impl Tensor {
         // Index arrays that view this array's memory are read while it is written: copy them.
         let arrays = arrays
             .into_iter()
-            .map(|a| if a.shares_storage_with(self) { a.contiguous_copy() } else { Ok(a) })
+            .map(|a| {
+                if a.shares_storage_with(self) {
+                    a.contiguous_copy()
+                } else {
+                    Ok(a)
+                }
+            })
             .collect::<Result<Vec<_>>>()?;
         let storages: Vec<_> = arrays.iter().map(|a| &*a.storage).collect();
         self.storage.scatter(&plan, &storages, &value.storage, &vl)
@@ -315,7 +355,9 @@ impl Tensor {
     /// [`Error::Shape`] for a 0-d array.
     pub fn nonzero(&self) -> Result<Vec<Tensor>> {
         if self.ndim() == 0 {
-            return Err(Error::Shape("nonzero of a 0-d array is not defined; use atleast_1d".into()));
+            return Err(Error::Shape(
+                "nonzero of a 0-d array is not defined; use atleast_1d".into(),
+            ));
         }
         let (storage, count) = self.storage.nonzero(self.layout())?;
         let nd = self.ndim();
@@ -364,12 +406,21 @@ impl Tensor {
                     return Ok(idx.clone());
                 }
                 let n = self.shape()[d];
-                let r = super::arange(Scalar::Int(0), Scalar::Int(n as i64), Scalar::Int(1), DType::I64, &self.device())?;
+                let r = super::arange(
+                    Scalar::Int(0),
+                    Scalar::Int(n as i64),
+                    Scalar::Int(1),
+                    DType::I64,
+                    &self.device(),
+                )?;
                 let mut shape = vec![1; nd];
                 shape[d] = n;
                 let mut strides = vec![0; nd];
                 strides[d] = 1;
-                Ok(Tensor::from_parts(r.storage.clone(), Layout::new(&shape, &strides, 0)?))
+                Ok(Tensor::from_parts(
+                    r.storage.clone(),
+                    Layout::new(&shape, &strides, 0)?,
+                ))
             })
             .collect::<Result<Vec<_>>>()?;
         gather(self, 0, &arrays)
@@ -395,10 +446,15 @@ fn index_plan(base: &Tensor, axis: usize, arrays: &[Tensor]) -> Result<IndexPlan
 /// A new C-order array of `base` gathered by `arrays` from `axis`.
 fn gather(base: &Tensor, axis: usize, arrays: &[Tensor]) -> Result<Tensor> {
     let plan = index_plan(base, axis, arrays)?;
-    let out = Tensor::uninit(Layout::c_contiguous(&plan.out_shape()), base.dtype(), base.device())?;
+    let out = Tensor::uninit(
+        Layout::c_contiguous(&plan.out_shape()),
+        base.dtype(),
+        base.device(),
+    )?;
     if out.numel() > 0 {
         let storages: Vec<_> = arrays.iter().map(|a| &*a.storage).collect();
-        out.storage.gather(out.layout(), &base.storage, &plan, &storages)?;
+        out.storage
+            .gather(out.layout(), &base.storage, &plan, &storages)?;
     }
     Ok(out)
 }
@@ -406,7 +462,12 @@ fn gather(base: &Tensor, axis: usize, arrays: &[Tensor]) -> Result<Tensor> {
 /// `view[mask] = value` elementwise when `value` does not vary along the selected elements
 /// (it broadcasts to the view's shape with the mask's axes of extent 1): `Some` with the
 /// outcome, or `None` when the value needs a scatter.
-fn masked_assign(view: &Tensor, maxis: usize, mask: &Tensor, value: &Tensor) -> Result<Option<Result<()>>> {
+fn masked_assign(
+    view: &Tensor,
+    maxis: usize,
+    mask: &Tensor,
+    value: &Tensor,
+) -> Result<Option<Result<()>>> {
     let shape = view.shape();
     let d = mask.ndim();
     let mut reduced: Vec<usize> = shape[..maxis].to_vec();

@@ -12,7 +12,12 @@ use crate::tensor::Tensor;
 /// # Errors
 /// [`Error::DType`] for a float distribution with a non-float dtype or integers with a
 /// non-integer one; [`Error::Shape`] for bad parameters; device and allocation errors.
-pub fn random(shape: &[usize], dtype: DType, device: &Device, spec: &RandomSpec) -> Result<(Tensor, u64)> {
+pub fn random(
+    shape: &[usize],
+    dtype: DType,
+    device: &Device,
+    spec: &RandomSpec,
+) -> Result<(Tensor, u64)> {
     let ints = matches!(spec.dist, Distribution::Integers { .. });
     if ints && !dtype.is_integer() || !ints && !dtype.is_float() {
         return Err(Error::DType(format!(
@@ -21,11 +26,17 @@ pub fn random(shape: &[usize], dtype: DType, device: &Device, spec: &RandomSpec)
         )));
     }
     match spec.dist {
-        Distribution::Uniform { low, high } if !(low.is_finite() && high.is_finite() && low <= high) => {
-            return Err(Error::Shape(format!("uniform: need finite low <= high, got {low} and {high}")));
+        Distribution::Uniform { low, high }
+            if !(low.is_finite() && high.is_finite() && low <= high) =>
+        {
+            return Err(Error::Shape(format!(
+                "uniform: need finite low <= high, got {low} and {high}"
+            )));
         }
         Distribution::Normal { std, .. } if !(std >= 0.0) => {
-            return Err(Error::Shape(format!("normal: the standard deviation must be >= 0, got {std}")));
+            return Err(Error::Shape(format!(
+                "normal: the standard deviation must be >= 0, got {std}"
+            )));
         }
         _ => {}
     }

@@ -47,7 +47,11 @@ fn infer_shape(shape: &[isize], numel: usize, from: &[usize]) -> Result<Vec<usiz
     if unknown.len() > 1 || shape.iter().any(|&n| n < -1) {
         return Err(bad());
     }
-    let known: usize = shape.iter().filter(|&&n| n >= 0).map(|&n| n as usize).product();
+    let known: usize = shape
+        .iter()
+        .filter(|&&n| n >= 0)
+        .map(|&n| n as usize)
+        .product();
     let mut out: Vec<usize> = shape.iter().map(|&n| n.max(0) as usize).collect();
     if let Some(&u) = unknown.first() {
         if known == 0 || numel % known != 0 {
