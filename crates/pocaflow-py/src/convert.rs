@@ -5,8 +5,7 @@ use crate::errors::IntoPyResult;
 use crate::types::unsupported_dtype;
 use ndarray::{ArrayD, ShapeBuilder};
 use numpy::{
-    PyArray, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray,
-    PyUntypedArrayMethods,
+    PyArray, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
 };
 use pocaflow::{CpuBuffer, DType, Device, Layout, Scalar, Tensor};
 use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
@@ -138,9 +137,11 @@ fn numpy_array<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyUntypedArr
     let py = obj.py();
     let np = py.import("numpy")?;
     let builtins = py.import("builtins")?;
-    let is_buffer = ["bytes", "bytearray", "memoryview"]
-        .iter()
-        .any(|t| builtins.getattr(*t).is_ok_and(|ty| obj.is_instance(&ty).unwrap_or(false)));
+    let is_buffer = ["bytes", "bytearray", "memoryview"].iter().any(|t| {
+        builtins
+            .getattr(*t)
+            .is_ok_and(|ty| obj.is_instance(&ty).unwrap_or(false))
+    });
     let source = if is_buffer {
         builtins.getattr("memoryview")?.call1((obj,))?
     } else {

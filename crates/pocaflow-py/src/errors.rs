@@ -1,9 +1,7 @@
 //! pocaflow errors as Python exceptions: shapes -> ValueError, dtypes -> TypeError, indices ->
 //! IndexError, axes -> AxisError, devices and CUDA -> RuntimeError, out of memory -> MemoryError.
 
-use pyo3::exceptions::{
-    PyIndexError, PyMemoryError, PyRuntimeError, PyTypeError, PyValueError,
-};
+use pyo3::exceptions::{PyIndexError, PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;

@@ -104,13 +104,14 @@ fn parse_item(obj: &Bound<'_, PyAny>, device: Device) -> PyResult<IndexItem> {
     if obj.hasattr("__index__")? && obj.cast::<PyUntypedArray>().is_err() {
         return Ok(IndexItem::Int(obj.extract::<i64>()?));
     }
-    let t = asarray(obj, None, device, None).map_err(|_| {
-        PyIndexError::new_err(format!(
+    let t =
+        asarray(obj, None, device, None).map_err(|_| {
+            PyIndexError::new_err(format!(
             "only integers, slices (`:`), ellipsis (`...`), None and integer or boolean arrays \
              are valid indices, got {}",
             obj.get_type().name().map_or_else(|_| "?".into(), |n| n.to_string())
         ))
-    })?;
+        })?;
     if !(t.dtype().is_integer() || t.dtype() == DType::Bool) {
         return Err(PyIndexError::new_err(format!(
             "arrays used as indices must be of integer or boolean type, got {}",
@@ -131,7 +132,10 @@ fn parse_key(key: &Bound<'_, PyAny>, device: Device) -> PyResult<Vec<IndexItem>>
 /// The Python value of a one-element tensor.
 fn scalar_to_py(py: Python<'_>, s: Scalar) -> PyResult<Py<PyAny>> {
     Ok(match s {
-        Scalar::Bool(b) => pyo3::types::PyBool::new(py, b).to_owned().into_any().unbind(),
+        Scalar::Bool(b) => pyo3::types::PyBool::new(py, b)
+            .to_owned()
+            .into_any()
+            .unbind(),
         Scalar::Int(i) => i.into_pyobject(py)?.into_any().unbind(),
         Scalar::UInt(u) => u.into_pyobject(py)?.into_any().unbind(),
         Scalar::Float(f) => f.into_pyobject(py)?.into_any().unbind(),
@@ -340,7 +344,11 @@ impl PyTensor {
     }
 
     /// The view with axes `source` moved to `destination`; no copy.
-    fn moveaxis(&self, source: &Bound<'_, PyAny>, destination: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+    fn moveaxis(
+        &self,
+        source: &Bound<'_, PyAny>,
+        destination: &Bound<'_, PyAny>,
+    ) -> PyResult<PyTensor> {
         self.inner
             .moveaxis(&to_axes(source)?, &to_axes(destination)?)
             .py()
@@ -367,7 +375,10 @@ impl PyTensor {
     #[pyo3(signature = (indices, axis = -1))]
     fn take_along_axis(&self, indices: &Bound<'_, PyAny>, axis: isize) -> PyResult<PyTensor> {
         let idx = operand(indices, self.inner.device())?;
-        self.inner.take_along_axis(&idx, axis).py().map(PyTensor::wrap)
+        self.inner
+            .take_along_axis(&idx, axis)
+            .py()
+            .map(PyTensor::wrap)
     }
 
     /// The coordinates of the nonzero elements: a tuple of int64 arrays, one per axis. On CUDA
@@ -426,9 +437,14 @@ impl PyTensor {
             if !copy {
                 return Ok(PyTensor::wrap(self.inner.clone()));
             }
-            return py.detach(|| self.inner.copy_data()).py().map(PyTensor::wrap);
+            return py
+                .detach(|| self.inner.copy_data())
+                .py()
+                .map(PyTensor::wrap);
         }
-        py.detach(|| self.inner.to_dtype(d)).py().map(PyTensor::wrap)
+        py.detach(|| self.inner.to_dtype(d))
+            .py()
+            .map(PyTensor::wrap)
     }
 
     /// The tensor on `device` (itself when it is already there).
@@ -445,7 +461,9 @@ impl PyTensor {
             ));
         }
         let d = parse_device(device)?;
-        py.detach(|| self.inner.to_device(&d)).py().map(PyTensor::wrap)
+        py.detach(|| self.inner.to_device(&d))
+            .py()
+            .map(PyTensor::wrap)
     }
 
     /// The tensor on `device` and/or converted to `dtype` (itself when nothing changes).
@@ -456,7 +474,10 @@ impl PyTensor {
         device: Option<&Bound<'_, PyAny>>,
         dtype: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyTensor> {
-        let device = device.filter(|d| !d.is_none()).map(parse_device).transpose()?;
+        let device = device
+            .filter(|d| !d.is_none())
+            .map(parse_device)
+            .transpose()?;
         let dtype = opt_dtype(dtype)?;
         py.detach(|| {
             let t = match dtype {
@@ -532,8 +553,12 @@ impl PyTensor {
     fn __int__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let s = py.detach(|| self.inner.scalar_value()).py()?;
         match s {
-            Scalar::Float(f) if f.is_nan() => Err(PyValueError::new_err("cannot convert float NaN to integer")),
-            Scalar::Float(f) if f.is_infinite() => Err(PyOverflowError::new_err("cannot convert float infinity to integer")),
+            Scalar::Float(f) if f.is_nan() => {
+                Err(PyValueError::new_err("cannot convert float NaN to integer"))
+            }
+            Scalar::Float(f) if f.is_infinite() => Err(PyOverflowError::new_err(
+                "cannot convert float infinity to integer",
+            )),
             Scalar::Float(f) => {
                 let builtins = py.import("builtins")?;
                 Ok(builtins.getattr("int")?.call1((f,))?.unbind())
@@ -687,7 +712,11 @@ pub fn full(
         Some(v) => v,
         None => match fill_value.cast::<PyTensor>() {
             Ok(t) if t.get().inner.numel() == 1 => t.get().inner.scalar_value().py()?,
-            _ => return Err(PyTypeError::new_err(format!("fill_value must be a bool, int or float, got {fill_value}"))),
+            _ => {
+                return Err(PyTypeError::new_err(format!(
+                    "fill_value must be a bool, int or float, got {fill_value}"
+                )))
+            }
         },
     };
     let dtype = match opt_dtype(dtype)? {
@@ -841,12 +870,20 @@ pub fn random_fill(
     let dtype = parse_dtype(dtype)?;
     let device = device_or_default(device)?;
     let dist = match kind {
-        "uniform" => Distribution::Uniform { low: a.extract()?, high: b.extract()? },
-        "normal" => Distribution::Normal { mean: a.extract()?, std: b.extract()? },
+        "uniform" => Distribution::Uniform {
+            low: a.extract()?,
+            high: b.extract()?,
+        },
+        "normal" => Distribution::Normal {
+            mean: a.extract()?,
+            std: b.extract()?,
+        },
         "integers" => {
             let (low, high): (i128, i128) = (a.extract()?, b.extract()?);
             if high <= low {
-                return Err(PyValueError::new_err(format!("integers: need low < high, got {low} and {high}")));
+                return Err(PyValueError::new_err(format!(
+                    "integers: need low < high, got {low} and {high}"
+                )));
             }
             let span = high - low;
             let (lo, hi) = match dtype.kind() {
@@ -867,9 +904,17 @@ pub fn random_fill(
                 span: if span == 1i128 << 64 { 0 } else { span as u64 },
             }
         }
-        _ => return Err(PyValueError::new_err(format!("unknown distribution {kind:?}"))),
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "unknown distribution {kind:?}"
+            )))
+        }
     };
-    let spec = RandomSpec { seed, counter, dist };
+    let spec = RandomSpec {
+        seed,
+        counter,
+        dist,
+    };
     let (t, blocks) = py
         .detach(|| pocaflow::ops::random::random(&shape, dtype, &device, &spec))
         .py()?;

@@ -2,11 +2,11 @@
 //! parsing of `dtype=` and `device=` arguments (with the default device).
 
 use pocaflow::{DType, Device, Kind};
-use std::sync::Mutex;
 use pyo3::basic::CompareOp;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
+use std::sync::Mutex;
 
 /// The result of `==` / `!=` given whether the operands are equal (other comparisons are not
 /// supported).
@@ -87,7 +87,11 @@ pub fn parse_dtype(obj: &Bound<'_, PyAny>) -> PyResult<DType> {
     // Python's own types, as NumPy reads them.
     let py = obj.py();
     let builtins = py.import("builtins")?;
-    for (ty, d) in [("bool", DType::Bool), ("int", DType::I64), ("float", DType::F64)] {
+    for (ty, d) in [
+        ("bool", DType::Bool),
+        ("int", DType::I64),
+        ("float", DType::F64),
+    ] {
         if obj.is(&builtins.getattr(ty)?) {
             return Ok(d);
         }
