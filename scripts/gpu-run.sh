@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine, from the repository root, with the .gpu/ bundle present (see
-# gpu-bundle.sh). Steps (default: all): rust pytest demo bench sanitizer.
+# gpu-bundle.sh). Steps (default: all): rust pytest demo bench arraybench sanitizer.
 #   scripts/gpu-run.sh                 # everything (and: pipcuda, on request)
 #   scripts/gpu-run.sh pytest bench    # a subset
 # Logs and results go to $OUT (or /tmp/pocaflow-gpu); a summary table is printed last.
@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/pocaflow-gpu}
 mkdir -p "$OUT"
 export POCAFLOW_REQUIRE_CUDA=1 PYTHONUNBUFFERED=1
-STEPS=${*:-rust pytest demo bench sanitizer}
+STEPS=${*:-rust pytest demo bench arraybench sanitizer}
 SITE=/tmp/pocaflow-site
 python3 -m pip install -q --no-index --no-deps --upgrade --target "$SITE" .gpu/wheels/*.whl || exit 1
 export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
@@ -33,6 +33,7 @@ for step in $STEPS; do
     pytest) run pytest python3 -m pytest -q -p no:cacheprovider tests/python ;;
     demo) run demo python3 -m pocaflow.demos.readme ;;
     bench) run bench python3 bench/gpu_bench.py --json "$OUT/gpu-bench.json" ;;
+    arraybench) run arraybench python3 bench/array_bench.py --json "$OUT/array-bench.json" ;;
     sanitizer)
       # Memory errors, not speed: left out are the tests that assert timings (every kernel runs
       # many times slower under the sanitizer) and the ones that provoke an out-of-memory error
