@@ -76,7 +76,7 @@ impl Layout {
                 "strides {strides:?} with offset {offset} reach before the start of storage"
             )));
         }
-        Ok(layout)
+        Ok(layout.normalized())
     }
 
     /// The extent of each dimension.
@@ -242,6 +242,15 @@ impl Layout {
         })
     }
 
+    /// `self`, with offset 0 if it has no elements (an empty view addresses nothing, and its
+    /// offset may otherwise point past its storage).
+    fn normalized(mut self) -> Layout {
+        if self.numel() == 0 {
+            self.offset = 0;
+        }
+        self
+    }
+
     /// The view of elements `start, start + step, ...` (`len` of them) along `axis`; `step`
     /// may be negative. The caller has clamped `start` and `len` to the axis.
     pub fn slice(&self, axis: usize, start: usize, len: usize, step: isize) -> Layout {
@@ -251,7 +260,7 @@ impl Layout {
         }
         l.shape[axis] = len;
         l.strides[axis] = self.strides[axis] * step;
-        l
+        l.normalized()
     }
 
     /// The view at index `i` (in bounds) of `axis`, with that axis removed.
@@ -260,7 +269,7 @@ impl Layout {
         l.offset = (self.offset as isize + i as isize * self.strides[axis]) as usize;
         l.shape.remove(axis);
         l.strides.remove(axis);
-        l
+        l.normalized()
     }
 
     /// The view with a new axis of extent 1 at position `axis` (at most `ndim`).
@@ -288,7 +297,7 @@ impl Layout {
             l.offset = (self.offset as isize + (n as isize - 1) * self.strides[axis]) as usize;
         }
         l.strides[axis] = -self.strides[axis];
-        l
+        l.normalized()
     }
 
     /// The same elements in C order as a view of `shape` (same element count), if strides

@@ -47,7 +47,7 @@ impl IndexPlan {
     /// A plan for index arrays of `index_shapes` (broadcast together) into `base` from `axis`.
     ///
     /// # Errors
-    /// [`Error::Shape`] if the index arrays do not broadcast together or index more axes than
+    /// [`Error::Index`] if the index arrays do not broadcast together or index more axes than
     /// `base` has after `axis`.
     pub fn new(base: Layout, axis: usize, indices: &[Layout]) -> Result<IndexPlan> {
         let k = indices.len();
@@ -63,8 +63,9 @@ impl IndexPlan {
         for l in indices {
             index_shape =
                 crate::layout::broadcast_shapes(&index_shape, l.shape()).ok_or_else(|| {
-                    Error::Shape(format!(
-                        "index arrays of shapes {} and {} cannot be broadcast together",
+                    Error::Index(format!(
+                        "shape mismatch: index arrays of shapes {} and {} cannot be broadcast \
+                         together",
                         crate::layout::fmt_shape(&index_shape),
                         crate::layout::fmt_shape(l.shape())
                     ))

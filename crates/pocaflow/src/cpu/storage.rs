@@ -167,6 +167,9 @@ impl BackendStorage for CpuStorage {
     }
 
     fn copy_from(&self, dst: &Layout, src: &CpuStorage, src_layout: &Layout) -> Result<()> {
+        if dst.numel() == 0 {
+            return Ok(());
+        }
         if std::ptr::eq(self, src) {
             let mut buf = self.write();
             let snapshot = buf.clone();

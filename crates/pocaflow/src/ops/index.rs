@@ -248,7 +248,7 @@ impl Tensor {
     ///
     /// # Errors
     /// [`Error::Index`] for indices out of bounds, too many indices, or masks whose shape
-    /// does not match; [`Error::Shape`] for index arrays that do not broadcast.
+    /// does not match, and for index arrays that do not broadcast together.
     pub fn index(&self, items: &[IndexItem]) -> Result<Tensor> {
         let r = resolve(self, items)?;
         let Some((axis, arrays)) = r.advanced else {
