@@ -128,6 +128,28 @@ pub fn python_scalar(obj: &Bound<'_, PyAny>) -> PyResult<Option<Scalar>> {
     Ok(None)
 }
 
+/// Fails with `OverflowError` (as NumPy 2) when a Python integer lies outside the range of an
+/// integer `dtype` it is stored in.
+pub fn check_fits(s: Scalar, dtype: DType) -> PyResult<()> {
+    let bits = dtype.size_in_bytes() as u32 * 8;
+    let (lo, hi): (i128, i128) = match dtype.kind() {
+        pocaflow::Kind::Signed => (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1),
+        pocaflow::Kind::Unsigned => (0, (1i128 << bits) - 1),
+        _ => return Ok(()),
+    };
+    let v = match s {
+        Scalar::Int(i) => i128::from(i),
+        Scalar::UInt(u) => i128::from(u),
+        _ => return Ok(()),
+    };
+    if v < lo || v > hi {
+        return Err(PyOverflowError::new_err(format!(
+            "Python integer {v} out of bounds for {dtype}"
+        )));
+    }
+    Ok(())
+}
+
 /// The NumPy array for a non-tensor object: NumPy arrays as they are, buffer-protocol objects
 /// through `memoryview`, anything else through `numpy.asarray`.
 fn numpy_array<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyUntypedArray>> {
@@ -208,6 +230,7 @@ pub fn asarray(
             Scalar::UInt(_) => DType::U64,
             Scalar::Float(_) => DType::F64,
         });
+        check_fits(s, d)?;
         return pocaflow::ops::full(&[], s, d, &device).py();
     }
     let is_numpy = obj.cast::<PyUntypedArray>().is_ok();

@@ -1,6 +1,6 @@
 //! `pocaflow.Tensor`, the array object, and the module-level functions that make tensors.
 
-use crate::convert::{asarray, python_scalar, tensor_to_numpy, Order};
+use crate::convert::{asarray, check_fits, python_scalar, tensor_to_numpy, Order};
 use crate::errors::IntoPyResult;
 use crate::types::{device_or_default, parse_device, parse_dtype, PyDType, PyDevice};
 use numpy::PyUntypedArray;
@@ -518,6 +518,7 @@ impl PyTensor {
         let items = parse_key(key, t.device())?;
         let basic = !items.iter().any(|i| matches!(i, IndexItem::Array(_)));
         if let Some(s) = python_scalar(value)? {
+            check_fits(s, t.dtype())?;
             if basic {
                 return t.index(&items).py()?.fill_(s).py();
             }
@@ -668,14 +669,21 @@ pub fn py_asarray(
 }
 
 fn shape_arg(shape: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
-    match shape.extract::<usize>() {
-        Ok(n) => Ok(vec![n]),
-        Err(_) => shape.extract::<Vec<usize>>().map_err(|_| {
+    let dims: Vec<i64> = match shape.extract::<i64>() {
+        Ok(n) => vec![n],
+        Err(_) => shape.extract::<Vec<i64>>().map_err(|_| {
             PyTypeError::new_err(format!(
-                "shape must be a non-negative int or a sequence of them, got {shape}"
+                "shape must be an int or a sequence of ints, got {shape}"
             ))
-        }),
-    }
+        })?,
+    };
+    dims.iter()
+        .map(|&n| {
+            usize::try_from(n).map_err(|_| {
+                PyValueError::new_err(format!("negative dimensions are not allowed: {shape}"))
+            })
+        })
+        .collect()
 }
 
 /// An array of `shape` with undefined contents (zeros on the CPU).
@@ -728,13 +736,7 @@ pub fn full(
             Scalar::Float(_) => DType::F64,
         },
     };
-    if let (Scalar::Float(_), Kind::Signed | Kind::Unsigned | Kind::Bool) = (value, dtype.kind()) {
-        if dtype != DType::Bool {
-            return Err(PyTypeError::new_err(format!(
-                "full: a float fill value for an integer dtype ({dtype})"
-            )));
-        }
-    }
+    check_fits(value, dtype)?;
     py.detach(|| pocaflow::ops::full(&shape, value, dtype, &device))
         .py()
         .map(PyTensor::wrap)

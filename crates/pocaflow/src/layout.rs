@@ -219,8 +219,9 @@ impl Layout {
     pub fn broadcast_to(&self, shape: &[usize]) -> Result<Layout> {
         let err = || {
             Error::Shape(format!(
-                "shape {:?} cannot be broadcast to {shape:?}",
-                self.shape
+                "shape {} cannot be broadcast to {}",
+                fmt_shape(&self.shape),
+                fmt_shape(shape)
             ))
         };
         if shape.len() < self.ndim() {
