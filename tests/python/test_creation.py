@@ -320,3 +320,17 @@ def test_asarray_of_256_mib_is_zero_copy():
     t[(1 << 26) - 1] = 5.0
     assert a[-1] == 5.0
     assert t.shape == a.shape
+
+
+def test_python_integers_out_of_range_overflow_like_numpy():
+    with pytest.raises(OverflowError, match="300"):
+        pf.full((2,), 300, dtype=pf.int8)
+    with pytest.raises(OverflowError):
+        pf.asarray(-1, dtype=pf.uint16)
+    x = pf.zeros((3,), dtype=pf.uint8)
+    with pytest.raises(OverflowError):
+        x[0] = 256
+    x[1] = 255
+    assert x.numpy().tolist() == [0, 255, 0]
+    with pytest.raises(ValueError, match="negative"):
+        pf.empty((2, -1))
