@@ -24,7 +24,7 @@ pub fn random(shape: &[usize], dtype: DType, device: &Device, spec: &RandomSpec)
         Distribution::Uniform { low, high } if !(low.is_finite() && high.is_finite() && low <= high) => {
             return Err(Error::Shape(format!("uniform: need finite low <= high, got {low} and {high}")));
         }
-        Distribution::Normal { std, .. } if !(std >= 0.0) => {
+        Distribution::Normal { std, .. } if std.is_nan() || std < 0.0 => {
             return Err(Error::Shape(format!("normal: the standard deviation must be >= 0, got {std}")));
         }
         _ => {}
