@@ -53,12 +53,24 @@ fn _pocaflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<tensor::PyTensor>()?;
     m.add_class::<types::PyDType>()?;
     m.add_class::<types::PyDevice>()?;
-    for d in [DType::F16, DType::BF16, DType::F32, DType::F64] {
+    for d in DType::ALL {
         m.add(d.name(), types::PyDType(d))?;
     }
+    m.add("AxisError", errors::axis_error_type(m.py())?)?;
     m.add_function(wrap_pyfunction!(tensor::tensor, m)?)?;
+    m.add_function(wrap_pyfunction!(tensor::py_asarray, m)?)?;
     m.add_function(wrap_pyfunction!(tensor::matmul, m)?)?;
     m.add_function(wrap_pyfunction!(tensor::zeros, m)?)?;
+    m.add_function(wrap_pyfunction!(tensor::empty, m)?)?;
+    m.add_function(wrap_pyfunction!(tensor::full, m)?)?;
+    m.add_function(wrap_pyfunction!(tensor::arange, m)?)?;
+    m.add_function(wrap_pyfunction!(tensor::linspace, m)?)?;
+    m.add_function(wrap_pyfunction!(tensor::eye, m)?)?;
+    m.add_function(wrap_pyfunction!(tensor::result_type2, m)?)?;
+    m.add_function(wrap_pyfunction!(tensor::can_cast, m)?)?;
+    m.add_function(wrap_pyfunction!(tensor::random_fill, m)?)?;
+    m.add_function(wrap_pyfunction!(types::set_default_device, m)?)?;
+    m.add_function(wrap_pyfunction!(types::get_default_device, m)?)?;
     m.add_function(wrap_pyfunction!(show_config, m)?)?;
     m.add_class::<cuda::PyStream>()?;
     m.add_class::<cuda::PyEvent>()?;

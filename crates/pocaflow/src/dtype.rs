@@ -350,7 +350,7 @@ macro_rules! int_element {
             fn from_f64(v: f64) -> Self {
                 // Through i64 (or u64 for large positive values) so that narrow types wrap as
                 // a C conversion via a wide integer does.
-                if v >= 9.223_372_036_854_775_807e18 {
+                if v >= 9.223_372_036_854_776e18 {
                     v as u64 as $t
                 } else {
                     v as i64 as $t

@@ -1,7 +1,7 @@
 //! Counter-based random numbers: Philox4x32-10 (Salmon et al., "Parallel random numbers: as
 //! easy as 1, 2, 3", SC 2011) and the maps from its bits to uniform, normal and integer
 //! values. Element `i` of a fill is a function of `(seed, counter, i)` alone; the CUDA kernels
-//! (`cuda/kernels/random.cu`) compute the same function with the same `f64` operations, so the
+//! (`cuda/kernels/values.cu`) compute the same function with the same `f64` operations, so the
 //! two backends agree bit for bit on uniform values and integers, and to the last unit in the
 //! last place on normals (whose `ln`, `sin` and `cos` come from each platform's math library).
 //!

@@ -148,6 +148,10 @@ impl Tensor {
                 self.dtype()
             )));
         }
+        if self.numel() == 0 {
+            let shape = IxDyn(self.shape()).set_f(!self.layout.is_c_contiguous());
+            return Ok(ArrayD::from_shape_vec(shape, Vec::new()).expect("empty"));
+        }
         let Tensor { storage, layout: l } = self.to_device(&Device::Cpu)?;
         let dense = l.is_c_contiguous() || l.is_f_contiguous();
         let shape = IxDyn(l.shape()).set_f(!l.is_c_contiguous());

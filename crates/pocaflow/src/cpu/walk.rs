@@ -25,6 +25,7 @@ fn merged<const N: usize>(shape: &[usize], strides: [&[isize]; N]) -> Vec<(usize
 }
 
 /// Calls `f` with the storage offsets of each element of `N` views of one shape, in C order.
+#[allow(clippy::needless_range_loop)]
 fn walk<const N: usize>(
     shape: &[usize],
     strides: [&[isize]; N],

@@ -166,6 +166,7 @@ fn data_type(d: DType) -> lts::cudaDataType {
         DType::BF16 => lts::cudaDataType::CUDA_R_16BF,
         DType::F32 => lts::cudaDataType::CUDA_R_32F,
         DType::F64 => lts::cudaDataType::CUDA_R_64F,
+        _ => unreachable!("CudaStorage::matmul accepts float dtypes only"),
     }
 }
 

@@ -17,13 +17,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 #[derive(Debug)]
 pub(crate) struct DeviceState {
     pub(crate) ordinal: usize,
-    pub(crate) cu_device: ds::CUdevice,
     ctx: ds::CUcontext,
     default_stream: OnceLock<Result<Arc<StreamInner>>>,
     pub(crate) pool: Mutex<Pool>,
     staging: Mutex<Staging>,
     pub(crate) blaslt: OnceLock<Result<Mutex<BlasLt>>>,
-    pub(crate) kernels: OnceLock<Result<Kernels>>,
+    kernels: Kernels,
 }
 
 // SAFETY: the context handle is process-wide and usable from any thread once made current there
@@ -43,15 +42,20 @@ impl DeviceState {
         // SAFETY: retains the primary context; it is released never (it lives as long as the
         // process, like the driver's own).
         let ctx = unsafe { dr::primary_ctx::retain(cu_device) }.cuda("cuDevicePrimaryCtxRetain")?;
+        let attr = |a| {
+            // SAFETY: reads one attribute of a valid device.
+            unsafe { dr::device::get_attribute(cu_device, a) }.cuda("cuDeviceGetAttribute")
+        };
+        let major = attr(ds::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)?;
+        let minor = attr(ds::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)?;
         Ok(DeviceState {
             ordinal,
-            cu_device,
             ctx,
             default_stream: OnceLock::new(),
             pool: Mutex::new(Pool::new(ordinal)),
             staging: Mutex::new(Staging::default()),
             blaslt: OnceLock::new(),
-            kernels: OnceLock::new(),
+            kernels: Kernels::new(major, minor),
         })
     }
 
@@ -102,15 +106,10 @@ impl DeviceState {
         Ok(lt.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// The NVRTC kernels, compiled and loaded on first use.
-    pub(crate) fn kernels(&self) -> Result<&Kernels> {
-        self.kernels
-            .get_or_init(|| {
-                self.bind()?;
-                Kernels::load(self.cu_device)
-            })
-            .as_ref()
-            .map_err(Clone::clone)
+    /// The NVRTC kernels (each module compiled and loaded on first use: callers bind the
+    /// device first).
+    pub(crate) fn kernels(&self) -> &Kernels {
+        &self.kernels
     }
 }
 

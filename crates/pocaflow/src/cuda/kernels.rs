@@ -1,119 +1,137 @@
-//! Device kernels pocaflow writes itself, compiled with NVRTC to a CUBIN for the device's own
-//! architecture on first use (once per device) and kept loaded.
+//! Device kernels pocaflow writes itself (sources in `kernels/*.cu`), compiled with NVRTC to a
+//! CUBIN for the device's own architecture at first use and kept loaded in the per-device
+//! state. Each module is compiled once per device, in a slot of its own (no lookup by name
+//! when launching):
 //!
-//! - `copy_<src>_<dst>`: copies a strided view of up to [`MAX_DIMS`] dimensions into another,
-//!   converting between f16, bf16, f32 and f64 (round to nearest even). It backs
-//!   `contiguous()`, `copy_`, `to(dtype=...)` and the packing of operands cuBLASLt cannot
-//!   describe.
-//! - `small_gemm_<f32|f64>`: small matrix products of any strides, batched, in one launch (see
-//!   [`Kernels::small_matmul`] and `cuda::set_small_matmul_threshold`).
+//! - `bits`: kernels that move elements without looking at their values, one instance per
+//!   element size (1, 2, 4, 8 bytes): strided copies of one dtype, fills (16-byte stores on
+//!   dense destinations), `tri_zero`, gathers and scatters with a device-side bounds check,
+//!   masked copies, and the scan of nonzero's block counts;
+//! - `cast` for one (source, destination) dtype pair, compiled when that pair is first
+//!   converted (169 small modules at most, most never built);
+//! - `values` for one dtype, compiled with `--fmad=false` so that f64 arithmetic rounds as on
+//!   the CPU: `arange`, nonzero's count and write passes, Philox random fills;
+//! - `gemm`: the small-matmul kernel for float32 and float64 (see [`Kernels::small_matmul`] and
+//!   `cuda::set_small_matmul_threshold`).
+//!
+//! Strided views reach the kernels as [`View`]s: dimensions every operand steps through as one
+//! are merged first (`merge_dims`), at most [`MAXD`] remain.
 
 use super::driver::DriverResultExt;
 use super::stream::StreamInner;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::layout::Layout;
 use cudarc::driver::{result as dr, sys as ds};
 use cudarc::nvrtc::{result as nr, sys as ns};
-use std::collections::HashMap;
 use std::ffi::{c_void, CStr, CString};
+use std::sync::OnceLock;
 
-/// Most dimensions a strided copy handles (more are merged or rejected).
-pub(crate) const MAX_DIMS: usize = 8;
+const COMMON: &str = include_str!("kernels/common.cuh");
+const CONVERT: &str = include_str!("kernels/convert.cuh");
+const BITS: &str = include_str!("kernels/bits.cu");
+const CAST: &str = include_str!("kernels/cast.cu");
+const VALUES: &str = include_str!("kernels/values.cu");
+const GEMM: &str = include_str!("kernels/gemm.cu");
 
-const SOURCE: &str = r#"
-typedef unsigned short u16;
-typedef long long i64;
+/// Most dimensions of a view after merging (`MAXD` in `common.cuh`).
+pub(crate) const MAXD: usize = 16;
+/// Most index arrays of one gather or scatter (`MAXK` in `common.cuh`).
+pub(crate) const MAXK: usize = 8;
+/// Threads per block of the elementwise kernels, and nonzero's elements per block.
+const THREADS: u32 = 256;
+/// Most blocks of a grid-stride launch.
+const MAX_BLOCKS: usize = 1 << 16;
 
-struct View { i64 shape[8]; i64 src_strides[8]; i64 dst_strides[8]; int ndim; };
-
-__device__ __forceinline__ float h2f(u16 h) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
-__device__ __forceinline__ u16 f2h(float f) { u16 h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h; }
-__device__ __forceinline__ float b2f(u16 b) { return __uint_as_float(((unsigned)b) << 16); }
-__device__ __forceinline__ u16 f2b(float f) {
-    unsigned u = __float_as_uint(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (u16)((u >> 16) | 0x40u);  // quiet NaN
-    u += 0x7fffu + ((u >> 16) & 1u);                                      // round to nearest even
-    return (u16)(u >> 16);
+/// `N` strided views of one shape (matches `View<N>` in `common.cuh`): element strides per
+/// view, dimensions outermost first; offsets are applied to the pointers.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct View<const N: usize> {
+    shape: [i64; MAXD],
+    strides: [[i64; MAXD]; N],
+    nd: i32,
 }
 
-struct F16 { u16 v; };  struct BF16 { u16 v; };
-__device__ __forceinline__ double load(const float* p) { return *p; }
-__device__ __forceinline__ double load(const double* p) { return *p; }
-__device__ __forceinline__ float load(const F16* p) { return h2f(p->v); }
-__device__ __forceinline__ float load(const BF16* p) { return b2f(p->v); }
-__device__ __forceinline__ void store(float* p, double x) { *p = (float)x; }
-__device__ __forceinline__ void store(double* p, double x) { *p = x; }
-__device__ __forceinline__ void store(F16* p, double x) { p->v = f2h((float)x); }
-__device__ __forceinline__ void store(BF16* p, double x) { p->v = f2b((float)x); }
-// Same-type copies move bits (no rounding, NaN payloads kept).
-template <typename T> __device__ __forceinline__ void move(const T* s, T* d) { *d = *s; }
-template <typename S, typename D> __device__ __forceinline__ void move(const S* s, D* d) { store(d, load(s)); }
+fn too_many_dims(shape: &[usize]) -> Error {
+    Error::Shape(format!(
+        "CUDA kernels take views of at most {MAXD} dimensions that cannot be merged, got shape {}",
+        crate::layout::fmt_shape(shape)
+    ))
+}
 
-template <typename S, typename D>
-__device__ void copy(const S* src, D* dst, i64 n, View v) {
-    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
-        i64 r = i, so = 0, d = 0;
-        for (int k = v.ndim - 1; k >= 0; --k) {
-            i64 idx = r % v.shape[k];
-            r /= v.shape[k];
-            so += idx * v.src_strides[k];
-            d += idx * v.dst_strides[k];
+/// The dimensions of views of one shape with extent-1 dimensions dropped and neighbours merged
+/// where every view steps through them as one: `(extents, strides per view)`, outermost first.
+/// The C-order enumeration of the elements is unchanged.
+pub(crate) fn merge_dims(shape: &[usize], strides: &[&[isize]]) -> (Vec<usize>, Vec<Vec<isize>>) {
+    let views = strides.len();
+    let mut ext: Vec<usize> = Vec::new();
+    let mut st: Vec<Vec<isize>> = vec![Vec::new(); views];
+    for (d, &n) in shape.iter().enumerate() {
+        if n == 1 {
+            continue;
         }
-        move(src + so, dst + d);
+        let mergeable = !ext.is_empty()
+            && (0..views).all(|v| st[v][ext.len() - 1] == strides[v][d] * n as isize);
+        if mergeable {
+            *ext.last_mut().expect("not empty") *= n;
+            for v in 0..views {
+                *st[v].last_mut().expect("not empty") = strides[v][d];
+            }
+        } else {
+            ext.push(n);
+            for v in 0..views {
+                st[v].push(strides[v][d]);
+            }
+        }
+    }
+    (ext, st)
+}
+
+impl<const N: usize> View<N> {
+    /// The views of `shape` with these strides, dimensions kept as they are.
+    pub(crate) fn exact(shape: &[usize], strides: [&[isize]; N]) -> Result<View<N>> {
+        if shape.len() > MAXD {
+            return Err(too_many_dims(shape));
+        }
+        let mut v = View {
+            shape: [1; MAXD],
+            strides: [[0; MAXD]; N],
+            nd: shape.len() as i32,
+        };
+        for (d, &n) in shape.iter().enumerate() {
+            v.shape[d] = n as i64;
+            for (k, s) in strides.iter().enumerate() {
+                v.strides[k][d] = s[d] as i64;
+            }
+        }
+        Ok(v)
+    }
+
+    /// The views of `shape` with these strides, dimensions merged (see [`merge_dims`]).
+    pub(crate) fn merged(shape: &[usize], strides: [&[isize]; N]) -> Result<View<N>> {
+        let (ext, st) = merge_dims(shape, &strides);
+        if ext.len() > MAXD {
+            return Err(too_many_dims(shape));
+        }
+        View::exact(&ext, std::array::from_fn(|k| st[k].as_slice()))
     }
 }
 
-// Small matrix products (see `Kernels::small_matmul`). Each 16x16 block computes a 32x32 tile
-// of C, two by two per thread, through 32x32 tiles of A and B in shared memory; every element
-// is a sequential fused multiply-add over k in the operands' own precision. Any strides; batch
-// index blockIdx.z.
-struct Gemm { i64 m, n, k; i64 a_rs, a_cs, b_rs, b_cs, c_rs, c_cs; i64 a_bs, b_bs, c_bs; };
-
-template <typename T>
-__device__ void small_gemm(const T* a, const T* b, T* c, Gemm g) {
-    __shared__ T as[32][33];
-    __shared__ T bs[32][33];
-    const int tx = threadIdx.x, ty = threadIdx.y, t = ty * 16 + tx;
-    const i64 row0 = (i64)blockIdx.y * 32, col0 = (i64)blockIdx.x * 32;
-    a += blockIdx.z * g.a_bs;
-    b += blockIdx.z * g.b_bs;
-    c += blockIdx.z * g.c_bs;
-    T acc00 = 0, acc01 = 0, acc10 = 0, acc11 = 0;
-    for (i64 p0 = 0; p0 < g.k; p0 += 32) {
-        for (int e = t; e < 32 * 32; e += 256) {
-            const int r = e / 32, q = e % 32;
-            const i64 i = row0 + r, p = p0 + q;
-            as[r][q] = (i < g.m && p < g.k) ? a[i * g.a_rs + p * g.a_cs] : (T)0;
-            const i64 pb = p0 + r, j = col0 + q;
-            bs[r][q] = (pb < g.k && j < g.n) ? b[pb * g.b_rs + j * g.b_cs] : (T)0;
-        }
-        __syncthreads();
-        #pragma unroll 8
-        for (int q = 0; q < 32; ++q) {
-            const T a0 = as[ty][q], a1 = as[ty + 16][q], b0 = bs[q][tx], b1 = bs[q][tx + 16];
-            acc00 = fma(a0, b0, acc00);
-            acc01 = fma(a0, b1, acc01);
-            acc10 = fma(a1, b0, acc10);
-            acc11 = fma(a1, b1, acc11);
-        }
-        __syncthreads();
-    }
-    const i64 i0 = row0 + ty, i1 = i0 + 16, j0 = col0 + tx, j1 = j0 + 16;
-    if (i0 < g.m && j0 < g.n) c[i0 * g.c_rs + j0 * g.c_cs] = acc00;
-    if (i0 < g.m && j1 < g.n) c[i0 * g.c_rs + j1 * g.c_cs] = acc01;
-    if (i1 < g.m && j0 < g.n) c[i1 * g.c_rs + j0 * g.c_cs] = acc10;
-    if (i1 < g.m && j1 < g.n) c[i1 * g.c_rs + j1 * g.c_cs] = acc11;
+/// The arguments of a gather or scatter (matches `struct Index` in `bits.cu`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IndexArgs {
+    pub shape: [i64; MAXD],
+    pub out_strides: [i64; MAXD],
+    pub base_strides: [i64; MAXD],
+    pub idx_strides: [[i64; MAXD]; MAXK],
+    pub idx: [u64; MAXK],
+    pub axis_stride: [i64; MAXK],
+    pub axis_len: [i64; MAXK],
+    pub axis_num: [i64; MAXK],
+    pub nd: i32,
+    pub k: i32,
 }
-
-extern "C" __global__ void __launch_bounds__(256) small_gemm_f32(const float* a, const float* b, float* c, Gemm g) { small_gemm(a, b, c, g); }
-extern "C" __global__ void __launch_bounds__(256) small_gemm_f64(const double* a, const double* b, double* c, Gemm g) { small_gemm(a, b, c, g); }
-
-#define COPY(SN, ST, DN, DT) \
-extern "C" __global__ void copy_##SN##_##DN(const ST* src, DT* dst, i64 n, View v) { copy(src, dst, n, v); }
-#define FROM(SN, ST) COPY(SN, ST, f16, F16) COPY(SN, ST, bf16, BF16) COPY(SN, ST, f32, float) COPY(SN, ST, f64, double)
-FROM(f16, F16) FROM(bf16, BF16) FROM(f32, float) FROM(f64, double)
-"#;
 
 /// The sizes and element strides of a small matmul (matches `struct Gemm`): row and column
 /// strides of A (m x k), B (k x n) and C (m x n), then each one's batch stride.
@@ -129,6 +147,21 @@ pub(crate) struct SmallGemm {
     pub batch_strides: [i64; 3],
 }
 
+/// The parameters of a random fill (`random` in `values.cu`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RandomArgs {
+    pub seed: u64,
+    pub counter: u64,
+    /// 0 uniform on `[a, b)`, 1 normal (mean `a`, std `b`), 2 integers `low + r`, `r < span`.
+    pub dist: i32,
+    /// Two Philox words per element.
+    pub wide: bool,
+    pub a: f64,
+    pub b: f64,
+    pub low: i64,
+    pub span: u64,
+}
+
 /// Most blocks along the first grid dimension, and along the second and third.
 const MAX_GRID_X: usize = i32::MAX as usize;
 const MAX_GRID_YZ: usize = 65_535;
@@ -136,116 +169,561 @@ const MAX_GRID_YZ: usize = 65_535;
 /// one block slower than cuBLASLt's split kernels.
 const SMALL_MATMUL_MAX_K: usize = 128;
 
-/// The strided-view argument of the copy kernels (matches `struct View`).
-#[repr(C)]
+/// A loaded kernel.
 #[derive(Debug, Clone, Copy)]
-struct View {
-    shape: [i64; MAX_DIMS],
-    src_strides: [i64; MAX_DIMS],
-    dst_strides: [i64; MAX_DIMS],
-    ndim: i32,
+struct Function(ds::CUfunction);
+
+// SAFETY: function handles are process-wide and usable from any thread with the device's
+// context current.
+unsafe impl Send for Function {}
+// SAFETY: as above.
+unsafe impl Sync for Function {}
+
+/// The `bits` module: per element size (index 0..4 for 1, 2, 4, 8 bytes).
+#[derive(Debug)]
+struct BitsModule {
+    copy: [Function; 4],
+    fill: [Function; 4],
+    fill_dense: [Function; 4],
+    tri_zero: [Function; 4],
+    masked: [Function; 4],
+    gather: [Function; 4],
+    scatter: [Function; 4],
+    scan: Function,
 }
 
-fn short(d: DType) -> &'static str {
-    match d {
-        DType::F16 => "f16",
-        DType::BF16 => "bf16",
-        DType::F32 => "f32",
-        DType::F64 => "f64",
-    }
+/// The `values` module of one dtype.
+#[derive(Debug)]
+struct ValueModule {
+    arange: Function,
+    nonzero: Function,
+    random: Function,
 }
 
-/// The loaded module and its functions.
+/// The `gemm` module.
+#[derive(Debug)]
+struct GemmModule {
+    f32: Function,
+    f64: Function,
+}
+
+/// The kernels of one device, each module compiled on first use.
 #[derive(Debug)]
 pub(crate) struct Kernels {
-    copy: HashMap<(DType, DType), ds::CUfunction>,
-    small_gemm_f32: ds::CUfunction,
-    small_gemm_f64: ds::CUfunction,
+    arch: String,
+    bits: OnceLock<Result<BitsModule>>,
+    gemm: OnceLock<Result<GemmModule>>,
+    /// `cast_copy` of (source, destination), at `source * 13 + destination`.
+    casts: Vec<OnceLock<Result<Function>>>,
+    /// One per dtype, in the order of [`DType::ALL`].
+    values: Vec<OnceLock<Result<ValueModule>>>,
 }
-
-// SAFETY: module and function handles are process-wide and usable from any thread with the
-// device's context current.
-unsafe impl Send for Kernels {}
-// SAFETY: as above.
-unsafe impl Sync for Kernels {}
 
 fn nvrtc_err(op: &str, e: nr::NvrtcError) -> Error {
     Error::Cuda(format!("{op} failed: {:?}", e.0))
 }
 
-impl Kernels {
-    /// Compiles the kernels for `device`'s architecture and loads them (context current).
-    pub(crate) fn load(device: ds::CUdevice) -> Result<Kernels> {
-        let attr = |a| {
-            // SAFETY: reads one attribute of a valid device.
-            unsafe { dr::device::get_attribute(device, a) }.cuda("cuDeviceGetAttribute")
-        };
-        let major = attr(ds::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)?;
-        let minor = attr(ds::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)?;
-        let src = CString::new(SOURCE).expect("kernel source has no NUL");
-        let name = CString::new("pocaflow_kernels.cu").expect("no NUL");
-        let prog = nr::create_program(&src, Some(&name))
-            .map_err(|e| nvrtc_err("nvrtcCreateProgram", e))?;
-        let arch = format!("--gpu-architecture=sm_{major}{minor}");
-        // SAFETY: prog is a live program; options contain no NUL.
-        let compiled = unsafe { nr::compile_program(prog, &[arch.as_str(), "--std=c++17"]) };
-        let cubin = match compiled {
-            Ok(()) => {
-                let mut size = 0usize;
-                // SAFETY: prog compiled; writes the CUBIN size, then the CUBIN into a buffer of it.
-                unsafe { ns::nvrtcGetCUBINSize(prog, &mut size) }
-                    .result()
-                    .map_err(|e| nvrtc_err("nvrtcGetCUBINSize", e))?;
-                let mut cubin = vec![0u8; size];
-                // SAFETY: as above.
-                unsafe { ns::nvrtcGetCUBIN(prog, cubin.as_mut_ptr() as *mut _) }
-                    .result()
-                    .map_err(|e| nvrtc_err("nvrtcGetCUBIN", e))?;
-                Ok(cubin)
-            }
-            Err(e) => {
-                // SAFETY: prog is live; the log is NUL-terminated.
-                let log = unsafe { nr::get_program_log(prog) }
-                    .map(|l| {
-                        unsafe { CStr::from_ptr(l.as_ptr()) }
-                            .to_string_lossy()
-                            .into_owned()
-                    })
-                    .unwrap_or_default();
-                Err(Error::Cuda(format!(
-                    "NVRTC failed to compile pocaflow's kernels ({:?}): {log}",
-                    e.0
-                )))
-            }
-        };
-        // SAFETY: prog is live and not used after this.
-        let _ = unsafe { nr::destroy_program(prog) };
-        let cubin = cubin?;
-        // SAFETY: cubin is a complete CUBIN image; the device's context is current.
-        let module = unsafe { dr::module::load_data(cubin.as_ptr() as *const c_void) }
-            .cuda("cuModuleLoadData")?;
-        let all = [DType::F16, DType::BF16, DType::F32, DType::F64];
-        let mut copy = HashMap::new();
-        for s in all {
-            for d in all {
-                let fname =
-                    CString::new(format!("copy_{}_{}", short(s), short(d))).expect("no NUL");
-                // SAFETY: module is loaded and holds this function.
-                let f = unsafe { dr::module::get_function(module, fname) }
-                    .cuda("cuModuleGetFunction")?;
-                copy.insert((s, d), f);
-            }
+/// The C type of a dtype in `convert.cuh`.
+fn c_type(d: DType) -> &'static str {
+    match d {
+        DType::Bool => "Bool",
+        DType::I8 => "i8",
+        DType::I16 => "i16",
+        DType::I32 => "i32",
+        DType::I64 => "i64",
+        DType::U8 => "u8",
+        DType::U16 => "u16",
+        DType::U32 => "u32",
+        DType::U64 => "u64",
+        DType::F16 => "F16",
+        DType::BF16 => "BF16",
+        DType::F32 => "float",
+        DType::F64 => "double",
+    }
+}
+
+/// The slot of an element size in the `bits` module's arrays.
+fn size_slot(bytes: usize) -> usize {
+    match bytes {
+        1 => 0,
+        2 => 1,
+        4 => 2,
+        _ => 3,
+    }
+}
+
+/// Blocks of a grid-stride launch over `n` items.
+fn blocks(n: usize) -> u32 {
+    n.div_ceil(THREADS as usize).clamp(1, MAX_BLOCKS) as u32
+}
+
+/// Compiles `source` with `options` and loads it (the device's context is current).
+fn load_module(name: &str, source: &str, options: &[String]) -> Result<ds::CUmodule> {
+    let src = CString::new(source).expect("kernel source has no NUL");
+    let cname = CString::new(name).expect("no NUL");
+    let prog =
+        nr::create_program(&src, Some(&cname)).map_err(|e| nvrtc_err("nvrtcCreateProgram", e))?;
+    // SAFETY: prog is a live program; options contain no NUL.
+    let compiled = unsafe { nr::compile_program(prog, options) };
+    let cubin = match compiled {
+        Ok(()) => {
+            let mut size = 0usize;
+            // SAFETY: prog compiled; writes the CUBIN size, then the CUBIN into a buffer of it.
+            unsafe { ns::nvrtcGetCUBINSize(prog, &mut size) }
+                .result()
+                .map_err(|e| nvrtc_err("nvrtcGetCUBINSize", e))?;
+            let mut cubin = vec![0u8; size];
+            // SAFETY: as above.
+            unsafe { ns::nvrtcGetCUBIN(prog, cubin.as_mut_ptr() as *mut _) }
+                .result()
+                .map_err(|e| nvrtc_err("nvrtcGetCUBIN", e))?;
+            Ok(cubin)
         }
-        let function = |name: &str| {
-            let name = CString::new(name).expect("no NUL");
-            // SAFETY: module is loaded and holds this function.
-            unsafe { dr::module::get_function(module, name) }.cuda("cuModuleGetFunction")
-        };
-        Ok(Kernels {
-            copy,
-            small_gemm_f32: function("small_gemm_f32")?,
-            small_gemm_f64: function("small_gemm_f64")?,
+        Err(e) => {
+            // SAFETY: prog is live; the log is NUL-terminated.
+            let log = unsafe { nr::get_program_log(prog) }
+                .map(|l| {
+                    // SAFETY: the log buffer is NUL-terminated and lives through this call.
+                    unsafe { CStr::from_ptr(l.as_ptr()) }
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .unwrap_or_default();
+            Err(Error::Cuda(format!(
+                "NVRTC failed to compile pocaflow's kernel module {name} ({:?}): {log}",
+                e.0
+            )))
+        }
+    };
+    // SAFETY: prog is live and not used after this.
+    let _ = unsafe { nr::destroy_program(prog) };
+    let cubin = cubin?;
+    // SAFETY: cubin is a complete CUBIN image; the device's context is current.
+    unsafe { dr::module::load_data(cubin.as_ptr() as *const c_void) }.cuda("cuModuleLoadData")
+}
+
+fn function(module: ds::CUmodule, name: &str) -> Result<Function> {
+    let name = CString::new(name).expect("no NUL");
+    // SAFETY: the module is loaded; a missing name is an error, not UB.
+    unsafe { dr::module::get_function(module, name) }
+        .cuda("cuModuleGetFunction")
+        .map(Function)
+}
+
+/// Enqueues `f` on `stream` with these parameters.
+///
+/// # Safety
+/// `params` point to values of the kernel's parameter types, in order, and every address the
+/// kernel reaches through them lies in live device memory that stays allocated until the
+/// kernel ran (stream-ordered pool).
+unsafe fn launch(
+    f: Function,
+    grid: (u32, u32, u32),
+    block: (u32, u32, u32),
+    stream: &StreamInner,
+    params: &mut [*mut c_void],
+    what: &str,
+) -> Result<()> {
+    // SAFETY: forwarded from the caller.
+    unsafe { dr::launch_kernel(f.0, grid, block, 0, stream.raw, params) }
+        .map_err(|e| super::driver::cuda_err(&format!("cuLaunchKernel({what})"), e))
+}
+
+/// Pointers to the given locals, as kernel parameters.
+macro_rules! params {
+    ($($x:ident),*) => { [$(&mut $x as *mut _ as *mut c_void),*] };
+}
+
+impl Kernels {
+    /// The kernels of a device of compute capability `major.minor` (nothing compiled yet).
+    pub(crate) fn new(major: i32, minor: i32) -> Kernels {
+        Kernels {
+            arch: format!("--gpu-architecture=sm_{major}{minor}"),
+            bits: OnceLock::new(),
+            gemm: OnceLock::new(),
+            casts: (0..DType::ALL.len() * DType::ALL.len())
+                .map(|_| OnceLock::new())
+                .collect(),
+            values: DType::ALL.iter().map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    fn options(&self, extra: &[String]) -> Vec<String> {
+        let mut o = vec![self.arch.clone(), "--std=c++17".to_string()];
+        o.extend_from_slice(extra);
+        o
+    }
+
+    fn bits(&self) -> Result<&BitsModule> {
+        self.bits
+            .get_or_init(|| {
+                let m = load_module("bits", &format!("{COMMON}{BITS}"), &self.options(&[]))?;
+                let per = |kind: &str| -> Result<[Function; 4]> {
+                    Ok([
+                        function(m, &format!("{kind}_1"))?,
+                        function(m, &format!("{kind}_2"))?,
+                        function(m, &format!("{kind}_4"))?,
+                        function(m, &format!("{kind}_8"))?,
+                    ])
+                };
+                Ok(BitsModule {
+                    copy: per("copy")?,
+                    fill: per("fill")?,
+                    fill_dense: per("fill_dense")?,
+                    tri_zero: per("tri_zero")?,
+                    masked: per("masked")?,
+                    gather: per("gather")?,
+                    scatter: per("scatter")?,
+                    scan: function(m, "scan_counts")?,
+                })
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    fn gemm(&self) -> Result<&GemmModule> {
+        self.gemm
+            .get_or_init(|| {
+                let m = load_module("gemm", &format!("{COMMON}{GEMM}"), &self.options(&[]))?;
+                Ok(GemmModule {
+                    f32: function(m, "small_gemm_f32")?,
+                    f64: function(m, "small_gemm_f64")?,
+                })
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    fn cast(&self, src: DType, dst: DType) -> Result<Function> {
+        let slot = &self.casts[src as usize * DType::ALL.len() + dst as usize];
+        slot.get_or_init(|| {
+            let name = format!("cast_{}_{}", src.short_name(), dst.short_name());
+            let defines = [
+                format!("-DSRC={}", c_type(src)),
+                format!("-DDST={}", c_type(dst)),
+            ];
+            let m = load_module(
+                &name,
+                &format!("{COMMON}{CONVERT}{CAST}"),
+                &self.options(&defines),
+            )?;
+            function(m, "cast_copy")
         })
+        .clone()
+    }
+
+    fn values(&self, dtype: DType) -> Result<&ValueModule> {
+        self.values[dtype as usize]
+            .get_or_init(|| {
+                let name = format!("values_{}", dtype.short_name());
+                let extra = [
+                    "--fmad=false".to_string(),
+                    format!("-DELEM={}", c_type(dtype)),
+                ];
+                let m = load_module(
+                    &name,
+                    &format!("{COMMON}{CONVERT}{VALUES}"),
+                    &self.options(&extra),
+                )?;
+                Ok(ValueModule {
+                    arange: function(m, "arange")?,
+                    nonzero: function(m, "nonzero")?,
+                    random: function(m, "random")?,
+                })
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Enqueues `dst[view 0] = src[view 1]` for elements of `esize` bytes (pointers at the
+    /// views' offsets; `n` elements; the destination's elements distinct).
+    pub(crate) fn copy_bits(
+        &self,
+        stream: &StreamInner,
+        esize: usize,
+        (src, dst): (u64, u64),
+        n: usize,
+        view: View<2>,
+    ) -> Result<()> {
+        let f = self.bits()?.copy[size_slot(esize)];
+        let (mut src, mut dst, mut n, mut view) = (src, dst, n as i64, view);
+        let mut p = params!(src, dst, n, view);
+        // SAFETY: the views address `n` elements inside each buffer (validated layouts); the
+        // parameters match `copy_<size>`.
+        unsafe {
+            launch(
+                f,
+                (blocks(n as usize), 1, 1),
+                (THREADS, 1, 1),
+                stream,
+                &mut p,
+                "copy",
+            )
+        }
+    }
+
+    /// Enqueues `dst[view 0] = cast(src[view 1])` from `src_dtype` to `dst_dtype`.
+    pub(crate) fn cast_copy(
+        &self,
+        stream: &StreamInner,
+        (src_dtype, dst_dtype): (DType, DType),
+        (src, dst): (u64, u64),
+        n: usize,
+        view: View<2>,
+    ) -> Result<()> {
+        let f = self.cast(src_dtype, dst_dtype)?;
+        let (mut src, mut dst, mut n, mut view) = (src, dst, n as i64, view);
+        let mut p = params!(src, dst, n, view);
+        // SAFETY: as in `copy_bits`; the parameters match `cast_copy`.
+        unsafe {
+            launch(
+                f,
+                (blocks(n as usize), 1, 1),
+                (THREADS, 1, 1),
+                stream,
+                &mut p,
+                "cast",
+            )
+        }
+    }
+
+    /// Enqueues `dst[view] = bits` (the value's bits in the low `esize` bytes).
+    pub(crate) fn fill(
+        &self,
+        stream: &StreamInner,
+        esize: usize,
+        dst: u64,
+        n: usize,
+        view: View<1>,
+        bits: u64,
+    ) -> Result<()> {
+        let f = self.bits()?.fill[size_slot(esize)];
+        let (mut dst, mut n, mut view, mut bits) = (dst, n as i64, view, bits);
+        let mut p = params!(dst, n, view, bits);
+        // SAFETY: the view addresses `n` elements inside the buffer; the value parameter has
+        // `esize` bytes, read little-endian from the u64; the parameters match `fill_<size>`.
+        unsafe {
+            launch(
+                f,
+                (blocks(n as usize), 1, 1),
+                (THREADS, 1, 1),
+                stream,
+                &mut p,
+                "fill",
+            )
+        }
+    }
+
+    /// Enqueues `n` dense elements from `dst` = `bits`, with 16-byte stores where aligned.
+    pub(crate) fn fill_dense(
+        &self,
+        stream: &StreamInner,
+        esize: usize,
+        dst: u64,
+        n: usize,
+        bits: u64,
+    ) -> Result<()> {
+        let f = self.bits()?.fill_dense[size_slot(esize)];
+        let (mut dst, mut n, mut bits) = (dst, n as i64, bits);
+        let mut p = params!(dst, n, bits);
+        let grid = blocks((n as usize).div_ceil(16 / esize));
+        // SAFETY: `n` elements from `dst` lie inside the buffer; `dst` is aligned to `esize`;
+        // the parameters match `fill_dense_<size>`.
+        unsafe {
+            launch(
+                f,
+                (grid, 1, 1),
+                (THREADS, 1, 1),
+                stream,
+                &mut p,
+                "fill_dense",
+            )
+        }
+    }
+
+    /// Enqueues the zeroing of one triangle of each matrix of the view (last two dimensions
+    /// are rows and columns).
+    pub(crate) fn tri_zero(
+        &self,
+        stream: &StreamInner,
+        esize: usize,
+        dst: u64,
+        n: usize,
+        view: View<1>,
+        (k, upper): (i64, bool),
+    ) -> Result<()> {
+        let f = self.bits()?.tri_zero[size_slot(esize)];
+        let (mut dst, mut n, mut view, mut k, mut upper) =
+            (dst, n as i64, view, k, i32::from(upper));
+        let mut p = params!(dst, n, view, k, upper);
+        // SAFETY: the view addresses `n` elements inside the buffer; the parameters match
+        // `tri_zero_<size>`.
+        unsafe {
+            launch(
+                f,
+                (blocks(n as usize), 1, 1),
+                (THREADS, 1, 1),
+                stream,
+                &mut p,
+                "tri_zero",
+            )
+        }
+    }
+
+    /// Enqueues `dst[view 0] = mask[view 1] ? src[view 2] : dst[view 0]`.
+    pub(crate) fn masked_copy(
+        &self,
+        stream: &StreamInner,
+        esize: usize,
+        (dst, mask, src): (u64, u64, u64),
+        n: usize,
+        view: View<3>,
+    ) -> Result<()> {
+        let f = self.bits()?.masked[size_slot(esize)];
+        let (mut dst, mut mask, mut src, mut n, mut view) = (dst, mask, src, n as i64, view);
+        let mut p = params!(dst, mask, src, n, view);
+        // SAFETY: the views address `n` elements inside each buffer; the parameters match
+        // `masked_<size>`.
+        unsafe {
+            launch(
+                f,
+                (blocks(n as usize), 1, 1),
+                (THREADS, 1, 1),
+                stream,
+                &mut p,
+                "masked_copy",
+            )
+        }
+    }
+
+    /// Enqueues a gather (`plain[i] = base[index(i)]`) or a scatter (`base[index(i)] =
+    /// plain[i]`) over `n` elements; out-of-bounds indices are skipped and the first one
+    /// reported in `err` (four u64, zeroed before).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn index(
+        &self,
+        stream: &StreamInner,
+        esize: usize,
+        scatter: bool,
+        (base, plain): (u64, u64),
+        n: usize,
+        args: &IndexArgs,
+        err: u64,
+    ) -> Result<()> {
+        let m = self.bits()?;
+        let f = if scatter { m.scatter } else { m.gather }[size_slot(esize)];
+        let (mut base, mut plain, mut n, mut args, mut err) = (base, plain, n as i64, *args, err);
+        let mut p = params!(base, plain, n, args, err);
+        // SAFETY: every in-bounds index addresses an element of the base view and `n`
+        // elements of the plain view lie inside its buffer; out-of-bounds ones are not
+        // dereferenced; `err` holds four u64; the parameters match `gather_<size>` and
+        // `scatter_<size>` (base first, then the plain side).
+        unsafe {
+            launch(
+                f,
+                (blocks(n as usize), 1, 1),
+                (THREADS, 1, 1),
+                stream,
+                &mut p,
+                "gather/scatter",
+            )
+        }
+    }
+
+    /// Enqueues one pass of nonzero over the view of `dtype` (its own shape, unmerged): pass
+    /// 0 writes each block's count into `counts`, pass 1 the coordinates into `out` at the
+    /// scanned `offsets`. Returns nothing; blocks of [`Kernels::NONZERO_BLOCK`] elements.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn nonzero(
+        &self,
+        stream: &StreamInner,
+        dtype: DType,
+        src: u64,
+        n: usize,
+        view: View<1>,
+        (counts, offsets, out): (u64, u64, u64),
+        pass: i32,
+    ) -> Result<()> {
+        let f = self.values(dtype)?.nonzero;
+        let grid = n.div_ceil(Kernels::NONZERO_BLOCK) as u32;
+        let (mut src, mut n, mut view, mut counts, mut offsets, mut out, mut pass) =
+            (src, n as i64, view, counts, offsets, out, pass);
+        let mut p = params!(src, n, view, counts, offsets, out, pass);
+        // SAFETY: the view addresses `n` elements inside the buffer; `counts` and `offsets`
+        // hold one entry per block (and the total); pass 1 writes `ndim` int64 per nonzero
+        // element, for which `out` has room (sized from the scanned total); the parameters
+        // match `nonzero`.
+        unsafe { launch(f, (grid, 1, 1), (THREADS, 1, 1), stream, &mut p, "nonzero") }
+    }
+
+    /// Elements per block of nonzero's passes (one per thread).
+    pub(crate) const NONZERO_BLOCK: usize = THREADS as usize;
+
+    /// Enqueues the exclusive scan of `nb` u32 block counts into `nb + 1` u64 offsets.
+    pub(crate) fn scan_counts(
+        &self,
+        stream: &StreamInner,
+        counts: u64,
+        offsets: u64,
+        nb: usize,
+    ) -> Result<()> {
+        let f = self.bits()?.scan;
+        let (mut counts, mut offsets, mut nb) = (counts, offsets, nb as i64);
+        let mut p = params!(counts, offsets, nb);
+        // SAFETY: `counts` holds `nb` u32 and `offsets` `nb + 1` u64; one block of 1024
+        // threads, as the kernel's launch bounds say; the parameters match `scan_counts`.
+        unsafe { launch(f, (1, 1, 1), (1024, 1, 1), stream, &mut p, "scan_counts") }
+    }
+
+    /// Enqueues `dst[view]` in C order = `start + i * step` (see `BackendStorage::arange`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn arange(
+        &self,
+        stream: &StreamInner,
+        dtype: DType,
+        dst: u64,
+        n: usize,
+        view: View<1>,
+        (fstart, fstep): (f64, f64),
+        (istart, istep): (i64, i64),
+    ) -> Result<()> {
+        let f = self.values(dtype)?.arange;
+        let (mut dst, mut n, mut view, mut fstart, mut fstep, mut istart, mut istep) =
+            (dst, n as i64, view, fstart, fstep, istart, istep);
+        let mut p = params!(dst, n, view, fstart, fstep, istart, istep);
+        // SAFETY: the view addresses `n` elements inside the buffer; the parameters match
+        // `arange`.
+        unsafe {
+            launch(
+                f,
+                (blocks(n as usize), 1, 1),
+                (THREADS, 1, 1),
+                stream,
+                &mut p,
+                "arange",
+            )
+        }
+    }
+
+    /// Enqueues a random fill of `n` dense elements of `dtype` from `dst`.
+    pub(crate) fn random(
+        &self,
+        stream: &StreamInner,
+        dtype: DType,
+        dst: u64,
+        n: usize,
+        r: RandomArgs,
+    ) -> Result<()> {
+        let f = self.values(dtype)?.random;
+        let per = if r.wide { 2 } else { 4 };
+        let (mut dst, mut n, mut seed, mut counter, mut dist, mut wide) =
+            (dst, n as i64, r.seed, r.counter, r.dist, i32::from(r.wide));
+        let (mut a, mut b, mut low, mut span) = (r.a, r.b, r.low, r.span);
+        let mut p = params!(dst, n, seed, counter, dist, wide, a, b, low, span);
+        let grid = blocks((n as usize).div_ceil(per));
+        // SAFETY: `n` elements from `dst` lie inside the buffer; the parameters match
+        // `random`.
+        unsafe { launch(f, (grid, 1, 1), (THREADS, 1, 1), stream, &mut p, "random") }
     }
 
     /// Whether [`Kernels::small_matmul`] takes an `m x k` by `k x n` product of `dtype` in
@@ -274,110 +752,24 @@ impl Kernels {
         g: SmallGemm,
         batch: usize,
     ) -> Result<()> {
+        let m = self.gemm()?;
         let f = match dtype {
-            DType::F32 => self.small_gemm_f32,
-            DType::F64 => self.small_gemm_f64,
+            DType::F32 => m.f32,
+            DType::F64 => m.f64,
             _ => unreachable!("small_matmul_fits accepts only f32 and f64"),
         };
-        let (mut a, mut b, mut c, mut g) = (a, b, c, g);
-        let mut params = [
-            &mut a as *mut u64 as *mut c_void,
-            &mut b as *mut u64 as *mut c_void,
-            &mut c as *mut u64 as *mut c_void,
-            &mut g as *mut SmallGemm as *mut c_void,
-        ];
         let grid = (
             (g.n as usize).div_ceil(32) as u32,
             (g.m as usize).div_ceil(32) as u32,
             batch as u32,
         );
+        let (mut a, mut b, mut c, mut g) = (a, b, c, g);
+        let mut p = params!(a, b, c, g);
         // SAFETY: for every batch index below `batch`, the kernel reads the m x k and k x n
         // matrices and writes the distinct elements of the m x n matrix that `g`'s strides
         // address from the given pointers, all inside their buffers (validated layouts); the
         // grid fits the device limits (small_matmul_fits) and the parameters match the
         // kernel signature.
-        unsafe { dr::launch_kernel(f, grid, (16, 16, 1), 0, stream.raw, &mut params) }
-            .cuda("cuLaunchKernel(small_gemm)")
+        unsafe { launch(f, grid, (16, 16, 1), stream, &mut p, "small_gemm") }
     }
-
-    /// Enqueues `dst[view dst] = src[view src]` (converted) on `stream`. Both layouts have the
-    /// same shape; `dst`'s elements are distinct.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn copy(
-        &self,
-        stream: &StreamInner,
-        src: u64,
-        src_dtype: DType,
-        src_layout: &Layout,
-        dst: u64,
-        dst_dtype: DType,
-        dst_layout: &Layout,
-    ) -> Result<()> {
-        let n = src_layout.numel();
-        if n == 0 {
-            return Ok(());
-        }
-        let dims = merge_dims(src_layout, dst_layout);
-        if dims.len() > MAX_DIMS {
-            return Err(Error::Shape(format!(
-                "a strided copy of shape {:?} has more than {MAX_DIMS} non-mergeable dimensions",
-                src_layout.shape()
-            )));
-        }
-        let mut view = View {
-            shape: [1; MAX_DIMS],
-            src_strides: [0; MAX_DIMS],
-            dst_strides: [0; MAX_DIMS],
-            ndim: dims.len() as i32,
-        };
-        for (k, &(n, s, d)) in dims.iter().enumerate() {
-            view.shape[k] = n as i64;
-            view.src_strides[k] = s as i64;
-            view.dst_strides[k] = d as i64;
-        }
-        let mut src_ptr = src + (src_layout.offset() * src_dtype.size_in_bytes()) as u64;
-        let mut dst_ptr = dst + (dst_layout.offset() * dst_dtype.size_in_bytes()) as u64;
-        let mut count = n as i64;
-        let mut params = [
-            &mut src_ptr as *mut u64 as *mut c_void,
-            &mut dst_ptr as *mut u64 as *mut c_void,
-            &mut count as *mut i64 as *mut c_void,
-            &mut view as *mut View as *mut c_void,
-        ];
-        let threads = 256u32;
-        let blocks = n.div_ceil(threads as usize).min(65_535) as u32;
-        let f = self.copy[&(src_dtype, dst_dtype)];
-        // SAFETY: the kernel reads n elements of the source view and writes n distinct elements
-        // of the destination view, both inside their buffers (the caller's layouts were
-        // validated against them); the parameters match the kernel signature.
-        unsafe {
-            dr::launch_kernel(
-                f,
-                (blocks, 1, 1),
-                (threads, 1, 1),
-                0,
-                stream.raw,
-                &mut params,
-            )
-        }
-        .cuda("cuLaunchKernel(copy)")
-    }
-}
-
-/// The dimensions of a copy, without extent-1 dimensions and with neighbours merged where both
-/// views step through them as one: `(extent, src stride, dst stride)`, outermost first.
-fn merge_dims(src: &Layout, dst: &Layout) -> Vec<(usize, isize, isize)> {
-    let mut dims: Vec<(usize, isize, isize)> = Vec::new();
-    for ((&n, &s), &d) in src.shape().iter().zip(src.strides()).zip(dst.strides()) {
-        if n == 1 {
-            continue;
-        }
-        match dims.last_mut() {
-            Some(last) if last.1 == s * n as isize && last.2 == d * n as isize => {
-                *last = (last.0 * n, s, d);
-            }
-            _ => dims.push((n, s, d)),
-        }
-    }
-    dims
 }

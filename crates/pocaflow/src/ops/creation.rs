@@ -168,5 +168,10 @@ mod tests {
         let f = |v| Scalar::Float(v);
         assert_eq!(range_len(f(0.0), f(1.0), f(0.1), DType::F64).unwrap(), 10);
         assert!(range_len(i(0), i(1), i(0), DType::I64).is_err());
+        let t = arange(i(0), i(3), f(0.5), DType::I32, &Device::Cpu).unwrap();
+        assert_eq!(
+            t.to_ndarray::<i32>().unwrap().into_raw_vec_and_offset().0,
+            vec![0, 0, 1, 1, 2, 2]
+        );
     }
 }

@@ -33,7 +33,7 @@ pub fn random(
                 "uniform: need finite low <= high, got {low} and {high}"
             )));
         }
-        Distribution::Normal { std, .. } if !(std >= 0.0) => {
+        Distribution::Normal { std, .. } if std.is_nan() || std < 0.0 => {
             return Err(Error::Shape(format!(
                 "normal: the standard deviation must be >= 0, got {std}"
             )));

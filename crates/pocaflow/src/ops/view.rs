@@ -54,7 +54,7 @@ fn infer_shape(shape: &[isize], numel: usize, from: &[usize]) -> Result<Vec<usiz
         .product();
     let mut out: Vec<usize> = shape.iter().map(|&n| n.max(0) as usize).collect();
     if let Some(&u) = unknown.first() {
-        if known == 0 || numel % known != 0 {
+        if known == 0 || !numel.is_multiple_of(known) {
             return Err(bad());
         }
         out[u] = numel / known;

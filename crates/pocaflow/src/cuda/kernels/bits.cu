@@ -1,0 +1,177 @@
+// Kernels that move elements without looking at their values, one instance per element size
+// (u8, u16, u32, u64): strided copies, fills, triangles, gathers, scatters, masked copies; and
+// the scan of nonzero's block counts.
+
+// dst[view 0] = src[view 1].
+template <typename U>
+__device__ void copy_k(const U* src, U* dst, i64 n, const View<2>& v) {
+    FOR_EACH(i, n) {
+        i64 o[2];
+        offsets(v, i, o);
+        dst[o[0]] = src[o[1]];
+    }
+}
+
+// dst[view] = x.
+template <typename U>
+__device__ void fill_k(U* dst, i64 n, const View<1>& v, U x) {
+    FOR_EACH(i, n) {
+        i64 o[1];
+        offsets(v, i, o);
+        dst[o[0]] = x;
+    }
+}
+
+// n dense elements = x, with 16-byte stores between the first and the last 16-byte boundary.
+template <typename U>
+__device__ void fill_dense_k(U* dst, i64 n, U x) {
+    const int per = 16 / sizeof(U);
+    const u64 addr = (u64)dst;
+    i64 head = (i64)(((16 - (addr & 15)) & 15) / sizeof(U));
+    if (head > n) head = n;
+    const i64 nvec = (n - head) / per;
+    union { U e[16 / sizeof(U)]; uint4 w; } pack;
+    #pragma unroll
+    for (int j = 0; j < per; ++j) pack.e[j] = x;
+    uint4* vec = (uint4*)(dst + head);
+    FOR_EACH(i, nvec) vec[i] = pack.w;
+    const i64 rest = n - nvec * per;  // the head and the tail
+    FOR_EACH(i, rest) {
+        const i64 e = i < head ? i : head + nvec * per + (i - head);
+        dst[e] = x;
+    }
+}
+
+// Zeros the elements (.., r, c) of the view with c - r < k (upper) or c - r > k (lower).
+template <typename U>
+__device__ void tri_zero_k(U* dst, i64 n, const View<1>& v, i64 k, int upper) {
+    FOR_EACH(i, n) {
+        i64 r = i, off = 0, row = 0, col = 0;
+        for (int d = v.nd - 1; d >= 0; --d) {
+            const i64 c = d > 0 ? r % v.shape[d] : r;
+            if (d > 0) r /= v.shape[d];
+            off += c * v.strides[0][d];
+            if (d == v.nd - 1) col = c;
+            if (d == v.nd - 2) row = c;
+        }
+        const i64 diag = col - row;
+        if ((upper && diag < k) || (!upper && diag > k)) dst[off] = (U)0;
+    }
+}
+
+// dst[view 0] = mask[view 1] ? src[view 2] : dst[view 0].
+template <typename U>
+__device__ void masked_k(U* dst, const u8* mask, const U* src, i64 n, const View<3>& v) {
+    FOR_EACH(i, n) {
+        i64 o[3];
+        offsets(v, i, o);
+        if (mask[o[1]]) dst[o[0]] = src[o[2]];
+    }
+}
+
+// A gather or scatter over the indexed shape (see `IndexArgs` in kernels.rs): per dimension,
+// the stride of the plain side (the gather's destination, the scatter's values), the base's
+// stride (0 on index dimensions) and each index array's stride (0 off them).
+struct Index {
+    i64 shape[MAXD];
+    i64 out_strides[MAXD];
+    i64 base_strides[MAXD];
+    i64 idx_strides[MAXK][MAXD];
+    const i64* idx[MAXK];
+    i64 axis_stride[MAXK];
+    i64 axis_len[MAXK];
+    i64 axis_num[MAXK];
+    int nd;
+    int k;
+};
+
+// Records the first out-of-bounds index seen: err = {flag, value, axis, size}.
+__device__ __forceinline__ void report(u64* err, i64 v, i64 axis, i64 len) {
+    if (atomicCAS(err, 0ull, 1ull) == 0ull) {
+        err[1] = (u64)v;
+        err[2] = (u64)axis;
+        err[3] = (u64)len;
+    }
+}
+
+template <typename U, bool SCATTER>
+__device__ void index_k(U* base, U* plain, i64 n, const Index& a, u64* err) {
+    FOR_EACH(i, n) {
+        i64 r = i, po = 0, bo = 0;
+        i64 io[MAXK];
+        for (int j = 0; j < a.k; ++j) io[j] = 0;
+        for (int d = a.nd - 1; d >= 0; --d) {
+            const i64 c = d > 0 ? r % a.shape[d] : r;
+            if (d > 0) r /= a.shape[d];
+            po += c * a.out_strides[d];
+            bo += c * a.base_strides[d];
+            for (int j = 0; j < a.k; ++j) io[j] += c * a.idx_strides[j][d];
+        }
+        bool ok = true;
+        for (int j = 0; j < a.k; ++j) {
+            i64 x = a.idx[j][io[j]];
+            const i64 len = a.axis_len[j];
+            if (x < -len || x >= len) {
+                report(err, x, a.axis_num[j], len);
+                ok = false;
+                break;
+            }
+            if (x < 0) x += len;
+            bo += x * a.axis_stride[j];
+        }
+        if (ok) {
+            if (SCATTER) base[bo] = plain[po];
+            else plain[po] = base[bo];
+        }
+    }
+}
+
+#define BITS(N, U) \
+extern "C" __global__ void copy_##N(const U* src, U* dst, i64 n, View<2> v) { copy_k(src, dst, n, v); } \
+extern "C" __global__ void fill_##N(U* dst, i64 n, View<1> v, U x) { fill_k(dst, n, v, x); } \
+extern "C" __global__ void fill_dense_##N(U* dst, i64 n, U x) { fill_dense_k(dst, n, x); } \
+extern "C" __global__ void tri_zero_##N(U* dst, i64 n, View<1> v, i64 k, int upper) { tri_zero_k(dst, n, v, k, upper); } \
+extern "C" __global__ void masked_##N(U* dst, const u8* mask, const U* src, i64 n, View<3> v) { masked_k(dst, mask, src, n, v); } \
+extern "C" __global__ void gather_##N(const U* src, U* dst, i64 n, Index a, u64* err) { index_k<U, false>((U*)src, dst, n, a, err); } \
+extern "C" __global__ void scatter_##N(U* dst, const U* values, i64 n, Index a, u64* err) { index_k<U, true>(dst, (U*)values, n, a, err); }
+
+BITS(1, u8)
+BITS(2, u16)
+BITS(4, u32)
+BITS(8, u64)
+
+// Exclusive prefix sums of nonzero's per-block counts in one block of 1024 threads:
+// offsets[i] = counts[0] + ... + counts[i - 1], offsets[nb] = the total.
+extern "C" __global__ void __launch_bounds__(1024) scan_counts(const u32* counts, u64* offsets, i64 nb) {
+    __shared__ u64 warp_sums[32];
+    __shared__ u64 carry;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (threadIdx.x == 0) carry = 0;
+    __syncthreads();
+    for (i64 start = 0; start < nb; start += 1024) {
+        const i64 i = start + threadIdx.x;
+        const u64 v = i < nb ? counts[i] : 0;
+        u64 x = v;
+        for (int o = 1; o < 32; o <<= 1) {
+            const u64 y = __shfl_up_sync(0xffffffffu, x, o);
+            if (lane >= o) x += y;
+        }
+        if (lane == 31) warp_sums[warp] = x;
+        __syncthreads();
+        if (warp == 0) {
+            u64 w = warp_sums[lane];
+            for (int o = 1; o < 32; o <<= 1) {
+                const u64 y = __shfl_up_sync(0xffffffffu, w, o);
+                if (lane >= o) w += y;
+            }
+            warp_sums[lane] = w;
+        }
+        __syncthreads();
+        const u64 prefix = carry + (warp > 0 ? warp_sums[warp - 1] : 0) + x - v;
+        if (i < nb) offsets[i] = prefix;
+        __syncthreads();
+        if (threadIdx.x == 1023) carry = prefix + v;
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) offsets[nb] = carry;
+}

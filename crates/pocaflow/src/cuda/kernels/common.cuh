@@ -1,0 +1,37 @@
+// Shared by every pocaflow kernel module: integer types, strided views and the grid-stride loop.
+typedef unsigned char u8;
+typedef unsigned short u16;
+typedef unsigned int u32;
+typedef unsigned long long u64;
+typedef signed char i8;
+typedef short i16;
+typedef int i32;
+typedef long long i64;
+
+// Most dimensions of a view (after merging), and most index arrays of a gather or scatter.
+#define MAXD 16
+#define MAXK 8
+
+// N views of one shape: element strides per view, dimensions outermost first. Offsets are
+// applied to the pointers on the host.
+template <int N> struct View {
+    i64 shape[MAXD];
+    i64 strides[N][MAXD];
+    int nd;
+};
+
+// The storage offsets, in each of the N views, of the element with C-order index i.
+template <int N>
+__device__ __forceinline__ void offsets(const View<N>& v, i64 i, i64 (&o)[N]) {
+    #pragma unroll
+    for (int n = 0; n < N; ++n) o[n] = 0;
+    for (int d = v.nd - 1; d >= 0; --d) {
+        const i64 c = d > 0 ? i % v.shape[d] : i;
+        if (d > 0) i /= v.shape[d];
+        #pragma unroll
+        for (int n = 0; n < N; ++n) o[n] += c * v.strides[n][d];
+    }
+}
+
+#define FOR_EACH(i, n) \
+    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)gridDim.x * blockDim.x)

@@ -1,0 +1,44 @@
+// Small matrix products (see `Kernels::small_matmul`). Each 16x16 block computes a 32x32 tile
+// of C, two by two per thread, through 32x32 tiles of A and B in shared memory; every element
+// is a sequential fused multiply-add over k in the operands' own precision. Any strides; batch
+// index blockIdx.z.
+struct Gemm { i64 m, n, k; i64 a_rs, a_cs, b_rs, b_cs, c_rs, c_cs; i64 a_bs, b_bs, c_bs; };
+
+template <typename T>
+__device__ void small_gemm(const T* a, const T* b, T* c, Gemm g) {
+    __shared__ T as[32][33];
+    __shared__ T bs[32][33];
+    const int tx = threadIdx.x, ty = threadIdx.y, t = ty * 16 + tx;
+    const i64 row0 = (i64)blockIdx.y * 32, col0 = (i64)blockIdx.x * 32;
+    a += blockIdx.z * g.a_bs;
+    b += blockIdx.z * g.b_bs;
+    c += blockIdx.z * g.c_bs;
+    T acc00 = 0, acc01 = 0, acc10 = 0, acc11 = 0;
+    for (i64 p0 = 0; p0 < g.k; p0 += 32) {
+        for (int e = t; e < 32 * 32; e += 256) {
+            const int r = e / 32, q = e % 32;
+            const i64 i = row0 + r, p = p0 + q;
+            as[r][q] = (i < g.m && p < g.k) ? a[i * g.a_rs + p * g.a_cs] : (T)0;
+            const i64 pb = p0 + r, j = col0 + q;
+            bs[r][q] = (pb < g.k && j < g.n) ? b[pb * g.b_rs + j * g.b_cs] : (T)0;
+        }
+        __syncthreads();
+        #pragma unroll 8
+        for (int q = 0; q < 32; ++q) {
+            const T a0 = as[ty][q], a1 = as[ty + 16][q], b0 = bs[q][tx], b1 = bs[q][tx + 16];
+            acc00 = fma(a0, b0, acc00);
+            acc01 = fma(a0, b1, acc01);
+            acc10 = fma(a1, b0, acc10);
+            acc11 = fma(a1, b1, acc11);
+        }
+        __syncthreads();
+    }
+    const i64 i0 = row0 + ty, i1 = i0 + 16, j0 = col0 + tx, j1 = j0 + 16;
+    if (i0 < g.m && j0 < g.n) c[i0 * g.c_rs + j0 * g.c_cs] = acc00;
+    if (i0 < g.m && j1 < g.n) c[i0 * g.c_rs + j1 * g.c_cs] = acc01;
+    if (i1 < g.m && j0 < g.n) c[i1 * g.c_rs + j0 * g.c_cs] = acc10;
+    if (i1 < g.m && j1 < g.n) c[i1 * g.c_rs + j1 * g.c_cs] = acc11;
+}
+
+extern "C" __global__ void __launch_bounds__(256) small_gemm_f32(const float* a, const float* b, float* c, Gemm g) { small_gemm(a, b, c, g); }
+extern "C" __global__ void __launch_bounds__(256) small_gemm_f64(const double* a, const double* b, double* c, Gemm g) { small_gemm(a, b, c, g); }

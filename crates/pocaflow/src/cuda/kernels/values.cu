@@ -1,0 +1,114 @@
+// The kernels that look at the values of one dtype, compiled with -DELEM=<type> --fmad=false (so
+// f64 arithmetic rounds as on the CPU): arange, nonzero's count and write passes, random.
+
+// dst[view] in C order: element i = start + i * step (f64 for floats, wrapping i64 otherwise).
+extern "C" __global__ void arange(ELEM* dst, i64 n, View<1> v, double fstart, double fstep, i64 istart, i64 istep) {
+    FOR_EACH(i, n) {
+        i64 o[1];
+        offsets(v, i, o);
+        if (Tr<ELEM>::kind == KIND_FLOAT) dst[o[0]] = Tr<ELEM>::from_f64(fstart + (double)i * fstep);
+        else dst[o[0]] = Tr<ELEM>::from_i64((i64)((u64)istart + (u64)i * (u64)istep));
+    }
+}
+
+// nonzero: blocks of 256 threads, one element each in C order of the view (its own shape,
+// unmerged). Pass 0 writes each block's count; pass 1 writes the coordinates of each nonzero
+// element at its rank, offsets[block] being the scanned counts.
+extern "C" __global__ void __launch_bounds__(256) nonzero(const ELEM* src, i64 n, View<1> v, u32* counts, const u64* offs, i64* out, int pass) {
+    __shared__ u32 warp_counts[8];
+    const i64 i = (i64)blockIdx.x * 256 + threadIdx.x;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    i64 coord[MAXD];
+    bool nz = false;
+    if (i < n) {
+        i64 r = i, off = 0;
+        for (int d = v.nd - 1; d >= 0; --d) {
+            const i64 c = d > 0 ? r % v.shape[d] : r;
+            if (d > 0) r /= v.shape[d];
+            coord[d] = c;
+            off += c * v.strides[0][d];
+        }
+        nz = Tr<ELEM>::nonzero(src[off]);
+    }
+    const u32 ballot = __ballot_sync(0xffffffffu, nz);
+    if (lane == 0) warp_counts[warp] = __popc(ballot);
+    __syncthreads();
+    if (pass == 0) {
+        if (threadIdx.x == 0) {
+            u32 total = 0;
+            for (int w = 0; w < 8; ++w) total += warp_counts[w];
+            counts[blockIdx.x] = total;
+        }
+        return;
+    }
+    if (nz) {
+        u64 rank = offs[blockIdx.x] + __popc(ballot & ((1u << lane) - 1u));
+        for (int w = 0; w < warp; ++w) rank += warp_counts[w];
+        for (int d = 0; d < v.nd; ++d) out[rank * v.nd + d] = coord[d];
+    }
+}
+
+// Philox4x32-10 (random.rs).
+__device__ __forceinline__ void philox(u64 seed, u64 block, u32 (&c)[4]) {
+    c[0] = (u32)block; c[1] = (u32)(block >> 32); c[2] = 0; c[3] = 0;
+    u32 k0 = (u32)seed, k1 = (u32)(seed >> 32);
+    for (int round = 0; round < 10; ++round) {
+        if (round > 0) { k0 += 0x9E3779B9u; k1 += 0xBB67AE85u; }
+        const u32 lo0 = 0xD2511F53u * c[0], hi0 = __umulhi(0xD2511F53u, c[0]);
+        const u32 lo1 = 0xCD9E8D57u * c[2], hi1 = __umulhi(0xCD9E8D57u, c[2]);
+        const u32 n0 = hi1 ^ c[1] ^ k0, n2 = hi0 ^ c[3] ^ k1;
+        c[0] = n0; c[1] = lo1; c[2] = n2; c[3] = lo0;
+    }
+}
+
+__device__ __forceinline__ u64 bits53(u32 hi, u32 lo) { return (((u64)hi << 32) | lo) >> 11; }
+
+#define P32 (1.0 / 4294967296.0)
+#define P53 (1.0 / 9007199254740992.0)
+#define P24 (1.0 / 16777216.0)
+#define TWO_PI 6.283185307179586
+
+__device__ __forceinline__ ELEM affine(double low, double high, double u) {
+    const ELEM v = Tr<ELEM>::from_f64(low + (high - low) * u);
+    return (Tr<ELEM>::to_f64(v) >= high && high > low) ? Tr<ELEM>::from_f64(low) : v;
+}
+
+// One thread per Philox block: dist 0 uniform(a, b), 1 normal(mean a, std b), 2 integers
+// low + r, r uniform below span (0: all 64 bits). `wide`: two words per element.
+extern "C" __global__ void random(ELEM* dst, i64 n, u64 seed, u64 counter, int dist, int wide, double a, double b, i64 low, u64 span) {
+    const int per = wide ? 2 : 4;
+    const i64 blocks = (n + per - 1) / per;
+    FOR_EACH(blk, blocks) {
+        u32 x[4];
+        philox(seed, counter + (u64)blk, x);
+        const i64 first = blk * per;
+        if (dist == 0) {
+            for (int j = 0; j < per && first + j < n; ++j) {
+                const double u = wide ? (double)bits53(x[2 * j], x[2 * j + 1]) * P53 : (double)(x[j] >> 8) * P24;
+                dst[first + j] = affine(a, b, u);
+            }
+        } else if (dist == 1) {
+            for (int p = 0; p < per / 2 && first + 2 * p < n; ++p) {
+                double u1, u2;
+                if (wide) {
+                    u1 = ((double)bits53(x[0], x[1]) + 0.5) * P53;
+                    u2 = (double)bits53(x[2], x[3]) * P53;
+                } else {
+                    u1 = ((double)x[2 * p] + 0.5) * P32;
+                    u2 = (double)x[2 * p + 1] * P32;
+                }
+                const double r = sqrt(-2.0 * log(u1));
+                const double theta = TWO_PI * u2;
+                const i64 e = first + 2 * p;
+                dst[e] = Tr<ELEM>::from_f64(a + b * (r * cos(theta)));
+                if (e + 1 < n) dst[e + 1] = Tr<ELEM>::from_f64(a + b * (r * sin(theta)));
+            }
+        } else {
+            for (int j = 0; j < per && first + j < n; ++j) {
+                const u64 w = ((u64)x[2 * j + 1] << 32) | x[2 * j];
+                const u64 r = span == 0 ? w : __umul64hi(w, span);
+                dst[first + j] = Tr<ELEM>::from_i64((i64)((u64)low + r));
+            }
+        }
+    }
+}

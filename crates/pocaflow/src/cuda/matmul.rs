@@ -1,0 +1,203 @@
+//! Batched matmul on device buffers: small float32/float64 products in pocaflow's own kernel,
+//! the rest through cuBLASLt with cached plans.
+
+use super::blaslt::{alignment, PlanKey};
+use super::context::DeviceState;
+use super::kernels::{Kernels, SmallGemm};
+use super::memory::DeviceBuffer;
+use super::stream::StreamInner;
+use super::{matmul_precision, small_matmul_threshold, MatmulPrecision};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::layout::{BlasMatrix, Layout, MatOrder};
+use crate::plan::MatmulPlan;
+use std::sync::Arc;
+
+/// The address `offset` elements of `esize` bytes past `base`. Batch walks start at offset 0
+/// and step by the layout's strides, so an offset is negative for a reversed batch axis:
+/// `StridedIndices` yields it as a wrapped `usize`, read back as signed here.
+fn offset_ptr(base: u64, offset: usize, esize: usize) -> u64 {
+    base.wrapping_add_signed(offset as isize as i64 * esize as i64)
+}
+
+/// Splits batch dimensions into groups that each advance every operand by one stride:
+/// `(count, stride_a, stride_b, stride_c)`, outermost first; extent-1 dimensions dropped.
+fn batch_groups(plan: &MatmulPlan) -> Vec<(usize, isize, isize, isize)> {
+    let nb = plan.batch.len();
+    let (sa, sb, sc) = (plan.a.strides(), plan.b.strides(), plan.c.strides());
+    let mut groups: Vec<(usize, isize, isize, isize)> = Vec::new();
+    for d in 0..nb {
+        let n = plan.batch[d];
+        if n == 1 {
+            continue;
+        }
+        match groups.last_mut() {
+            Some(g)
+                if g.1 == sa[d] * n as isize
+                    && g.2 == sb[d] * n as isize
+                    && g.3 == sc[d] * n as isize =>
+            {
+                *g = (g.0 * n, sa[d], sb[d], sc[d]);
+            }
+            _ => groups.push((n, sa[d], sb[d], sc[d])),
+        }
+    }
+    groups
+}
+
+/// `C = A * B` of `dtype` for every batch index of `plan` on `stream` (device `d`, bound):
+/// small float32/float64 products in pocaflow's own kernel, the rest through cuBLASLt. The
+/// dispatch point guarantees that every matrix of A, B and C is BLAS-describable and that the
+/// product is not empty (m, n, k and the batch all nonzero).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul(
+    d: &Arc<DeviceState>,
+    stream: &Arc<StreamInner>,
+    plan: &MatmulPlan,
+    dtype: DType,
+    abuf: &DeviceBuffer,
+    bbuf: &DeviceBuffer,
+    cbuf: &DeviceBuffer,
+) -> Result<()> {
+    let (m, k, n) = (plan.m, plan.k, plan.n);
+    let groups = batch_groups(plan);
+    let (inner, outer) = match groups.split_last() {
+        Some((g, rest)) => (*g, rest.to_vec()),
+        None => ((1, 0, 0, 0), Vec::new()),
+    };
+    let esize = dtype.size_in_bytes();
+    let (a_base, b_base, c_base) = (
+        abuf.ptr() + (plan.a.offset() * esize) as u64,
+        bbuf.ptr() + (plan.b.offset() * esize) as u64,
+        cbuf.ptr() + (plan.c.offset() * esize) as u64,
+    );
+    let outer_shape: Vec<usize> = outer.iter().map(|g| g.0).collect();
+    let strides =
+        |f: fn(&(usize, isize, isize, isize)) -> isize| outer.iter().map(f).collect::<Vec<_>>();
+    let (osa, osb, osc) = (strides(|g| g.1), strides(|g| g.2), strides(|g| g.3));
+    let walk = |s| crate::layout::StridedIndices::new(&outer_shape, s, 0);
+    let offsets = walk(&osa).zip(walk(&osb)).zip(walk(&osc));
+    let ptr = |base: u64, off: usize| offset_ptr(base, off, esize);
+    // Recorded before anything is enqueued, so that a launch failing halfway through the batch
+    // still leaves the earlier launches covered.
+    for buf in [abuf, bbuf, cbuf] {
+        buf.record_use(stream);
+    }
+    let nd = plan.a.ndim();
+    let work = [m, n, k]
+        .iter()
+        .chain(&plan.batch)
+        .fold(1u64, |w, &x| w.saturating_mul(x as u64));
+    if work <= small_matmul_threshold() && Kernels::small_matmul_fits(dtype, (m, n, k), inner.0) {
+        let kernels = d.kernels();
+        let rc = |l: &Layout| [l.strides()[nd - 2] as i64, l.strides()[nd - 1] as i64];
+        let g = SmallGemm {
+            m: m as i64,
+            n: n as i64,
+            k: k as i64,
+            a: rc(&plan.a),
+            b: rc(&plan.b),
+            c: rc(&plan.c),
+            batch_strides: [inner.1 as i64, inner.2 as i64, inner.3 as i64],
+        };
+        for ((oa, ob), oc) in offsets {
+            let ptrs = (ptr(a_base, oa), ptr(b_base, ob), ptr(c_base, oc));
+            kernels.small_matmul(stream, dtype, ptrs, g, inner.0)?;
+        }
+    } else {
+        matmul_blaslt(
+            plan,
+            dtype,
+            d,
+            stream,
+            (a_base, b_base, c_base),
+            inner,
+            offsets,
+        )?;
+    }
+    Ok(())
+}
+
+/// The cuBLASLt path of [`matmul`]: one strided-batched call per outer batch offset.
+fn matmul_blaslt(
+    plan: &MatmulPlan,
+    dtype: DType,
+    d: &Arc<DeviceState>,
+    stream: &Arc<StreamInner>,
+    (a_base, b_base, c_base): (u64, u64, u64),
+    inner: (usize, isize, isize, isize),
+    offsets: impl Iterator<Item = ((usize, usize), usize)>,
+) -> Result<()> {
+    let (m, k, n) = (plan.m, plan.k, plan.n);
+    let nd = plan.a.ndim();
+    let mat = |l: &Layout, rows, cols| {
+        BlasMatrix::classify(rows, cols, l.strides()[nd - 2], l.strides()[nd - 1]).ok_or_else(
+            || {
+                Error::Shape(format!(
+                    "matmul: strides {:?} are not a BLAS layout",
+                    l.strides()
+                ))
+            },
+        )
+    };
+    let (ma, mb, mc) = (
+        mat(&plan.a, m, k)?,
+        mat(&plan.b, k, n)?,
+        mat(&plan.c, m, n)?,
+    );
+    // cuBLASLt computes column-major D. A row-major C is the column-major C^T = B^T A^T.
+    let swap = mc.order == MatOrder::RowMajor;
+    let (dm, dn) = if swap { (n, m) } else { (m, n) };
+    // For operand X (rows x cols) stored as `bm`, used as X or as X^T:
+    let describe = |bm: BlasMatrix, rows: usize, cols: usize, transposed: bool| {
+        let stored = match bm.order {
+            MatOrder::ColMajor => (rows as u64, cols as u64),
+            MatOrder::RowMajor => (cols as u64, rows as u64),
+        };
+        (
+            (bm.order == MatOrder::RowMajor) != transposed,
+            stored,
+            bm.ld as i64,
+        )
+    };
+    let (first, second) = if swap {
+        (describe(mb, k, n, true), describe(ma, m, k, true))
+    } else {
+        (describe(ma, m, k, false), describe(mb, k, n, false))
+    };
+    let esize = dtype.size_in_bytes();
+    let ptr = |base: u64, off: usize| offset_ptr(base, off, esize);
+    let mut lt = d.blaslt()?;
+    for ((oa, ob), oc) in offsets {
+        let (pa, pb, pc) = (ptr(a_base, oa), ptr(b_base, ob), ptr(c_base, oc));
+        let (pfirst, psecond, sfirst, ssecond) = if swap {
+            (pb, pa, inner.2, inner.1)
+        } else {
+            (pa, pb, inner.1, inner.2)
+        };
+        let bytes = |s: isize| (s.unsigned_abs() * esize) as u64;
+        let key = PlanKey {
+            dtype,
+            tf32: dtype == DType::F32 && matmul_precision() == MatmulPrecision::High,
+            trans_a: first.0,
+            trans_b: second.0,
+            m: dm as u64,
+            n: dn as u64,
+            k: k as u64,
+            a_dims: first.1,
+            b_dims: second.1,
+            lda: first.2,
+            ldb: second.2,
+            ldc: mc.ld as i64,
+            batch: inner.0 as i32,
+            stride_a: sfirst as i64,
+            stride_b: ssecond as i64,
+            stride_c: inner.3 as i64,
+            align_a: alignment(pfirst, bytes(sfirst)),
+            align_b: alignment(psecond, bytes(ssecond)),
+            align_c: alignment(pc, bytes(inner.3)),
+        };
+        lt.matmul(d, stream, &key, (pfirst, psecond, pc))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,759 @@
+//! The CUDA backend's storage: a device buffer of one dtype, and the backend primitives on it.
+//!
+//! Every primitive enqueues its work on the current stream of the buffer's device and returns
+//! without waiting, except where the host needs a number from the device:
+//! - [`CudaStorage::download`] (device to host) waits for the copy;
+//! - `gather` and `scatter` check indices on the device into an error flag in device memory
+//!   and read it back, so they wait for their kernel (to return [`Error::Index`] with the
+//!   CPU's message);
+//! - `nonzero` counts on the device (count, scan, write) and waits for the count, which
+//!   decides the size of its result.
+
+use super::context::{device, DeviceState};
+use super::driver::DriverResultExt;
+use super::kernels::{IndexArgs, RandomArgs, View, MAXD, MAXK};
+use super::memory::DeviceBuffer;
+use super::pinned;
+use super::stream::{Stream, StreamInner};
+use crate::backend::BackendStorage;
+use crate::dtype::{DType, Scalar};
+use crate::error::{Error, Result};
+use crate::host::CpuBuffer;
+use crate::layout::Layout;
+use crate::plan::{Distribution, IndexPlan, MatmulPlan, RandomSpec};
+use crate::{with_bits, with_dtype};
+use cudarc::driver::result as dr;
+use std::sync::Arc;
+
+/// Memory of one dtype on one CUDA device (stream-ordered: see `cuda::memory`).
+#[derive(Debug)]
+pub(crate) struct CudaStorage {
+    buf: DeviceBuffer,
+    dtype: DType,
+}
+
+/// The device's state, bound to this thread, and its current stream.
+fn context(ordinal: usize) -> Result<(Arc<DeviceState>, Arc<StreamInner>)> {
+    let d = device(ordinal)?;
+    d.bind()?;
+    let stream = Stream::current(ordinal)?.0;
+    Ok((d, stream))
+}
+
+/// Whether `a` and `b` address their elements identically relative to their offsets (same
+/// shape, both dense in the same order), so a flat byte copy moves one into the other.
+fn same_dense_order(a: &Layout, b: &Layout) -> bool {
+    a.shape() == b.shape()
+        && ((a.is_c_contiguous() && b.is_c_contiguous())
+            || (a.is_f_contiguous() && b.is_f_contiguous()))
+}
+
+/// Whether the elements of `l` fill `numel` consecutive slots from its offset.
+fn dense(l: &Layout) -> bool {
+    l.is_c_contiguous() || l.is_f_contiguous()
+}
+
+/// The dense layout of `l`'s shape at offset 0 in `l`'s order (Fortran if it is F- and not
+/// C-contiguous, else C).
+fn dense_like(l: &Layout) -> Layout {
+    if l.is_f_contiguous() && !l.is_c_contiguous() {
+        Layout::f_contiguous(l.shape())
+    } else {
+        Layout::c_contiguous(l.shape())
+    }
+}
+
+/// `value` converted to `dtype` (as `Element::cast`), as the bits of one element in the low
+/// bytes of a u64.
+fn scalar_bits(dtype: DType, value: Scalar) -> u64 {
+    with_dtype!(dtype, T, {
+        let v: T = value.to();
+        let one = CpuBuffer::from_vec(vec![v]);
+        let mut w = [0u8; 8];
+        w[..dtype.size_in_bytes()].copy_from_slice(one.as_bytes());
+        u64::from_le_bytes(w)
+    })
+}
+
+/// The elements of `l` in `host`, in C order, in a new dense buffer (bits moved, no casts).
+fn gather_host(host: &CpuBuffer, l: &Layout) -> Result<CpuBuffer> {
+    let mut out = CpuBuffer::zeros(host.dtype(), l.numel())?;
+    with_bits!(host.dtype().size_in_bytes(), U, {
+        let s = host.as_bits::<U>().expect("size matches");
+        let d = out.as_bits_mut::<U>().expect("size matches");
+        d.iter_mut().zip(l.indices()).for_each(|(o, i)| *o = s[i]);
+    });
+    Ok(out)
+}
+
+/// `host[l] = staged` with `staged` dense in C order (bits moved, one dtype).
+fn scatter_host(host: &mut CpuBuffer, l: &Layout, staged: &CpuBuffer) {
+    with_bits!(host.dtype().size_in_bytes(), U, {
+        let s = staged.as_bits::<U>().expect("size matches");
+        let d = host.as_bits_mut::<U>().expect("size matches");
+        l.indices().zip(s).for_each(|(o, &v)| d[o] = v);
+    });
+}
+
+impl CudaStorage {
+    /// `len` elements of `dtype` on device `ordinal`, contents undefined, for use on the
+    /// current stream.
+    ///
+    /// # Errors
+    /// [`Error::Device`] if the device is not available; [`Error::OutOfMemory`].
+    pub(crate) fn alloc(ordinal: usize, dtype: DType, len: usize) -> Result<CudaStorage> {
+        let (d, stream) = context(ordinal)?;
+        let bytes = len.checked_mul(dtype.size_in_bytes()).ok_or_else(|| {
+            Error::OutOfMemory(format!(
+                "cannot allocate {len} elements of {dtype} on cuda:{ordinal}"
+            ))
+        })?;
+        Ok(CudaStorage {
+            buf: DeviceBuffer::alloc(&d, len, bytes, &stream)?,
+            dtype,
+        })
+    }
+
+    /// The device ordinal.
+    pub(crate) fn ordinal(&self) -> usize {
+        self.buf.device().ordinal
+    }
+
+    /// The device address of element `offset`.
+    fn at(&self, offset: usize) -> u64 {
+        self.buf.ptr() + (offset * self.dtype.size_in_bytes()) as u64
+    }
+
+    fn esize(&self) -> usize {
+        self.dtype.size_in_bytes()
+    }
+
+    /// Host to device: `self[dst] = host[src_layout]`, any layouts, converting the dtype.
+    /// A dense source of this dtype in `dst`'s order goes straight from host memory through
+    /// the pinned staging buffers; otherwise the source is made dense on the host (bits
+    /// moved), uploaded in its own dtype, and copied and converted on the device. Returns
+    /// once the host memory is staged (the transfer itself may still run).
+    ///
+    /// # Errors
+    /// CUDA errors; [`Error::OutOfMemory`].
+    pub(crate) fn upload(&self, dst: &Layout, host: &CpuBuffer, src_layout: &Layout) -> Result<()> {
+        let n = dst.numel();
+        if n == 0 {
+            return Ok(());
+        }
+        let (_, stream) = context(self.ordinal())?;
+        let hsize = host.dtype().size_in_bytes();
+        if host.dtype() == self.dtype && same_dense_order(src_layout, dst) {
+            let start = src_layout.offset() * hsize;
+            pinned::upload(
+                &stream,
+                self.at(dst.offset()),
+                &host.as_bytes()[start..start + n * hsize],
+            )?;
+            self.buf.record_use(&stream);
+            return Ok(());
+        }
+        let tmp = CudaStorage::alloc(self.ordinal(), host.dtype(), n)?;
+        let staged_layout = if dense(src_layout) {
+            let start = src_layout.offset() * hsize;
+            pinned::upload(
+                &stream,
+                tmp.at(0),
+                &host.as_bytes()[start..start + n * hsize],
+            )?;
+            dense_like(src_layout)
+        } else {
+            let staged = gather_host(host, src_layout)?;
+            pinned::upload(&stream, tmp.at(0), staged.as_bytes())?;
+            Layout::c_contiguous(src_layout.shape())
+        };
+        self.copy_within(dst, &tmp, &staged_layout, &stream)
+    }
+
+    /// Device to host: `host[dst_layout] = self[src_layout]`, any layouts, converting the
+    /// dtype. Orders the copy after the work queued on every stream that used the buffer and
+    /// waits for it. A dense view of the host's dtype in the host's order is copied straight
+    /// into host memory; otherwise it is made dense (and converted) on the device first.
+    ///
+    /// # Errors
+    /// CUDA errors, including those of earlier asynchronous work; [`Error::OutOfMemory`].
+    pub(crate) fn download(
+        &self,
+        src_layout: &Layout,
+        host: &mut CpuBuffer,
+        dst_layout: &Layout,
+    ) -> Result<()> {
+        let n = src_layout.numel();
+        if n == 0 {
+            return Ok(());
+        }
+        let (_, stream) = context(self.ordinal())?;
+        // Reading on the host must see every write, whichever stream made it.
+        self.buf.order_after_uses(&stream)?;
+        self.buf.record_use(&stream);
+        let hsize = host.dtype().size_in_bytes();
+        if host.dtype() == self.dtype && same_dense_order(src_layout, dst_layout) {
+            let start = dst_layout.offset() * hsize;
+            return pinned::download(
+                &stream,
+                &mut host.as_bytes_mut()[start..start + n * hsize],
+                self.at(src_layout.offset()),
+            );
+        }
+        let tl = dense_like(dst_layout);
+        let tmp = CudaStorage::alloc(self.ordinal(), host.dtype(), n)?;
+        tmp.copy_within(&tl, self, src_layout, &stream)?;
+        if same_dense_order(&tl, dst_layout) {
+            let start = dst_layout.offset() * hsize;
+            return pinned::download(
+                &stream,
+                &mut host.as_bytes_mut()[start..start + n * hsize],
+                tmp.at(0),
+            );
+        }
+        let mut staged = CpuBuffer::zeros(host.dtype(), n)?;
+        pinned::download(&stream, staged.as_bytes_mut(), tmp.at(0))?;
+        scatter_host(host, dst_layout, &staged);
+        Ok(())
+    }
+
+    /// `self[dst] = src[sl]` converted, both on this device (distinct memory, or identical
+    /// views), enqueued on `stream`.
+    fn copy_within(
+        &self,
+        dst: &Layout,
+        src: &CudaStorage,
+        sl: &Layout,
+        stream: &Arc<StreamInner>,
+    ) -> Result<()> {
+        let n = dst.numel();
+        if n == 0 {
+            return Ok(());
+        }
+        let d = self.buf.device();
+        if self.dtype == src.dtype && same_dense_order(sl, dst) {
+            // SAFETY: both ranges of n elements lie inside their buffers (validated layouts);
+            // the copy is ordered on the stream.
+            unsafe {
+                dr::memcpy_dtod_async(
+                    self.at(dst.offset()),
+                    src.at(sl.offset()),
+                    n * self.esize(),
+                    stream.raw,
+                )
+            }
+            .cuda("cuMemcpyDtoDAsync")?;
+        } else {
+            let view = View::merged(dst.shape(), [dst.strides(), sl.strides()])?;
+            let ptrs = (src.at(sl.offset()), self.at(dst.offset()));
+            if self.dtype == src.dtype {
+                d.kernels().copy_bits(stream, self.esize(), ptrs, n, view)?;
+            } else {
+                d.kernels()
+                    .cast_copy(stream, (src.dtype, self.dtype), ptrs, n, view)?;
+            }
+        }
+        src.buf.record_use(stream);
+        self.buf.record_use(stream);
+        Ok(())
+    }
+
+    /// `self[dst] = src[sl]` with `src` on another device: made dense in this dtype on the
+    /// source device (unless it already is, in `dst`'s order), moved by a peer copy on the
+    /// source's stream (ordered after the destination stream's earlier work, and before its
+    /// later work, on the GPU), then spread into `dst` on this device if `dst` is strided.
+    fn copy_peer(&self, dst: &Layout, src: &CudaStorage, sl: &Layout) -> Result<()> {
+        let n = dst.numel();
+        if n == 0 {
+            return Ok(());
+        }
+        let (sd, s_stream) = context(src.ordinal())?;
+        let c = Layout::c_contiguous(dst.shape());
+        let flat = self.dtype == src.dtype && same_dense_order(sl, dst);
+        let staged = if flat {
+            None
+        } else {
+            let t = CudaStorage::alloc(src.ordinal(), self.dtype, n)?;
+            t.copy_within(&c, src, sl, &s_stream)?;
+            Some(t)
+        };
+        let (from, from_layout) = match &staged {
+            Some(t) => (t, c.clone()),
+            None => (src, sl.clone()),
+        };
+        let (dd, d_stream) = context(self.ordinal())?;
+        let direct = same_dense_order(&from_layout, dst);
+        let target = if direct {
+            None
+        } else {
+            Some(CudaStorage::alloc(self.ordinal(), self.dtype, n)?)
+        };
+        let (to, to_offset) = match &target {
+            Some(t) => (t, 0),
+            None => (self, dst.offset()),
+        };
+        // The copy runs on the source stream after the destination's earlier work, and the
+        // destination stream waits for it: GPU-side ordering only.
+        s_stream.wait_for(&d_stream)?;
+        sd.bind()?;
+        // SAFETY: both ranges of n elements lie inside their buffers; the contexts are the
+        // owning ones; the copy is ordered on the source stream.
+        unsafe {
+            dr::memcpy_peer_async(
+                dd.ctx(),
+                to.at(to_offset),
+                sd.ctx(),
+                from.at(from_layout.offset()),
+                n * self.esize(),
+                s_stream.raw,
+            )
+        }
+        .cuda("cuMemcpyPeerAsync")?;
+        d_stream.wait_for(&s_stream)?;
+        from.buf.record_use(&s_stream);
+        to.buf.record_use(&s_stream);
+        if let Some(t) = &target {
+            dd.bind()?;
+            self.copy_within(dst, t, &c, &d_stream)?;
+        }
+        Ok(())
+    }
+
+    /// Reads the error flag of a gather or scatter (waits for the stream's work so far).
+    fn check_index_error(err: &CudaStorage, stream: &Arc<StreamInner>) -> Result<()> {
+        let mut words = [0u8; 32];
+        pinned::download(stream, &mut words, err.at(0))?;
+        let w = |i: usize| u64::from_le_bytes(words[8 * i..8 * i + 8].try_into().expect("8 bytes"));
+        if w(0) != 0 {
+            return Err(Error::Index(format!(
+                "index {} is out of bounds for axis {} with size {}",
+                w(1) as i64,
+                w(2),
+                w(3)
+            )));
+        }
+        Ok(())
+    }
+
+    /// The arguments of a gather or scatter over `plan` with the plain side viewed by
+    /// `plain` (of the plan's output shape).
+    fn index_args(plan: &IndexPlan, indices: &[&CudaStorage], plain: &Layout) -> Result<IndexArgs> {
+        let base = &plan.base;
+        let (axis, k, ni) = (plan.axis, plan.index_layouts.len(), plan.index_shape.len());
+        if k > MAXK {
+            return Err(Error::Index(format!(
+                "CUDA gathers and scatters take at most {MAXK} index arrays, got {k}"
+            )));
+        }
+        let out_shape = plan.out_shape();
+        let nd = out_shape.len();
+        let is_index_dim = |d: usize| d >= axis && d < axis + ni;
+        let base_strides: Vec<isize> = (0..nd)
+            .map(|d| {
+                if d < axis {
+                    base.strides()[d]
+                } else if is_index_dim(d) {
+                    0
+                } else {
+                    base.strides()[d - ni + k]
+                }
+            })
+            .collect();
+        let idx_strides: Vec<Vec<isize>> = plan
+            .index_layouts
+            .iter()
+            .map(|l| {
+                (0..nd)
+                    .map(|d| {
+                        if is_index_dim(d) {
+                            l.strides()[d - axis]
+                        } else {
+                            0
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut all: Vec<&[isize]> = vec![plain.strides(), &base_strides];
+        all.extend(idx_strides.iter().map(Vec::as_slice));
+        let (ext, st) = super::kernels::merge_dims(&out_shape, &all);
+        if ext.len() > MAXD {
+            return Err(Error::Shape(format!(
+                "CUDA gathers and scatters take at most {MAXD} dimensions that cannot be \
+                 merged, got an indexed shape of {nd}"
+            )));
+        }
+        let mut a = IndexArgs {
+            shape: [1; MAXD],
+            out_strides: [0; MAXD],
+            base_strides: [0; MAXD],
+            idx_strides: [[0; MAXD]; MAXK],
+            idx: [0; MAXK],
+            axis_stride: [0; MAXK],
+            axis_len: [0; MAXK],
+            axis_num: [0; MAXK],
+            nd: ext.len() as i32,
+            k: k as i32,
+        };
+        for (d, &e) in ext.iter().enumerate() {
+            a.shape[d] = e as i64;
+            a.out_strides[d] = st[0][d] as i64;
+            a.base_strides[d] = st[1][d] as i64;
+            for j in 0..k {
+                a.idx_strides[j][d] = st[2 + j][d] as i64;
+            }
+        }
+        for (j, (buf, l)) in indices.iter().zip(&plan.index_layouts).enumerate() {
+            a.idx[j] = buf.at(l.offset());
+            a.axis_stride[j] = base.strides()[axis + j] as i64;
+            a.axis_len[j] = base.shape()[axis + j] as i64;
+            a.axis_num[j] = (axis + j) as i64;
+        }
+        Ok(a)
+    }
+
+    /// A gather (`scatter` false: `plain` is the destination) or a scatter over `plan`, then
+    /// the wait for the bounds check.
+    fn index_op(
+        &self,
+        scatter: bool,
+        base: &CudaStorage,
+        plain: (&CudaStorage, &Layout),
+        plan: &IndexPlan,
+        indices: &[&CudaStorage],
+    ) -> Result<()> {
+        let n = plain.1.numel();
+        if n == 0 {
+            return Ok(());
+        }
+        let (d, stream) = context(self.ordinal())?;
+        let args = CudaStorage::index_args(plan, indices, plain.1)?;
+        let err = CudaStorage::alloc(self.ordinal(), DType::U64, 4)?;
+        // SAFETY: the flag holds 32 bytes; the memset is ordered on the stream.
+        unsafe { dr::memset_d8_async(err.at(0), 0, 32, stream.raw) }.cuda("cuMemsetD8Async")?;
+        for i in indices {
+            i.buf.record_use(&stream);
+        }
+        base.buf.record_use(&stream);
+        plain.0.buf.record_use(&stream);
+        d.kernels().index(
+            &stream,
+            self.esize(),
+            scatter,
+            (base.at(plan.base.offset()), plain.0.at(plain.1.offset())),
+            n,
+            &args,
+            err.at(0),
+        )?;
+        CudaStorage::check_index_error(&err, &stream)
+    }
+}
+
+impl BackendStorage for CudaStorage {
+    fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    fn copy_from(&self, dst: &Layout, src: &CudaStorage, src_layout: &Layout) -> Result<()> {
+        if dst.numel() == 0 {
+            return Ok(());
+        }
+        if self.ordinal() != src.ordinal() {
+            return self.copy_peer(dst, src, src_layout);
+        }
+        let (_, stream) = context(self.ordinal())?;
+        if std::ptr::eq(self, src) {
+            if dst == src_layout {
+                return Ok(());
+            }
+            // Views of one buffer may overlap: through a dense temporary.
+            let c = Layout::c_contiguous(dst.shape());
+            let tmp = CudaStorage::alloc(self.ordinal(), self.dtype, dst.numel())?;
+            tmp.copy_within(&c, src, src_layout, &stream)?;
+            return self.copy_within(dst, &tmp, &c, &stream);
+        }
+        self.copy_within(dst, src, src_layout, &stream)
+    }
+
+    fn fill(&self, dst: &Layout, value: Scalar) -> Result<()> {
+        let n = dst.numel();
+        if n == 0 {
+            return Ok(());
+        }
+        let (d, stream) = context(self.ordinal())?;
+        let bits = scalar_bits(self.dtype, value);
+        if dense(dst) {
+            d.kernels()
+                .fill_dense(&stream, self.esize(), self.at(dst.offset()), n, bits)?;
+        } else {
+            let view = View::merged(dst.shape(), [dst.strides()])?;
+            d.kernels()
+                .fill(&stream, self.esize(), self.at(dst.offset()), n, view, bits)?;
+        }
+        self.buf.record_use(&stream);
+        Ok(())
+    }
+
+    fn arange(&self, dst: &Layout, start: Scalar, step: Scalar) -> Result<()> {
+        let n = dst.numel();
+        if n == 0 {
+            return Ok(());
+        }
+        let (d, stream) = context(self.ordinal())?;
+        let view = View::merged(dst.shape(), [dst.strides()])?;
+        d.kernels().arange(
+            &stream,
+            self.dtype,
+            self.at(dst.offset()),
+            n,
+            view,
+            (start.as_f64(), step.as_f64()),
+            (start.to::<i64>(), step.to::<i64>()),
+        )?;
+        self.buf.record_use(&stream);
+        Ok(())
+    }
+
+    fn tri_zero(&self, dst: &Layout, k: i64, upper: bool) -> Result<()> {
+        let n = dst.numel();
+        if n == 0 {
+            return Ok(());
+        }
+        let (d, stream) = context(self.ordinal())?;
+        // Batch dimensions merged, the matrix dimensions kept.
+        let nd = dst.ndim();
+        let (mut shape, mut st) =
+            super::kernels::merge_dims(&dst.shape()[..nd - 2], &[&dst.strides()[..nd - 2]]);
+        shape.extend_from_slice(&dst.shape()[nd - 2..]);
+        st[0].extend_from_slice(&dst.strides()[nd - 2..]);
+        let view = View::exact(&shape, [&st[0]])?;
+        d.kernels().tri_zero(
+            &stream,
+            self.esize(),
+            self.at(dst.offset()),
+            n,
+            view,
+            (k, upper),
+        )?;
+        self.buf.record_use(&stream);
+        Ok(())
+    }
+
+    fn gather(
+        &self,
+        dst: &Layout,
+        src: &CudaStorage,
+        plan: &IndexPlan,
+        indices: &[&CudaStorage],
+    ) -> Result<()> {
+        self.index_op(false, src, (self, dst), plan, indices)
+    }
+
+    fn scatter(
+        &self,
+        plan: &IndexPlan,
+        indices: &[&CudaStorage],
+        values: &CudaStorage,
+        values_layout: &Layout,
+    ) -> Result<()> {
+        if values.dtype != self.dtype {
+            return Err(Error::DType(format!(
+                "scatter of {} values into {}: the values must be converted first",
+                values.dtype, self.dtype
+            )));
+        }
+        self.index_op(true, self, (values, values_layout), plan, indices)
+    }
+
+    fn nonzero(&self, layout: &Layout) -> Result<(CudaStorage, usize)> {
+        let n = layout.numel();
+        let nd = layout.ndim();
+        if n == 0 {
+            return Ok((CudaStorage::alloc(self.ordinal(), DType::I64, 0)?, 0));
+        }
+        let (d, stream) = context(self.ordinal())?;
+        let view = View::exact(layout.shape(), [layout.strides()])?;
+        let nb = n.div_ceil(super::kernels::Kernels::NONZERO_BLOCK);
+        let counts = CudaStorage::alloc(self.ordinal(), DType::U32, nb)?;
+        let offsets = CudaStorage::alloc(self.ordinal(), DType::U64, nb + 1)?;
+        let k = d.kernels();
+        let src = self.at(layout.offset());
+        self.buf.record_use(&stream);
+        k.nonzero(
+            &stream,
+            self.dtype,
+            src,
+            n,
+            view,
+            (counts.at(0), offsets.at(0), 0),
+            0,
+        )?;
+        k.scan_counts(&stream, counts.at(0), offsets.at(0), nb)?;
+        let mut total = [0u8; 8];
+        pinned::download(&stream, &mut total, offsets.at(nb))?;
+        let count = u64::from_le_bytes(total) as usize;
+        let out = CudaStorage::alloc(self.ordinal(), DType::I64, count * nd)?;
+        if count > 0 {
+            k.nonzero(
+                &stream,
+                self.dtype,
+                src,
+                n,
+                view,
+                (counts.at(0), offsets.at(0), out.at(0)),
+                1,
+            )?;
+        }
+        Ok((out, count))
+    }
+
+    fn masked_copy(
+        &self,
+        dst: &Layout,
+        mask: &CudaStorage,
+        mask_layout: &Layout,
+        src: &CudaStorage,
+        src_layout: &Layout,
+    ) -> Result<()> {
+        let n = dst.numel();
+        if n == 0 {
+            return Ok(());
+        }
+        let (d, stream) = context(self.ordinal())?;
+        let view = View::merged(
+            dst.shape(),
+            [dst.strides(), mask_layout.strides(), src_layout.strides()],
+        )?;
+        d.kernels().masked_copy(
+            &stream,
+            self.esize(),
+            (
+                self.at(dst.offset()),
+                mask.at(mask_layout.offset()),
+                src.at(src_layout.offset()),
+            ),
+            n,
+            view,
+        )?;
+        for b in [&self.buf, &mask.buf, &src.buf] {
+            b.record_use(&stream);
+        }
+        Ok(())
+    }
+
+    fn random(&self, dst: &Layout, spec: &RandomSpec) -> Result<()> {
+        let dtype = self.dtype;
+        if matches!(spec.dist, Distribution::Integers { .. }) != dtype.is_integer() {
+            return Err(Error::DType(format!(
+                "random: cannot draw {:?} as {dtype}",
+                spec.dist
+            )));
+        }
+        let n = dst.numel();
+        if n == 0 {
+            return Ok(());
+        }
+        let (d, stream) = context(self.ordinal())?;
+        let (dist, a, b, low, span) = match spec.dist {
+            Distribution::Uniform { low, high } => (0, low, high, 0, 0),
+            Distribution::Normal { mean, std } => (1, mean, std, 0, 0),
+            Distribution::Integers { low, span } => (2, 0.0, 0.0, low, span),
+        };
+        let args = RandomArgs {
+            seed: spec.seed,
+            counter: spec.counter,
+            dist,
+            wide: crate::random::wide(dtype, &spec.dist),
+            a,
+            b,
+            low,
+            span,
+        };
+        d.kernels()
+            .random(&stream, dtype, self.at(dst.offset()), n, args)?;
+        self.buf.record_use(&stream);
+        Ok(())
+    }
+
+    fn matmul(&self, plan: &MatmulPlan, a: &CudaStorage, b: &CudaStorage) -> Result<()> {
+        let dtype = self.dtype;
+        if !dtype.is_float() || a.dtype != dtype || b.dtype != dtype {
+            return Err(Error::DType(format!(
+                "matmul on CUDA supports float16, bfloat16, float32 and float64 operands of \
+                 one dtype, got {}, {} into {dtype}",
+                a.dtype, b.dtype
+            )));
+        }
+        if plan.m == 0 || plan.n == 0 || plan.batch.contains(&0) {
+            return Ok(());
+        }
+        if plan.k == 0 {
+            return self.fill(&plan.c, Scalar::Int(0));
+        }
+        let (d, stream) = context(self.ordinal())?;
+        super::matmul::matmul(&d, &stream, plan, dtype, &a.buf, &b.buf, &self.buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The peer-copy path with both ends on one device: everything but the cross-device DMA,
+    /// which needs two GPUs.
+    #[test]
+    fn peer_copy_path_on_one_device() {
+        if let Err(e) = crate::cuda::device_count().and_then(|n| {
+            if n == 0 {
+                Err(Error::Device("no CUDA device".into()))
+            } else {
+                Ok(n)
+            }
+        }) {
+            assert!(
+                std::env::var("POCAFLOW_REQUIRE_CUDA").as_deref() != Ok("1"),
+                "POCAFLOW_REQUIRE_CUDA=1 but CUDA is not usable: {e}"
+            );
+            return;
+        }
+        let host: Vec<f32> = (0..600).map(|i| i as f32).collect();
+        let c = Layout::c_contiguous(&[30, 20]);
+        let src = CudaStorage::alloc(0, DType::F32, 600).unwrap();
+        src.upload(&c, &CpuBuffer::from_vec(host.clone()), &c)
+            .unwrap();
+        let read = |s: &CudaStorage, dtype: DType, l: &Layout| {
+            let mut out = CpuBuffer::zeros(dtype, l.numel()).unwrap();
+            s.download(l, &mut out, &Layout::c_contiguous(l.shape()))
+                .unwrap();
+            out
+        };
+        // Dense to dense; a transposed source into a C-order float64 target (converted into a
+        // dense staging copy first); a dense source into a transposed target (spread on the
+        // destination after the copy).
+        let dense = CudaStorage::alloc(0, DType::F32, 600).unwrap();
+        dense.copy_peer(&c, &src, &c).unwrap();
+        assert_eq!(
+            read(&dense, DType::F32, &c).as_slice::<f32>().unwrap(),
+            &host[..]
+        );
+        let ct = Layout::c_contiguous(&[20, 30]);
+        let converted = CudaStorage::alloc(0, DType::F64, 600).unwrap();
+        converted.copy_peer(&ct, &src, &c.t()).unwrap();
+        let want: Vec<f64> = (0..600).map(|i| ((i % 30) * 20 + i / 30) as f64).collect();
+        assert_eq!(
+            read(&converted, DType::F64, &ct).as_slice::<f64>().unwrap(),
+            &want[..]
+        );
+        let target = CudaStorage::alloc(0, DType::F32, 600).unwrap();
+        target.copy_peer(&ct.t(), &src, &c).unwrap();
+        let want: Vec<f32> = want.iter().map(|&v| v as f32).collect();
+        assert_eq!(
+            read(&target, DType::F32, &ct).as_slice::<f32>().unwrap(),
+            &want[..]
+        );
+    }
+}
