@@ -99,13 +99,33 @@ fn too_large(dtype: DType, len: usize) -> Error {
     ))
 }
 
+/// The host's memory (RAM plus swap) in bytes, read once from `/proc/meminfo`; `None` where
+/// that is unknown. An allocation beyond it cannot be backed, even where the kernel would
+/// promise it (overcommit) and then kill the process on first use.
+fn host_memory_bytes() -> Option<u64> {
+    static TOTAL: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *TOTAL.get_or_init(|| {
+        let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+        let field = |name: &str| -> Option<u64> {
+            let line = info.lines().find(|l| l.starts_with(name))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        };
+        Some(field("MemTotal:")? + field("SwapTotal:").unwrap_or(0))
+    })
+}
+
 impl CpuBuffer {
     /// `len` zeros of `dtype`. The pages come zeroed from the allocator, untouched until used.
     ///
     /// # Errors
-    /// [`Error::OutOfMemory`] naming the size when the host cannot provide the memory.
+    /// [`Error::OutOfMemory`] naming the size when the host cannot provide the memory: the
+    /// allocator refuses, or the size exceeds the host's RAM plus swap.
     pub fn zeros(dtype: DType, len: usize) -> Result<CpuBuffer> {
         let layout = alloc_layout(dtype, len)?;
+        if host_memory_bytes().is_some_and(|total| layout.size() as u64 > total) {
+            return Err(too_large(dtype, len));
+        }
         let ptr = if layout.size() == 0 {
             // A dangling pointer aligned for the element type, as an empty `Vec` uses.
             NonNull::new(dtype.size_in_bytes() as *mut u8).expect("nonzero")

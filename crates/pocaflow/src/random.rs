@@ -1,6 +1,13 @@
 //! Counter-based random numbers: Philox4x32-10 (Salmon et al., "Parallel random numbers: as
 //! easy as 1, 2, 3", SC 2011) and the maps from its bits to uniform, normal and integer
-//! values. Element `i` of a fill is a function of `(seed, counter, i)` alone; the CUDA kernels
+//! values.
+//!
+//! Normals of the 32-bit kinds come from Box-Muller in float32 with this module's own
+//! logarithm, sine and cosine ([`normal_pair_f32`]): only additions, multiplications, one
+//! division and one square root, each rounded once (no fused operations, which the CUDA
+//! kernels are compiled without), so both backends give the same bits; and float32
+//! arithmetic keeps the GPU kernel at the memory's speed. float64 normals use each platform's
+//! float64 `ln`, `sin` and `cos` and may differ in the last places. Element `i` of a fill is a function of `(seed, counter, i)` alone; the CUDA kernels
 //! (`cuda/kernels/values.cu`) compute the same function with the same `f64` operations, so the
 //! two backends agree bit for bit on uniform values and integers, and to the last unit in the
 //! last place on normals (whose `ln`, `sin` and `cos` come from each platform's math library).
@@ -68,13 +75,69 @@ pub fn blocks_used(dtype: DType, dist: &Distribution, n: usize) -> u64 {
 }
 
 const TWO_PI: f64 = std::f64::consts::TAU;
-const P32: f64 = 1.0 / 4_294_967_296.0; // 2^-32
 const P53: f64 = 1.0 / 9_007_199_254_740_992.0; // 2^-53
 const P24: f64 = 1.0 / 16_777_216.0; // 2^-24
 
 /// A 53-bit value from two words.
 fn bits53(hi: u32, lo: u32) -> u64 {
     ((u64::from(hi) << 32) | u64::from(lo)) >> 11
+}
+
+/// `ln(x)` for a positive normal float32 `x`, within about one unit in the last place: the
+/// classic reduction to `m * 2^k` with `m` in `[sqrt(1/2), sqrt(2))` and a rational
+/// approximation of `ln(m)` (Sun's fdlibm `logf` coefficients), without fused operations.
+fn ln_f32(x: f32) -> f32 {
+    let lg1 = f32::from_bits(0x3f2a_aaaa);
+    let lg2 = f32::from_bits(0x3ecc_ce13);
+    let lg3 = f32::from_bits(0x3e91_e9ee);
+    let lg4 = f32::from_bits(0x3e78_9e26);
+    let ln2_hi = f32::from_bits(0x3f31_7180);
+    let ln2_lo = f32::from_bits(0x3717_f7d1);
+    let ix = x.to_bits().wrapping_add(0x3f80_0000 - 0x3f35_04f3);
+    let k = (ix >> 23) as i32 - 127;
+    let m = f32::from_bits((ix & 0x007f_ffff) + 0x3f35_04f3);
+    let f = m - 1.0;
+    let s = f / (2.0 + f);
+    let z = s * s;
+    let w = z * z;
+    let t1 = w * (lg2 + w * lg4);
+    let t2 = z * (lg1 + w * lg3);
+    let r = t2 + t1;
+    let hfsq = 0.5 * f * f;
+    let dk = k as f32;
+    s * (hfsq + r) + dk * ln2_lo - hfsq + f + dk * ln2_hi
+}
+
+/// `(cos(2 pi u), sin(2 pi u))` for `u` in `[0, 1)` a multiple of `2^-24`: the quadrant from
+/// `u` exactly, then Taylor polynomials on `[-pi/4, pi/4]` (errors below 2e-9).
+fn cos_sin_2pi_f32(u: f32) -> (f32, f32) {
+    let q = (u * 4.0 + 0.5).floor();
+    let t = u - q * 0.25; // exact: both are multiples of 2^-24, |t| <= 1/8
+    let x = t * 6.283_185_5;
+    let x2 = x * x;
+    let sin = x + x
+        * x2
+        * (-1.0 / 6.0 + x2 * (1.0 / 120.0 + x2 * (-1.0 / 5040.0 + x2 * (1.0 / 362_880.0))));
+    let cos = 1.0
+        + x2 * (-0.5
+            + x2 * (1.0 / 24.0
+                + x2 * (-1.0 / 720.0 + x2 * (1.0 / 40_320.0 + x2 * (-1.0 / 3_628_800.0)))));
+    match q as i32 & 3 {
+        0 => (cos, sin),
+        1 => (-sin, cos),
+        2 => (-cos, -sin),
+        _ => (sin, -cos),
+    }
+}
+
+/// A pair of standard normals from two 32-bit words (Box-Muller in float32): the radius from
+/// `u1 = (w1 >> 9 + 1/2) 2^-23` in `(0, 1)`, the angle from `u2 = (w2 >> 8) 2^-24`.
+pub fn normal_pair_f32(w1: u32, w2: u32) -> (f32, f32) {
+    let u1 = ((w1 >> 9) as f32 + 0.5) * (1.0 / 8_388_608.0);
+    let u2 = (w2 >> 8) as f32 * (1.0 / 16_777_216.0);
+    let r = (-2.0 * ln_f32(u1)).sqrt();
+    let (c, s) = cos_sin_2pi_f32(u2);
+    (r * c, r * s)
 }
 
 /// `low + (high - low) * u` in `T`; a value that rounds up to `high` becomes `low`, so the
@@ -125,11 +188,9 @@ pub fn fill_block<T: Element>(
                 }
             } else {
                 for (p, chunk) in out.chunks_mut(2).enumerate() {
-                    let u1 = (f64::from(x[2 * p]) + 0.5) * P32;
-                    let u2 = f64::from(x[2 * p + 1]) * P32;
-                    let (z0, z1) = pair(u1, u2);
+                    let (z0, z1) = normal_pair_f32(x[2 * p], x[2 * p + 1]);
                     for (o, z) in chunk.iter_mut().zip([z0, z1]) {
-                        *o = T::from_f64(mean + std * z);
+                        *o = T::from_f64(mean + std * f64::from(z));
                     }
                 }
             }
@@ -166,6 +227,26 @@ mod tests {
             [0xa409_3822, 0x299f_31d0],
         );
         assert_eq!(pi, [0xd16c_fe09, 0x94fd_cceb, 0x5001_e420, 0x2412_6ea1]);
+    }
+
+    #[test]
+    fn float32_math_is_accurate() {
+        let mut worst_ln = 0f64;
+        let mut worst_trig = 0f64;
+        for k in 0..200_000u32 {
+            let w = k.wrapping_mul(2_654_435_761);
+            let u1 = ((w >> 9) as f32 + 0.5) * (1.0 / 8_388_608.0);
+            let exact = f64::from(u1).ln();
+            worst_ln = worst_ln.max((f64::from(ln_f32(u1)) - exact).abs() / exact.abs().max(1e-30));
+            let u2 = (w >> 8) as f32 * (1.0 / 16_777_216.0);
+            let (c, s) = cos_sin_2pi_f32(u2);
+            let th = std::f64::consts::TAU * f64::from(u2);
+            worst_trig = worst_trig
+                .max((f64::from(c) - th.cos()).abs())
+                .max((f64::from(s) - th.sin()).abs());
+        }
+        assert!(worst_ln < 2.5e-7, "ln relative error {worst_ln:e}");
+        assert!(worst_trig < 4e-7, "sin/cos error {worst_trig:e}");
     }
 
     #[test]

@@ -130,7 +130,9 @@ fn copy_pool() -> Option<&'static rayon::ThreadPool> {
 /// would let the worker run other jobs meanwhile, and one of them could be a transfer that
 /// blocks on the staging lock its own thread already holds.
 fn parallel_copy(dst: &mut [u8], src: &[u8]) {
-    if rayon::current_thread_index().is_some() {
+    // Small copies (and copies from a pool thread) stay on this thread: handing them to the
+    // pool costs a wake-up, tens of microseconds on these VMs, far more than the copy.
+    if src.len() <= PIECE || rayon::current_thread_index().is_some() {
         dst.copy_from_slice(src);
         return;
     }

@@ -58,6 +58,13 @@ pub fn arange(
     dtype: DType,
     device: &Device,
 ) -> Result<Tensor> {
+    let floats = [start, stop, step]
+        .iter()
+        .any(|s| matches!(s, Scalar::Float(_)));
+    if floats && !dtype.is_float() {
+        // NumPy: the values are computed in float64, then converted.
+        return arange(start, stop, step, DType::F64, device)?.to_dtype(dtype);
+    }
     let n = range_len(start, stop, step, dtype)?;
     let t = Tensor::empty(&[n], dtype, device)?;
     if n > 0 {

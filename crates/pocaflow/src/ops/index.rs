@@ -95,11 +95,31 @@ fn wrap_index(i: i64, n: usize, axis: usize) -> Result<usize> {
     Ok(if i < 0 { i + m } else { i } as usize)
 }
 
-/// A key resolved against an array: the view that basic entries give, and the integer index
-/// arrays (int64) into consecutive axes of it, if any.
+/// An advanced index entry: an int64 index array, or a boolean mask (turned into index arrays
+/// by [`expand`] only when an op needs them: counting its elements waits for the device).
+#[derive(Clone)]
+enum Adv {
+    Ints(Tensor),
+    Mask(Tensor),
+}
+
+/// The int64 index arrays of advanced entries (a mask of `d` dimensions gives `d`).
+fn expand(advs: &[Adv]) -> Result<Vec<Tensor>> {
+    let mut out = Vec::new();
+    for a in advs {
+        match a {
+            Adv::Ints(t) => out.push(t.clone()),
+            Adv::Mask(m) => out.extend(m.nonzero()?),
+        }
+    }
+    Ok(out)
+}
+
+/// A key resolved against an array: the view that basic entries give, and the advanced
+/// entries indexing consecutive axes of it from the given one, if any.
 struct Resolved {
     view: Tensor,
-    advanced: Option<(usize, Vec<Tensor>)>,
+    advanced: Option<(usize, Vec<Adv>)>,
     /// Whether the advanced part is a single boolean mask (no integers with it), and the
     /// mask's first axis in the view and the mask itself.
     mask: Option<(usize, Tensor)>,
@@ -145,7 +165,7 @@ fn resolve(t: &Tensor, items: &[IndexItem]) -> Result<Resolved> {
     let mut axis = 0; // the next axis of `t` to index
     let mut vaxis = 0; // the same axis in the view being built
     let mut adv_axes: Vec<usize> = Vec::new();
-    let mut arrays: Vec<Tensor> = Vec::new();
+    let mut arrays: Vec<Adv> = Vec::new();
     let mut masks: Vec<(usize, Tensor)> = Vec::new();
     let device = t.device();
     for item in items {
@@ -191,12 +211,12 @@ fn resolve(t: &Tensor, items: &[IndexItem]) -> Result<Resolved> {
                 }
                 let a = a.to_device(&device)?;
                 masks.push((vaxis, a.clone()));
-                for col in a.nonzero()? {
+                for _ in 0..a.ndim() {
                     adv_axes.push(vaxis);
-                    arrays.push(col);
                     vaxis += 1;
                 }
                 axis += a.ndim();
+                arrays.push(Adv::Mask(a));
             }
             IndexItem::Array(a) => {
                 if !a.dtype().is_integer() {
@@ -206,7 +226,7 @@ fn resolve(t: &Tensor, items: &[IndexItem]) -> Result<Resolved> {
                     )));
                 }
                 adv_axes.push(vaxis);
-                arrays.push(a.to_device(&device)?.to_dtype(DType::I64)?);
+                arrays.push(Adv::Ints(a.to_device(&device)?.to_dtype(DType::I64)?));
                 axis += 1;
                 vaxis += 1;
             }
@@ -220,8 +240,7 @@ fn resolve(t: &Tensor, items: &[IndexItem]) -> Result<Resolved> {
             mask: None,
         });
     }
-    let mask = (masks.len() == 1 && arrays.len() == masks[0].1.ndim() && !has_ints)
-        .then(|| masks[0].clone());
+    let mask = (masks.len() == 1 && arrays.len() == 1 && !has_ints).then(|| masks[0].clone());
     if adjacent {
         let first = adv_axes[0];
         return Ok(Resolved {
@@ -251,10 +270,10 @@ impl Tensor {
     /// does not match, and for index arrays that do not broadcast together.
     pub fn index(&self, items: &[IndexItem]) -> Result<Tensor> {
         let r = resolve(self, items)?;
-        let Some((axis, arrays)) = r.advanced else {
+        let Some((axis, advs)) = r.advanced else {
             return Ok(r.view);
         };
-        gather(&r.view, axis, &arrays)
+        gather(&r.view, axis, &expand(&advs)?)
     }
 
     /// `self[key] = value`: `value` is converted to this dtype and broadcast to the shape of
@@ -267,7 +286,7 @@ impl Tensor {
     pub fn index_put(&self, items: &[IndexItem], value: &Tensor) -> Result<()> {
         let value = value.to_device(&self.device())?;
         let r = resolve(self, items)?;
-        let Some((axis, arrays)) = r.advanced else {
+        let Some((axis, advs)) = r.advanced else {
             return r.view.copy_(&value);
         };
         if r.view.layout().may_overlap() {
@@ -288,6 +307,7 @@ impl Tensor {
                 return done;
             }
         }
+        let arrays = expand(&advs)?;
         let plan = index_plan(&r.view, axis, &arrays)?;
         let out_shape = plan.out_shape();
         let vl = value.layout().broadcast_to(&out_shape).map_err(|_| {

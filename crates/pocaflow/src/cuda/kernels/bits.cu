@@ -141,37 +141,37 @@ BITS(4, u32)
 BITS(8, u64)
 
 // Exclusive prefix sums of nonzero's per-block counts in one block of 1024 threads:
-// offsets[i] = counts[0] + ... + counts[i - 1], offsets[nb] = the total.
+// offsets[i] = counts[0] + ... + counts[i - 1], offsets[nb] = the total. Each thread owns a
+// contiguous run of ceil(nb / 1024) counts: it sums its run, the block scans the 1024 sums
+// (warp shuffles), and each thread writes its run's prefixes. Two reads of the counts and no
+// loop of block-wide barriers, whatever nb.
 extern "C" __global__ void __launch_bounds__(1024) scan_counts(const u32* counts, u64* offsets, i64 nb) {
     __shared__ u64 warp_sums[32];
-    __shared__ u64 carry;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    if (threadIdx.x == 0) carry = 0;
-    __syncthreads();
-    for (i64 start = 0; start < nb; start += 1024) {
-        const i64 i = start + threadIdx.x;
-        const u64 v = i < nb ? counts[i] : 0;
-        u64 x = v;
-        for (int o = 1; o < 32; o <<= 1) {
-            const u64 y = __shfl_up_sync(0xffffffffu, x, o);
-            if (lane >= o) x += y;
-        }
-        if (lane == 31) warp_sums[warp] = x;
-        __syncthreads();
-        if (warp == 0) {
-            u64 w = warp_sums[lane];
-            for (int o = 1; o < 32; o <<= 1) {
-                const u64 y = __shfl_up_sync(0xffffffffu, w, o);
-                if (lane >= o) w += y;
-            }
-            warp_sums[lane] = w;
-        }
-        __syncthreads();
-        const u64 prefix = carry + (warp > 0 ? warp_sums[warp - 1] : 0) + x - v;
-        if (i < nb) offsets[i] = prefix;
-        __syncthreads();
-        if (threadIdx.x == 1023) carry = prefix + v;
-        __syncthreads();
+    const i64 run = (nb + 1023) / 1024;
+    const i64 lo = (i64)threadIdx.x * run, hi = lo + run < nb ? lo + run : nb;
+    u64 v = 0;
+    for (i64 i = lo; i < hi; ++i) v += counts[i];
+    u64 x = v;
+    for (int o = 1; o < 32; o <<= 1) {
+        const u64 y = __shfl_up_sync(0xffffffffu, x, o);
+        if (lane >= o) x += y;
     }
-    if (threadIdx.x == 0) offsets[nb] = carry;
+    if (lane == 31) warp_sums[warp] = x;
+    __syncthreads();
+    if (warp == 0) {
+        u64 w = warp_sums[lane];
+        for (int o = 1; o < 32; o <<= 1) {
+            const u64 y = __shfl_up_sync(0xffffffffu, w, o);
+            if (lane >= o) w += y;
+        }
+        warp_sums[lane] = w;
+    }
+    __syncthreads();
+    u64 prefix = (warp > 0 ? warp_sums[warp - 1] : 0) + x - v;
+    for (i64 i = lo; i < hi; ++i) {
+        offsets[i] = prefix;
+        prefix += counts[i];
+    }
+    if (threadIdx.x == 1023) offsets[nb] = prefix;
 }

@@ -63,10 +63,56 @@ __device__ __forceinline__ void philox(u64 seed, u64 block, u32 (&c)[4]) {
 
 __device__ __forceinline__ u64 bits53(u32 hi, u32 lo) { return (((u64)hi << 32) | lo) >> 11; }
 
-#define P32 (1.0 / 4294967296.0)
 #define P53 (1.0 / 9007199254740992.0)
 #define P24 (1.0 / 16777216.0)
 #define TWO_PI 6.283185307179586
+
+// The float32 Box-Muller of random.rs (`ln_f32`, `cos_sin_2pi_f32`, `normal_pair_f32`), the same
+// operations in the same order, each rounded once (this module is compiled with --fmad=false;
+// division and square root are IEEE), so the bits equal the CPU's.
+__device__ __forceinline__ float ln_f32(float x) {
+    const float lg1 = __uint_as_float(0x3f2aaaaau), lg2 = __uint_as_float(0x3eccce13u);
+    const float lg3 = __uint_as_float(0x3e91e9eeu), lg4 = __uint_as_float(0x3e789e26u);
+    const float ln2_hi = __uint_as_float(0x3f317180u), ln2_lo = __uint_as_float(0x3717f7d1u);
+    const u32 ix = __float_as_uint(x) + (0x3f800000u - 0x3f3504f3u);
+    const int k = (int)(ix >> 23) - 127;
+    const float m = __uint_as_float((ix & 0x007fffffu) + 0x3f3504f3u);
+    const float f = m - 1.0f;
+    const float s = f / (2.0f + f);
+    const float z = s * s;
+    const float w = z * z;
+    const float t1 = w * (lg2 + w * lg4);
+    const float t2 = z * (lg1 + w * lg3);
+    const float r = t2 + t1;
+    const float hfsq = 0.5f * f * f;
+    const float dk = (float)k;
+    return s * (hfsq + r) + dk * ln2_lo - hfsq + f + dk * ln2_hi;
+}
+
+__device__ __forceinline__ void cos_sin_2pi_f32(float u, float& c, float& s) {
+    const float q = floorf(u * 4.0f + 0.5f);
+    const float t = u - q * 0.25f;
+    const float x = t * 6.2831855f;
+    const float x2 = x * x;
+    const float sn = x + x * x2 * (-1.0f / 6.0f + x2 * (1.0f / 120.0f + x2 * (-1.0f / 5040.0f + x2 * (1.0f / 362880.0f))));
+    const float cs = 1.0f + x2 * (-0.5f + x2 * (1.0f / 24.0f + x2 * (-1.0f / 720.0f + x2 * (1.0f / 40320.0f + x2 * (-1.0f / 3628800.0f)))));
+    switch ((int)q & 3) {
+        case 0: c = cs; s = sn; break;
+        case 1: c = -sn; s = cs; break;
+        case 2: c = -cs; s = -sn; break;
+        default: c = sn; s = -cs; break;
+    }
+}
+
+__device__ __forceinline__ void normal_pair_f32(u32 w1, u32 w2, float& z0, float& z1) {
+    const float u1 = ((float)(w1 >> 9) + 0.5f) * (1.0f / 8388608.0f);
+    const float u2 = (float)(w2 >> 8) * (1.0f / 16777216.0f);
+    const float r = sqrtf(-2.0f * ln_f32(u1));
+    float c, s;
+    cos_sin_2pi_f32(u2, c, s);
+    z0 = r * c;
+    z1 = r * s;
+}
 
 __device__ __forceinline__ ELEM affine(double low, double high, double u) {
     const ELEM v = Tr<ELEM>::from_f64(low + (high - low) * u);
@@ -89,19 +135,23 @@ extern "C" __global__ void random(ELEM* dst, i64 n, u64 seed, u64 counter, int d
             }
         } else if (dist == 1) {
             for (int p = 0; p < per / 2 && first + 2 * p < n; ++p) {
-                double u1, u2;
+                double z0, z1;
                 if (wide) {
-                    u1 = ((double)bits53(x[0], x[1]) + 0.5) * P53;
-                    u2 = (double)bits53(x[2], x[3]) * P53;
+                    const double u1 = ((double)bits53(x[0], x[1]) + 0.5) * P53;
+                    const double u2 = (double)bits53(x[2], x[3]) * P53;
+                    const double r = sqrt(-2.0 * log(u1));
+                    const double theta = TWO_PI * u2;
+                    z0 = r * cos(theta);
+                    z1 = r * sin(theta);
                 } else {
-                    u1 = ((double)x[2 * p] + 0.5) * P32;
-                    u2 = (double)x[2 * p + 1] * P32;
+                    float f0, f1;
+                    normal_pair_f32(x[2 * p], x[2 * p + 1], f0, f1);
+                    z0 = f0;
+                    z1 = f1;
                 }
-                const double r = sqrt(-2.0 * log(u1));
-                const double theta = TWO_PI * u2;
                 const i64 e = first + 2 * p;
-                dst[e] = Tr<ELEM>::from_f64(a + b * (r * cos(theta)));
-                if (e + 1 < n) dst[e + 1] = Tr<ELEM>::from_f64(a + b * (r * sin(theta)));
+                dst[e] = Tr<ELEM>::from_f64(a + b * z0);
+                if (e + 1 < n) dst[e + 1] = Tr<ELEM>::from_f64(a + b * z1);
             }
         } else {
             for (int j = 0; j < per && first + j < n; ++j) {
