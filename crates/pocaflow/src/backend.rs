@@ -67,6 +67,28 @@ pub(crate) trait BackendStorage: Sized {
     /// it.
     fn nonzero(&self, layout: &Layout) -> Result<(Self, usize)>;
 
+    /// The elements of `self[layout]` where `mask[mask_layout]` (bool, the same shape) is
+    /// true, in C order: a new dense buffer and its length. The count decides the result's
+    /// size, so a GPU backend waits for it.
+    fn compress(&self, layout: &Layout, mask: &Self, mask_layout: &Layout)
+        -> Result<(Self, usize)>;
+
+    /// `self[dst]` at the elements where `mask[mask_layout]` (bool, the same shape) is true
+    /// takes, in C order, the elements of the 1-D view `values[values_layout]` (of `self`'s
+    /// dtype; no operand overlaps `self`). A GPU backend waits for the count.
+    ///
+    /// # Errors
+    /// [`crate::Error::Shape`] naming both counts if `values` does not have one element per
+    /// true mask element (nothing is written then).
+    fn masked_scatter(
+        &self,
+        dst: &Layout,
+        mask: &Self,
+        mask_layout: &Layout,
+        values: &Self,
+        values_layout: &Layout,
+    ) -> Result<()>;
+
     /// `self[dst] = mask[mask_layout] ? src[src_layout] : self[dst]` elementwise (one shape;
     /// `mask` is bool; `src` is of `self`'s dtype and does not overlap `dst`).
     fn masked_copy(

@@ -287,6 +287,42 @@ impl Storage {
         }
     }
 
+    /// See [`BackendStorage::compress`].
+    pub(crate) fn compress(
+        &self,
+        layout: &Layout,
+        mask: &Storage,
+        mask_layout: &Layout,
+    ) -> Result<(Arc<Storage>, usize)> {
+        match (self, mask) {
+            (Storage::Cpu(s), Storage::Cpu(m)) => s
+                .compress(layout, m, mask_layout)
+                .map(|(b, n)| (Arc::new(Storage::Cpu(b)), n)),
+            #[cfg(feature = "cuda")]
+            (Storage::Cuda(s), Storage::Cuda(m)) => s
+                .compress(layout, m, mask_layout)
+                .map(|(b, n)| (Arc::new(Storage::Cuda(b)), n)),
+            #[allow(unreachable_patterns)]
+            _ => Err(mixed("boolean indexing", &[self, mask])),
+        }
+    }
+
+    /// See [`BackendStorage::masked_scatter`].
+    pub(crate) fn masked_scatter(
+        &self,
+        dst: &Layout,
+        mask: &Storage,
+        mask_layout: &Layout,
+        values: &Storage,
+        values_layout: &Layout,
+    ) -> Result<()> {
+        same_backend!(
+            "masked assignment",
+            (self => d, mask => m, values => v),
+            d.masked_scatter(dst, m, mask_layout, v, values_layout)
+        )
+    }
+
     /// See [`BackendStorage::masked_copy`].
     pub(crate) fn masked_copy(
         &self,

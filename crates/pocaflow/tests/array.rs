@@ -256,6 +256,53 @@ fn boolean_masks_select_and_assign() {
     }
 }
 
+#[test]
+fn masks_between_other_axes_and_values_per_element() {
+    for device in devices() {
+        // x[:, m] with x of shape (2, 3, 4) and m of shape (3,): shape (2, count, 4).
+        let x = iota(&[2, 3, 4], device);
+        let m = Tensor::from_vec(vec![true, false, true], &[3])
+            .unwrap()
+            .to_device(&device)
+            .unwrap();
+        let g = x
+            .index(&[
+                IndexItem::Slice(None, None, None),
+                IndexItem::Array(m.clone()),
+            ])
+            .unwrap();
+        assert_eq!(g.shape(), &[2, 2, 4]);
+        let got = host_i64(&g);
+        for (b, (r, j)) in
+            (0..2).flat_map(|b| (0..2).flat_map(move |r| (0..4).map(move |j| (b, (r, j)))))
+        {
+            let row = [0, 2][r];
+            assert_eq!(got[[b, r, j]], ((b * 3 + row) * 4 + j) as i64);
+        }
+        // x[m2] = values, one per true element, in C order; the wrong count is an error.
+        let y = iota(&[3, 4], device);
+        let m2: Vec<bool> = (0..12).map(|k| k % 3 == 1).collect();
+        let m2 = Tensor::from_vec(m2, &[3, 4])
+            .unwrap()
+            .to_device(&device)
+            .unwrap();
+        y.index_put(
+            &[IndexItem::Array(m2.clone())],
+            &ints(&[-1, -2, -3, -4], device),
+        )
+        .unwrap();
+        let want = [0, -1, 2, 3, -2, 5, 6, -3, 8, 9, -4, 11];
+        assert_eq!(host_i64(&y).into_raw_vec_and_offset().0, want.to_vec());
+        let e = y
+            .index_put(&[IndexItem::Array(m2)], &ints(&[1, 2, 3], device))
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::Shape(ref msg) if msg.contains('3') && msg.contains('4')),
+            "{e}"
+        );
+    }
+}
+
 fn mask_nonzero(device: &Device) -> Vec<Vec<i64>> {
     let m = Tensor::from_vec(vec![0u8, 0, 7, 0, 3, 0, 0, 1], &[2, 4])
         .unwrap()

@@ -326,6 +326,73 @@ impl BackendStorage for CpuStorage {
         Ok((CpuStorage::new(CpuBuffer::from_vec(out)), count))
     }
 
+    fn compress(
+        &self,
+        layout: &Layout,
+        mask: &CpuStorage,
+        mask_layout: &Layout,
+    ) -> Result<(CpuStorage, usize)> {
+        let m = mask.read();
+        let s = self.read();
+        let mv = m.as_slice::<bool>().expect("masks are bool");
+        let out = with_bits!(s.dtype().size_in_bytes(), U, {
+            let sv = s.as_bits::<U>().expect("size matches");
+            let mut picked: Vec<U> = Vec::new();
+            for_each2(layout, mask_layout, |si, mi| {
+                if mv[mi] {
+                    picked.push(sv[si]);
+                }
+            });
+            let n = picked.len();
+            let mut buf = CpuBuffer::zeros(s.dtype(), n)?;
+            buf.as_bits_mut::<U>()
+                .expect("size matches")
+                .copy_from_slice(&picked);
+            buf
+        });
+        let n = out.len();
+        Ok((CpuStorage::new(out), n))
+    }
+
+    fn masked_scatter(
+        &self,
+        dst: &Layout,
+        mask: &CpuStorage,
+        mask_layout: &Layout,
+        values: &CpuStorage,
+        values_layout: &Layout,
+    ) -> Result<()> {
+        let m = mask.read();
+        let mv = m.as_slice::<bool>().expect("masks are bool");
+        let mut count = 0usize;
+        mask_layout
+            .indices()
+            .for_each(|i| count += usize::from(mv[i]));
+        if values_layout.numel() != count {
+            return Err(Error::Shape(format!(
+                "cannot assign {} values to the {count} elements a boolean mask selects",
+                values_layout.numel()
+            )));
+        }
+        let v = values.read();
+        let mut d = self.write();
+        let vals: Vec<usize> = values_layout.indices().collect();
+        with_bits!(d.dtype().size_in_bytes(), U, {
+            let (sv, dv) = (
+                v.as_bits::<U>().expect("size matches"),
+                d.as_bits_mut::<U>().expect("size matches"),
+            );
+            let mut k = 0;
+            for_each2(dst, mask_layout, |di, mi| {
+                if mv[mi] {
+                    dv[di] = sv[vals[k]];
+                    k += 1;
+                }
+            });
+        });
+        Ok(())
+    }
+
     fn masked_copy(
         &self,
         dst: &Layout,

@@ -189,6 +189,8 @@ struct BitsModule {
     masked: [Function; 4],
     gather: [Function; 4],
     scatter: [Function; 4],
+    compress: [Function; 4],
+    expand: [Function; 4],
     scan: Function,
 }
 
@@ -374,6 +376,8 @@ impl Kernels {
                     masked: per("masked")?,
                     gather: per("gather")?,
                     scatter: per("scatter")?,
+                    compress: per("compress")?,
+                    expand: per("expand")?,
                     scan: function(m, "scan_counts")?,
                 })
             })
@@ -654,6 +658,35 @@ impl Kernels {
         // element, for which `out` has room (sized from the scanned total); the parameters
         // match `nonzero`.
         unsafe { launch(f, (grid, 1, 1), (THREADS, 1, 1), stream, &mut p, "nonzero") }
+    }
+
+    /// Enqueues the second pass of a compaction over the mask's view (view 0 of `view`, the
+    /// data's view 1): a select (`expand = false`) writes the selected elements of `data`
+    /// densely into `packed`; an expand writes `packed[rank * pstride]` into the selected
+    /// elements of `data`. `offsets` are the scanned counts of nonzero's pass 0 over the mask.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn compact(
+        &self,
+        stream: &StreamInner,
+        esize: usize,
+        expand: bool,
+        (mask, data, packed): (u64, u64, u64),
+        n: usize,
+        view: View<2>,
+        offsets: u64,
+        pstride: i64,
+    ) -> Result<()> {
+        let b = self.bits()?;
+        let f = if expand { b.expand } else { b.compress }[size_slot(esize)];
+        let grid = n.div_ceil(Kernels::NONZERO_BLOCK) as u32;
+        let (mut mask, mut data, mut packed, mut n, mut view, mut offsets, mut pstride) =
+            (mask, data, packed, n as i64, view, offsets, pstride);
+        let mut p = params!(mask, data, packed, n, view, offsets, pstride);
+        // SAFETY: both views address `n` elements inside their buffers; `offsets` holds one
+        // scanned count per block of the mask; `packed` has room for (select) or holds
+        // (expand, every `pstride`) one element per true mask element; the parameters match
+        // `compress_<size>` / `expand_<size>`.
+        unsafe { launch(f, (grid, 1, 1), (THREADS, 1, 1), stream, &mut p, "compact") }
     }
 
     /// Elements per block of nonzero's passes (one per thread).

@@ -95,7 +95,57 @@ fn scatter_host(host: &mut CpuBuffer, l: &Layout, staged: &CpuBuffer) {
     });
 }
 
+/// The counted blocks of a nonzero or compaction pass: the scanned per-block counts of the
+/// nonzero elements of a view and their total (read back: the host waits for it).
+struct Counted {
+    device: Arc<DeviceState>,
+    stream: Arc<StreamInner>,
+    view: View<1>,
+    n: usize,
+    counts: CudaStorage,
+    offsets: CudaStorage,
+    total: usize,
+}
+
 impl CudaStorage {
+    /// Counts the nonzero elements of `self[layout]` per block of
+    /// [`Kernels::NONZERO_BLOCK`](super::kernels::Kernels::NONZERO_BLOCK) (C order), scans the
+    /// counts and reads the total back; `None` for an empty view.
+    fn count_blocks(&self, layout: &Layout) -> Result<Option<Counted>> {
+        let n = layout.numel();
+        if n == 0 {
+            return Ok(None);
+        }
+        let (d, stream) = context(self.ordinal())?;
+        let view = View::exact(layout.shape(), [layout.strides()])?;
+        let nb = n.div_ceil(super::kernels::Kernels::NONZERO_BLOCK);
+        let counts = CudaStorage::alloc(self.ordinal(), DType::U32, nb)?;
+        let offsets = CudaStorage::alloc(self.ordinal(), DType::U64, nb + 1)?;
+        let kernels = d.kernels();
+        self.buf.record_use(&stream);
+        kernels.nonzero(
+            &stream,
+            self.dtype,
+            self.at(layout.offset()),
+            n,
+            view,
+            (counts.at(0), offsets.at(0), 0),
+            0,
+        )?;
+        kernels.scan_counts(&stream, counts.at(0), offsets.at(0), nb)?;
+        let mut total = [0u8; 8];
+        pinned::download(&stream, &mut total, offsets.at(nb))?;
+        Ok(Some(Counted {
+            device: d.clone(),
+            stream,
+            view,
+            n,
+            counts,
+            offsets,
+            total: u64::from_le_bytes(total) as usize,
+        }))
+    }
+
     /// `len` elements of `dtype` on device `ordinal`, contents undefined, for use on the
     /// current stream.
     ///
@@ -570,45 +620,99 @@ impl BackendStorage for CudaStorage {
     }
 
     fn nonzero(&self, layout: &Layout) -> Result<(CudaStorage, usize)> {
-        let n = layout.numel();
         let nd = layout.ndim();
-        if n == 0 {
+        let Some(c) = self.count_blocks(layout)? else {
             return Ok((CudaStorage::alloc(self.ordinal(), DType::I64, 0)?, 0));
-        }
-        let (d, stream) = context(self.ordinal())?;
-        let view = View::exact(layout.shape(), [layout.strides()])?;
-        let nb = n.div_ceil(super::kernels::Kernels::NONZERO_BLOCK);
-        let counts = CudaStorage::alloc(self.ordinal(), DType::U32, nb)?;
-        let offsets = CudaStorage::alloc(self.ordinal(), DType::U64, nb + 1)?;
-        let k = d.kernels();
-        let src = self.at(layout.offset());
-        self.buf.record_use(&stream);
-        k.nonzero(
-            &stream,
-            self.dtype,
-            src,
-            n,
-            view,
-            (counts.at(0), offsets.at(0), 0),
-            0,
-        )?;
-        k.scan_counts(&stream, counts.at(0), offsets.at(0), nb)?;
-        let mut total = [0u8; 8];
-        pinned::download(&stream, &mut total, offsets.at(nb))?;
-        let count = u64::from_le_bytes(total) as usize;
-        let out = CudaStorage::alloc(self.ordinal(), DType::I64, count * nd)?;
-        if count > 0 {
-            k.nonzero(
-                &stream,
+        };
+        let out = CudaStorage::alloc(self.ordinal(), DType::I64, c.total * nd)?;
+        if c.total > 0 {
+            c.device.kernels().nonzero(
+                &c.stream,
                 self.dtype,
-                src,
-                n,
+                self.at(layout.offset()),
+                c.n,
+                c.view,
+                (c.counts.at(0), c.offsets.at(0), out.at(0)),
+                1,
+            )?;
+            out.buf.record_use(&c.stream);
+        }
+        Ok((out, c.total))
+    }
+
+    fn compress(
+        &self,
+        layout: &Layout,
+        mask: &CudaStorage,
+        mask_layout: &Layout,
+    ) -> Result<(CudaStorage, usize)> {
+        let Some(c) = mask.count_blocks(mask_layout)? else {
+            return Ok((CudaStorage::alloc(self.ordinal(), self.dtype, 0)?, 0));
+        };
+        let out = CudaStorage::alloc(self.ordinal(), self.dtype, c.total)?;
+        if c.total > 0 {
+            let view = View::merged(
+                mask_layout.shape(),
+                [mask_layout.strides(), layout.strides()],
+            )?;
+            self.buf.record_use(&c.stream);
+            out.buf.record_use(&c.stream);
+            c.device.kernels().compact(
+                &c.stream,
+                self.esize(),
+                false,
+                (
+                    mask.at(mask_layout.offset()),
+                    self.at(layout.offset()),
+                    out.at(0),
+                ),
+                c.n,
                 view,
-                (counts.at(0), offsets.at(0), out.at(0)),
+                c.offsets.at(0),
                 1,
             )?;
         }
-        Ok((out, count))
+        Ok((out, c.total))
+    }
+
+    fn masked_scatter(
+        &self,
+        dst: &Layout,
+        mask: &CudaStorage,
+        mask_layout: &Layout,
+        values: &CudaStorage,
+        values_layout: &Layout,
+    ) -> Result<()> {
+        let Some(c) = mask.count_blocks(mask_layout)? else {
+            return Ok(());
+        };
+        if values_layout.numel() != c.total {
+            return Err(Error::Shape(format!(
+                "cannot assign {} values to the {} elements a boolean mask selects",
+                values_layout.numel(),
+                c.total
+            )));
+        }
+        if c.total > 0 {
+            let view = View::merged(mask_layout.shape(), [mask_layout.strides(), dst.strides()])?;
+            self.buf.record_use(&c.stream);
+            values.buf.record_use(&c.stream);
+            c.device.kernels().compact(
+                &c.stream,
+                self.esize(),
+                true,
+                (
+                    mask.at(mask_layout.offset()),
+                    self.at(dst.offset()),
+                    values.at(values_layout.offset()),
+                ),
+                c.n,
+                view,
+                c.offsets.at(0),
+                values_layout.strides()[0] as i64,
+            )?;
+        }
+        Ok(())
     }
 
     fn masked_copy(

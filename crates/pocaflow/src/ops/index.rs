@@ -273,6 +273,11 @@ impl Tensor {
         let Some((axis, advs)) = r.advanced else {
             return Ok(r.view);
         };
+        if let Some((maxis, mask)) = &r.mask {
+            if r.view.numel() > 0 {
+                return select_by_mask(&r.view, *maxis, mask);
+            }
+        }
         gather(&r.view, axis, &expand(&advs)?)
     }
 
@@ -305,6 +310,22 @@ impl Tensor {
         if let Some((maxis, mask)) = &r.mask {
             if let Some(done) = masked_assign(&r.view, *maxis, mask, &value)? {
                 return done;
+            }
+            // One value per selected element of a mask over the whole view: a compaction in
+            // reverse, without index arrays.
+            if *maxis == 0 && mask.ndim() == r.view.ndim() && value.ndim() == 1 {
+                let mask = if mask.shares_storage_with(self) {
+                    mask.contiguous_copy()?
+                } else {
+                    mask.clone()
+                };
+                return r.view.storage.masked_scatter(
+                    r.view.layout(),
+                    &mask.storage,
+                    mask.layout(),
+                    &value.storage,
+                    value.layout(),
+                );
             }
         }
         let arrays = expand(&advs)?;
@@ -479,6 +500,32 @@ fn gather(base: &Tensor, axis: usize, arrays: &[Tensor]) -> Result<Tensor> {
     Ok(out)
 }
 
+/// The layout of `mask` (covering axes `maxis..` of a view of `shape`) over the whole view:
+/// stride 0 along the other axes.
+fn mask_over(shape: &[usize], maxis: usize, mask: &Tensor) -> Result<Layout> {
+    let mut strides = vec![0isize; shape.len()];
+    strides[maxis..maxis + mask.ndim()].copy_from_slice(mask.strides());
+    Layout::new(shape, &strides, mask.layout().offset())
+}
+
+/// `view[mask]` for one mask over axes `maxis..` of a non-empty view: the view's elements
+/// where the mask (broadcast over the other axes) is true, compacted in C order, which is the
+/// order of the result `shape[..maxis] + (count,) + shape[maxis + d..]`.
+fn select_by_mask(view: &Tensor, maxis: usize, mask: &Tensor) -> Result<Tensor> {
+    let shape = view.shape();
+    let d = mask.ndim();
+    let ml = mask_over(shape, maxis, mask)?;
+    let (storage, total) = view.storage.compress(view.layout(), &mask.storage, &ml)?;
+    let others: usize = shape[..maxis].iter().chain(&shape[maxis + d..]).product();
+    let mut out_shape = shape[..maxis].to_vec();
+    out_shape.push(total / others);
+    out_shape.extend_from_slice(&shape[maxis + d..]);
+    Ok(Tensor::from_parts(
+        storage,
+        Layout::c_contiguous(&out_shape),
+    ))
+}
+
 /// `view[mask] = value` elementwise when `value` does not vary along the selected elements
 /// (it broadcasts to the view's shape with the mask's axes of extent 1): `Some` with the
 /// outcome, or `None` when the value needs a scatter.
@@ -512,10 +559,7 @@ fn masked_assign(
     } else {
         mask.clone()
     };
-    // The mask's layout over the full view: stride 0 outside its axes.
-    let mut mstrides = vec![0isize; shape.len()];
-    mstrides[maxis..maxis + d].copy_from_slice(mask.strides());
-    let ml = Layout::new(shape, &mstrides, mask.layout().offset())?;
+    let ml = mask_over(shape, maxis, &mask)?;
     Ok(Some(view.storage.masked_copy(
         view.layout(),
         &mask.storage,

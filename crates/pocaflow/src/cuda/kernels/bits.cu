@@ -59,13 +59,42 @@ __device__ void tri_zero_k(U* dst, i64 n, const View<1>& v, i64 k, int upper) {
     }
 }
 
-// dst[view 0] = mask[view 1] ? src[view 2] : dst[view 0].
+// dst[view 0] = mask[view 1] ? src[view 2] : dst[view 0]. Every element is written (with its
+// own value where the mask is false), so that memory sees whole sectors, not scattered
+// partial writes.
 template <typename U>
 __device__ void masked_k(U* dst, const u8* mask, const U* src, i64 n, const View<3>& v) {
     FOR_EACH(i, n) {
         i64 o[3];
         offsets(v, i, o);
-        if (mask[o[1]]) dst[o[0]] = src[o[2]];
+        const U keep = dst[o[0]];
+        dst[o[0]] = mask[o[1]] ? src[o[2]] : keep;
+    }
+}
+
+// The second pass of a compaction over the C-order elements of the mask's view (view 0), in
+// blocks of 256 like nonzero's count pass, whose scanned counts are `offs`: a select writes
+// packed[rank] = data[view 1] for each true mask element, an expand (a masked scatter) writes
+// data[view 1] = packed[rank * pstride].
+template <typename U, bool EXPAND>
+__device__ void compact_k(const u8* mask, U* data, U* packed, i64 n, const View<2>& v, const u64* offs, i64 pstride) {
+    __shared__ u32 warp_counts[8];
+    const i64 i = (i64)blockIdx.x * 256 + threadIdx.x;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    i64 o[2] = {0, 0};
+    bool m = false;
+    if (i < n) {
+        offsets(v, i, o);
+        m = mask[o[0]] != 0;
+    }
+    const u32 ballot = __ballot_sync(0xffffffffu, m);
+    if (lane == 0) warp_counts[warp] = __popc(ballot);
+    __syncthreads();
+    if (m) {
+        u64 rank = offs[blockIdx.x] + __popc(ballot & ((1u << lane) - 1u));
+        for (int w = 0; w < warp; ++w) rank += warp_counts[w];
+        if (EXPAND) data[o[1]] = packed[(i64)rank * pstride];
+        else packed[rank] = data[o[1]];
     }
 }
 
@@ -133,7 +162,9 @@ extern "C" __global__ void fill_dense_##N(U* dst, i64 n, U x) { fill_dense_k(dst
 extern "C" __global__ void tri_zero_##N(U* dst, i64 n, View<1> v, i64 k, int upper) { tri_zero_k(dst, n, v, k, upper); } \
 extern "C" __global__ void masked_##N(U* dst, const u8* mask, const U* src, i64 n, View<3> v) { masked_k(dst, mask, src, n, v); } \
 extern "C" __global__ void gather_##N(const U* src, U* dst, i64 n, Index a, u64* err) { index_k<U, false>((U*)src, dst, n, a, err); } \
-extern "C" __global__ void scatter_##N(U* dst, const U* values, i64 n, Index a, u64* err) { index_k<U, true>(dst, (U*)values, n, a, err); }
+extern "C" __global__ void scatter_##N(U* dst, const U* values, i64 n, Index a, u64* err) { index_k<U, true>(dst, (U*)values, n, a, err); } \
+extern "C" __global__ void __launch_bounds__(256) compress_##N(const u8* mask, const U* src, U* out, i64 n, View<2> v, const u64* offs, i64 ps) { compact_k<U, false>(mask, (U*)src, out, n, v, offs, ps); } \
+extern "C" __global__ void __launch_bounds__(256) expand_##N(const u8* mask, U* dst, const U* values, i64 n, View<2> v, const u64* offs, i64 ps) { compact_k<U, true>(mask, dst, (U*)values, n, v, offs, ps); }
 
 BITS(1, u8)
 BITS(2, u16)
