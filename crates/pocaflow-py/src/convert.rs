@@ -237,7 +237,8 @@ pub fn asarray(
     let arr = numpy_array(obj)?;
     let from = array_dtype(&arr)?;
     let target = dtype.unwrap_or(from);
-    let shared = if copy == Some(true) {
+    // A transfer to a device is itself the copy: the upload reads the NumPy memory in place.
+    let shared = if copy == Some(true) && device == Device::Cpu {
         None
     } else {
         share_numpy(&arr, from)?

@@ -303,6 +303,41 @@ fn masks_between_other_axes_and_values_per_element() {
     }
 }
 
+#[test]
+fn masks_over_many_blocks() {
+    let mut rng = Rng::new(9);
+    for device in devices() {
+        // A transposed view of 70 x 101 (several blocks of every kernel), about 30% true.
+        let n = 70 * 101;
+        let keep: Vec<bool> = (0..n).map(|_| rng.below(10) < 3).collect();
+        let mask = Tensor::from_vec(keep.clone(), &[101, 70])
+            .unwrap()
+            .to_device(&device)
+            .unwrap()
+            .t();
+        let x = iota(&[70, 101], device);
+        let want: Vec<i64> = (0..n)
+            .filter(|&k| keep[(k % 101) * 70 + k / 101])
+            .map(|k| k as i64)
+            .collect();
+        let got = x.index(&[IndexItem::Array(mask.clone())]).unwrap();
+        assert_eq!(host_i64(&got).into_raw_vec_and_offset().0, want, "{device}");
+        let vals: Vec<i64> = (0..want.len() as i64).map(|v| -v - 1).collect();
+        x.index_put(&[IndexItem::Array(mask)], &ints(&vals, device))
+            .unwrap();
+        let after = host_i64(&x).into_raw_vec_and_offset().0;
+        let mut r = 0;
+        for (k, &v) in after.iter().enumerate() {
+            if keep[(k % 101) * 70 + k / 101] {
+                assert_eq!(v, vals[r]);
+                r += 1;
+            } else {
+                assert_eq!(v, k as i64);
+            }
+        }
+    }
+}
+
 fn mask_nonzero(device: &Device) -> Vec<Vec<i64>> {
     let m = Tensor::from_vec(vec![0u8, 0, 7, 0, 3, 0, 0, 1], &[2, 4])
         .unwrap()

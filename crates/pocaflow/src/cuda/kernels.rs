@@ -191,6 +191,7 @@ struct BitsModule {
     scatter: [Function; 4],
     compress: [Function; 4],
     expand: [Function; 4],
+    mask_count: Function,
     scan: Function,
 }
 
@@ -378,6 +379,7 @@ impl Kernels {
                     scatter: per("scatter")?,
                     compress: per("compress")?,
                     expand: per("expand")?,
+                    mask_count: function(m, "mask_count")?,
                     scan: function(m, "scan_counts")?,
                 })
             })
@@ -678,7 +680,7 @@ impl Kernels {
     ) -> Result<()> {
         let b = self.bits()?;
         let f = if expand { b.expand } else { b.compress }[size_slot(esize)];
-        let grid = n.div_ceil(Kernels::NONZERO_BLOCK) as u32;
+        let grid = n.div_ceil(Kernels::COMPACT_BLOCK) as u32;
         let (mut mask, mut data, mut packed, mut n, mut view, mut offsets, mut pstride) =
             (mask, data, packed, n as i64, view, offsets, pstride);
         let mut p = params!(mask, data, packed, n, view, offsets, pstride);
@@ -688,6 +690,37 @@ impl Kernels {
         // `compress_<size>` / `expand_<size>`.
         unsafe { launch(f, (grid, 1, 1), (THREADS, 1, 1), stream, &mut p, "compact") }
     }
+
+    /// Enqueues the count pass of a compaction: the true elements of the bool view `mask` per
+    /// block of [`Kernels::COMPACT_BLOCK`] elements (C order) into `counts`.
+    pub(crate) fn mask_count(
+        &self,
+        stream: &StreamInner,
+        mask: u64,
+        n: usize,
+        view: View<1>,
+        counts: u64,
+    ) -> Result<()> {
+        let f = self.bits()?.mask_count;
+        let grid = n.div_ceil(Kernels::COMPACT_BLOCK) as u32;
+        let (mut mask, mut n, mut view, mut counts) = (mask, n as i64, view, counts);
+        let mut p = params!(mask, n, view, counts);
+        // SAFETY: the view addresses `n` bytes inside the mask's buffer; `counts` holds one
+        // entry per block; the parameters match `mask_count`.
+        unsafe {
+            launch(
+                f,
+                (grid, 1, 1),
+                (THREADS, 1, 1),
+                stream,
+                &mut p,
+                "mask_count",
+            )
+        }
+    }
+
+    /// Elements per block of a compaction's passes (four per thread).
+    pub(crate) const COMPACT_BLOCK: usize = 4 * THREADS as usize;
 
     /// Elements per block of nonzero's passes (one per thread).
     pub(crate) const NONZERO_BLOCK: usize = THREADS as usize;

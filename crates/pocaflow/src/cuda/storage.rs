@@ -108,30 +108,42 @@ struct Counted {
 }
 
 impl CudaStorage {
-    /// Counts the nonzero elements of `self[layout]` per block of
-    /// [`Kernels::NONZERO_BLOCK`](super::kernels::Kernels::NONZERO_BLOCK) (C order), scans the
-    /// counts and reads the total back; `None` for an empty view.
-    fn count_blocks(&self, layout: &Layout) -> Result<Option<Counted>> {
+    /// Counts the nonzero elements of `self[layout]` per block (C order; blocks of
+    /// [`Kernels::COMPACT_BLOCK`](super::kernels::Kernels::COMPACT_BLOCK) for a compaction
+    /// over a bool mask, of [`Kernels::NONZERO_BLOCK`](super::kernels::Kernels::NONZERO_BLOCK)
+    /// for nonzero), scans the counts and reads the total back; `None` for an empty view.
+    fn count_blocks(&self, layout: &Layout, compaction: bool) -> Result<Option<Counted>> {
+        use super::kernels::Kernels;
         let n = layout.numel();
         if n == 0 {
             return Ok(None);
         }
         let (d, stream) = context(self.ordinal())?;
         let view = View::exact(layout.shape(), [layout.strides()])?;
-        let nb = n.div_ceil(super::kernels::Kernels::NONZERO_BLOCK);
+        let block = if compaction {
+            Kernels::COMPACT_BLOCK
+        } else {
+            Kernels::NONZERO_BLOCK
+        };
+        let nb = n.div_ceil(block);
         let counts = CudaStorage::alloc(self.ordinal(), DType::U32, nb)?;
         let offsets = CudaStorage::alloc(self.ordinal(), DType::U64, nb + 1)?;
         let kernels = d.kernels();
         self.buf.record_use(&stream);
-        kernels.nonzero(
-            &stream,
-            self.dtype,
-            self.at(layout.offset()),
-            n,
-            view,
-            (counts.at(0), offsets.at(0), 0),
-            0,
-        )?;
+        let src = self.at(layout.offset());
+        if compaction {
+            kernels.mask_count(&stream, src, n, view, counts.at(0))?;
+        } else {
+            kernels.nonzero(
+                &stream,
+                self.dtype,
+                src,
+                n,
+                view,
+                (counts.at(0), offsets.at(0), 0),
+                0,
+            )?;
+        }
         kernels.scan_counts(&stream, counts.at(0), offsets.at(0), nb)?;
         let mut total = [0u8; 8];
         pinned::download(&stream, &mut total, offsets.at(nb))?;
@@ -621,7 +633,7 @@ impl BackendStorage for CudaStorage {
 
     fn nonzero(&self, layout: &Layout) -> Result<(CudaStorage, usize)> {
         let nd = layout.ndim();
-        let Some(c) = self.count_blocks(layout)? else {
+        let Some(c) = self.count_blocks(layout, false)? else {
             return Ok((CudaStorage::alloc(self.ordinal(), DType::I64, 0)?, 0));
         };
         let out = CudaStorage::alloc(self.ordinal(), DType::I64, c.total * nd)?;
@@ -646,7 +658,7 @@ impl BackendStorage for CudaStorage {
         mask: &CudaStorage,
         mask_layout: &Layout,
     ) -> Result<(CudaStorage, usize)> {
-        let Some(c) = mask.count_blocks(mask_layout)? else {
+        let Some(c) = mask.count_blocks(mask_layout, true)? else {
             return Ok((CudaStorage::alloc(self.ordinal(), self.dtype, 0)?, 0));
         };
         let out = CudaStorage::alloc(self.ordinal(), self.dtype, c.total)?;
@@ -683,7 +695,7 @@ impl BackendStorage for CudaStorage {
         values: &CudaStorage,
         values_layout: &Layout,
     ) -> Result<()> {
-        let Some(c) = mask.count_blocks(mask_layout)? else {
+        let Some(c) = mask.count_blocks(mask_layout, true)? else {
             return Ok(());
         };
         if values_layout.numel() != c.total {

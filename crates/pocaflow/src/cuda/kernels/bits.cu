@@ -47,12 +47,15 @@ template <typename U>
 __device__ void tri_zero_k(U* dst, i64 n, const View<1>& v, i64 k, int upper) {
     FOR_EACH(i, n) {
         i64 r = i, off = 0, row = 0, col = 0;
-        for (int d = v.nd - 1; d >= 0; --d) {
-            const i64 c = d > 0 ? r % v.shape[d] : r;
-            if (d > 0) r /= v.shape[d];
-            off += c * v.strides[0][d];
-            if (d == v.nd - 1) col = c;
-            if (d == v.nd - 2) row = c;
+        #pragma unroll
+        for (int d = MAXD - 1; d >= 0; --d) {
+            if (d < v.nd) {  // constant positions only (see `offsets`)
+                const i64 c = d > 0 ? r % v.shape[d] : r;
+                if (d > 0) r /= v.shape[d];
+                off += c * v.strides[0][d];
+                if (d == v.nd - 1) col = c;
+                if (d == v.nd - 2) row = c;
+            }
         }
         const i64 diag = col - row;
         if ((upper && diag < k) || (!upper && diag > k)) dst[off] = (U)0;
@@ -61,40 +64,99 @@ __device__ void tri_zero_k(U* dst, i64 n, const View<1>& v, i64 k, int upper) {
 
 // dst[view 0] = mask[view 1] ? src[view 2] : dst[view 0]. Every element is written (with its
 // own value where the mask is false), so that memory sees whole sectors, not scattered
-// partial writes.
+// partial writes; each thread loads four elements (a block's width apart, so every load is
+// coalesced) before it stores any, to keep enough bytes in flight.
 template <typename U>
 __device__ void masked_k(U* dst, const u8* mask, const U* src, i64 n, const View<3>& v) {
-    FOR_EACH(i, n) {
-        i64 o[3];
-        offsets(v, i, o);
-        const U keep = dst[o[0]];
-        dst[o[0]] = mask[o[1]] ? src[o[2]] : keep;
+    const i64 step = (i64)gridDim.x * blockDim.x * 4;
+    for (i64 base = (i64)blockIdx.x * blockDim.x * 4 + threadIdx.x; base < n; base += step) {
+        i64 o[4][3];
+        u8 m[4];
+        U d[4], s[4];
+        #pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const i64 i = base + (i64)j * blockDim.x;
+            if (i < n) {
+                offsets(v, i, o[j]);
+                m[j] = mask[o[j][1]];
+                d[j] = dst[o[j][0]];
+                s[j] = src[o[j][2]];
+            }
+        }
+        #pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            if (base + (i64)j * blockDim.x < n) dst[o[j][0]] = m[j] ? s[j] : d[j];
+        }
     }
 }
 
-// The second pass of a compaction over the C-order elements of the mask's view (view 0), in
-// blocks of 256 like nonzero's count pass, whose scanned counts are `offs`: a select writes
+// Compactions run over the C-order elements of the mask's view (view 0) in blocks of 1024
+// elements, four per thread: part j of block b holds elements b * 1024 + j * 256 + thread.
+// `block_mask` loads a thread's four mask bytes (and their offsets in every view) and ranks its
+// true ones among the block's (all of parts < j, then warps, then lanes before it).
+#define COMPACT_BLOCK 1024
+template <int N>
+__device__ __forceinline__ u32 block_mask(const u8* mask, i64 n, const View<N>& v, i64 (&o)[4][N], bool (&m)[4], u32 (&local)[4]) {
+    __shared__ u32 wc[4][8];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    #pragma unroll
+    for (int j = 0; j < 4; ++j) {
+        const i64 i = (i64)blockIdx.x * COMPACT_BLOCK + j * 256 + threadIdx.x;
+        m[j] = false;
+        if (i < n) {
+            offsets(v, i, o[j]);
+            m[j] = mask[o[j][0]] != 0;
+        }
+    }
+    u32 ballot[4];
+    #pragma unroll
+    for (int j = 0; j < 4; ++j) {
+        ballot[j] = __ballot_sync(0xffffffffu, m[j]);
+        if (lane == 0) wc[j][warp] = __popc(ballot[j]);
+    }
+    __syncthreads();
+    u32 before = 0;
+    #pragma unroll
+    for (int j = 0; j < 4; ++j) {
+        u32 part = 0, warps_before = 0;
+        #pragma unroll
+        for (int w = 0; w < 8; ++w) {
+            const u32 c = wc[j][w];
+            part += c;
+            if (w < warp) warps_before += c;
+        }
+        local[j] = before + warps_before + __popc(ballot[j] & ((1u << lane) - 1u));
+        before += part;
+    }
+    return before;
+}
+
+// The first pass of a compaction: the number of true mask elements of each block.
+extern "C" __global__ void __launch_bounds__(256) mask_count(const u8* mask, i64 n, View<1> v, u32* counts) {
+    i64 o[4][1];
+    bool m[4];
+    u32 local[4];
+    const u32 total = block_mask(mask, n, v, o, m, local);
+    if (threadIdx.x == 0) counts[blockIdx.x] = total;
+}
+
+// The second pass, after the scan of the counts into `offs`: a select writes
 // packed[rank] = data[view 1] for each true mask element, an expand (a masked scatter) writes
 // data[view 1] = packed[rank * pstride].
 template <typename U, bool EXPAND>
 __device__ void compact_k(const u8* mask, U* data, U* packed, i64 n, const View<2>& v, const u64* offs, i64 pstride) {
-    __shared__ u32 warp_counts[8];
-    const i64 i = (i64)blockIdx.x * 256 + threadIdx.x;
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    i64 o[2] = {0, 0};
-    bool m = false;
-    if (i < n) {
-        offsets(v, i, o);
-        m = mask[o[0]] != 0;
-    }
-    const u32 ballot = __ballot_sync(0xffffffffu, m);
-    if (lane == 0) warp_counts[warp] = __popc(ballot);
-    __syncthreads();
-    if (m) {
-        u64 rank = offs[blockIdx.x] + __popc(ballot & ((1u << lane) - 1u));
-        for (int w = 0; w < warp; ++w) rank += warp_counts[w];
-        if (EXPAND) data[o[1]] = packed[(i64)rank * pstride];
-        else packed[rank] = data[o[1]];
+    i64 o[4][2];
+    bool m[4];
+    u32 local[4];
+    block_mask(mask, n, v, o, m, local);
+    const u64 first = offs[blockIdx.x];
+    #pragma unroll
+    for (int j = 0; j < 4; ++j) {
+        if (m[j]) {
+            const u64 rank = first + local[j];
+            if (EXPAND) data[o[j][1]] = packed[(i64)rank * pstride];
+            else packed[rank] = data[o[j][1]];
+        }
     }
 }
 
@@ -126,27 +188,39 @@ __device__ __forceinline__ void report(u64* err, i64 v, i64 axis, i64 len) {
 template <typename U, bool SCATTER>
 __device__ void index_k(U* base, U* plain, i64 n, const Index& a, u64* err) {
     FOR_EACH(i, n) {
+        // Loops to the constant MAXD and MAXK (guarded), so that the parameter struct is only
+        // read at constant positions (see `offsets`).
         i64 r = i, po = 0, bo = 0;
         i64 io[MAXK];
-        for (int j = 0; j < a.k; ++j) io[j] = 0;
-        for (int d = a.nd - 1; d >= 0; --d) {
-            const i64 c = d > 0 ? r % a.shape[d] : r;
-            if (d > 0) r /= a.shape[d];
-            po += c * a.out_strides[d];
-            bo += c * a.base_strides[d];
-            for (int j = 0; j < a.k; ++j) io[j] += c * a.idx_strides[j][d];
+        #pragma unroll
+        for (int j = 0; j < MAXK; ++j) io[j] = 0;
+        #pragma unroll
+        for (int d = MAXD - 1; d >= 0; --d) {
+            if (d < a.nd) {
+                const i64 c = d > 0 ? r % a.shape[d] : r;
+                if (d > 0) r /= a.shape[d];
+                po += c * a.out_strides[d];
+                bo += c * a.base_strides[d];
+                #pragma unroll
+                for (int j = 0; j < MAXK; ++j) {
+                    if (j < a.k) io[j] += c * a.idx_strides[j][d];
+                }
+            }
         }
         bool ok = true;
-        for (int j = 0; j < a.k; ++j) {
-            i64 x = a.idx[j][io[j]];
-            const i64 len = a.axis_len[j];
-            if (x < -len || x >= len) {
-                report(err, x, a.axis_num[j], len);
-                ok = false;
-                break;
+        #pragma unroll
+        for (int j = 0; j < MAXK; ++j) {
+            if (j < a.k && ok) {
+                i64 x = a.idx[j][io[j]];
+                const i64 len = a.axis_len[j];
+                if (x < -len || x >= len) {
+                    report(err, x, a.axis_num[j], len);
+                    ok = false;
+                } else {
+                    if (x < 0) x += len;
+                    bo += x * a.axis_stride[j];
+                }
             }
-            if (x < 0) x += len;
-            bo += x * a.axis_stride[j];
         }
         if (ok) {
             if (SCATTER) base[bo] = plain[po];

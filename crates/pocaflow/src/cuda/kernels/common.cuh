@@ -20,16 +20,22 @@ template <int N> struct View {
     int nd;
 };
 
-// The storage offsets, in each of the N views, of the element with C-order index i.
+// The storage offsets, in each of the N views, of the element with C-order index i. The loop
+// over dimensions runs to the constant MAXD (guarded by nd), so every access to the view is at
+// a constant position: indexing a kernel parameter with a run-time index would make each thread
+// copy the whole view into local memory.
 template <int N>
 __device__ __forceinline__ void offsets(const View<N>& v, i64 i, i64 (&o)[N]) {
     #pragma unroll
     for (int n = 0; n < N; ++n) o[n] = 0;
-    for (int d = v.nd - 1; d >= 0; --d) {
-        const i64 c = d > 0 ? i % v.shape[d] : i;
-        if (d > 0) i /= v.shape[d];
-        #pragma unroll
-        for (int n = 0; n < N; ++n) o[n] += c * v.strides[n][d];
+    #pragma unroll
+    for (int d = MAXD - 1; d >= 0; --d) {
+        if (d < v.nd) {
+            const i64 c = d > 0 ? i % v.shape[d] : i;
+            if (d > 0) i /= v.shape[d];
+            #pragma unroll
+            for (int n = 0; n < N; ++n) o[n] += c * v.strides[n][d];
+        }
     }
 }
 

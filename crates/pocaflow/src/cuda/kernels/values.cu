@@ -22,11 +22,14 @@ extern "C" __global__ void __launch_bounds__(256) nonzero(const ELEM* src, i64 n
     bool nz = false;
     if (i < n) {
         i64 r = i, off = 0;
-        for (int d = v.nd - 1; d >= 0; --d) {
-            const i64 c = d > 0 ? r % v.shape[d] : r;
-            if (d > 0) r /= v.shape[d];
-            coord[d] = c;
-            off += c * v.strides[0][d];
+        #pragma unroll
+        for (int d = MAXD - 1; d >= 0; --d) {
+            if (d < v.nd) {  // constant positions only (see `offsets`)
+                const i64 c = d > 0 ? r % v.shape[d] : r;
+                if (d > 0) r /= v.shape[d];
+                coord[d] = c;
+                off += c * v.strides[0][d];
+            }
         }
         nz = Tr<ELEM>::nonzero(src[off]);
     }
@@ -44,7 +47,10 @@ extern "C" __global__ void __launch_bounds__(256) nonzero(const ELEM* src, i64 n
     if (nz) {
         u64 rank = offs[blockIdx.x] + __popc(ballot & ((1u << lane) - 1u));
         for (int w = 0; w < warp; ++w) rank += warp_counts[w];
-        for (int d = 0; d < v.nd; ++d) out[rank * v.nd + d] = coord[d];
+        #pragma unroll
+        for (int d = 0; d < MAXD; ++d) {
+            if (d < v.nd) out[rank * v.nd + d] = coord[d];
+        }
     }
 }
 
