@@ -150,10 +150,11 @@ impl Tensor {
         Ok(out)
     }
 
-    /// Sets every element of this view to `value` (converted to the dtype).
+    /// Sets every element of this view to `value` (converted to the dtype); a view whose
+    /// indices overlap (a broadcast) is fine, every write stores the same value.
     ///
     /// # Errors
-    /// [`Error::Shape`] if the view has overlapping elements.
+    /// Device errors.
     pub fn fill_(&self, value: Scalar) -> Result<()> {
         if self.numel() == 0 {
             return Ok(());
