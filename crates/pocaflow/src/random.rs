@@ -140,6 +140,16 @@ pub fn normal_pair_f32(w1: u32, w2: u32) -> (f32, f32) {
     (r * c, r * s)
 }
 
+/// `mean + std * z`, or `z` itself for the standard normal (so that a `-0.0` stays as it is,
+/// which `0.0 + -0.0` would not; the CUDA kernel skips the arithmetic there too).
+fn affine_normal(mean: f64, std: f64, z: f64) -> f64 {
+    if mean == 0.0 && std == 1.0 {
+        z
+    } else {
+        mean + std * z
+    }
+}
+
 /// `low + (high - low) * u` in `T`; a value that rounds up to `high` becomes `low`, so the
 /// result stays in `[low, high)`.
 fn affine<T: Element>(low: f64, high: f64, u: f64) -> T {
@@ -184,13 +194,13 @@ pub fn fill_block<T: Element>(
                 let u2 = bits53(x[2], x[3]) as f64 * P53;
                 let (z0, z1) = pair(u1, u2);
                 for (o, z) in out.iter_mut().zip([z0, z1]) {
-                    *o = T::from_f64(mean + std * z);
+                    *o = T::from_f64(affine_normal(mean, std, z));
                 }
             } else {
                 for (p, chunk) in out.chunks_mut(2).enumerate() {
                     let (z0, z1) = normal_pair_f32(x[2 * p], x[2 * p + 1]);
                     for (o, z) in chunk.iter_mut().zip([z0, z1]) {
-                        *o = T::from_f64(mean + std * f64::from(z));
+                        *o = T::from_f64(affine_normal(mean, std, f64::from(z)));
                     }
                 }
             }

@@ -256,6 +256,9 @@ extern "C" __global__ void __launch_bounds__(1024) scan_counts(const u32* counts
     const i64 run = (nb + 1023) / 1024;
     const i64 lo = (i64)threadIdx.x * run, hi = lo + run < nb ? lo + run : nb;
     u64 v = 0;
+    // Unrolled so that eight independent loads are in flight per thread: one block does the
+    // whole scan, and each load would otherwise wait for the one before.
+    #pragma unroll 8
     for (i64 i = lo; i < hi; ++i) v += counts[i];
     u64 x = v;
     for (int o = 1; o < 32; o <<= 1) {
@@ -274,6 +277,7 @@ extern "C" __global__ void __launch_bounds__(1024) scan_counts(const u32* counts
     }
     __syncthreads();
     u64 prefix = (warp > 0 ? warp_sums[warp - 1] : 0) + x - v;
+    #pragma unroll 8
     for (i64 i = lo; i < hi; ++i) {
         offsets[i] = prefix;
         prefix += counts[i];

@@ -26,6 +26,12 @@ template <int N> struct View {
 // copy the whole view into local memory.
 template <int N>
 __device__ __forceinline__ void offsets(const View<N>& v, i64 i, i64 (&o)[N]) {
+    // Views that merged into one dimension (every dense or evenly strided operand): no loop.
+    if (v.nd == 1) {
+        #pragma unroll
+        for (int n = 0; n < N; ++n) o[n] = i * v.strides[n][0];
+        return;
+    }
     #pragma unroll
     for (int n = 0; n < N; ++n) o[n] = 0;
     #pragma unroll
