@@ -131,13 +131,30 @@ __device__ __forceinline__ u32 block_mask(const u8* mask, i64 n, const View<N>& 
     return before;
 }
 
-// The first pass of a compaction: the number of true mask elements of each block.
+// The first pass of a compaction: the number of true mask elements of each block (a sum: no
+// ranks are needed yet).
 extern "C" __global__ void __launch_bounds__(256) mask_count(const u8* mask, i64 n, View<1> v, u32* counts) {
-    i64 o[4][1];
-    bool m[4];
-    u32 local[4];
-    const u32 total = block_mask(mask, n, v, o, m, local);
-    if (threadIdx.x == 0) counts[blockIdx.x] = total;
+    __shared__ u32 wc[8];
+    u32 c = 0;
+    #pragma unroll
+    for (int j = 0; j < 4; ++j) {
+        const i64 i = (i64)blockIdx.x * COMPACT_BLOCK + j * 256 + threadIdx.x;
+        if (i < n) {
+            i64 o[1];
+            offsets(v, i, o);
+            c += mask[o[0]] != 0;
+        }
+    }
+    #pragma unroll
+    for (int o = 16; o > 0; o >>= 1) c += __shfl_xor_sync(0xffffffffu, c, o);
+    if ((threadIdx.x & 31) == 0) wc[threadIdx.x >> 5] = c;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        u32 total = 0;
+        #pragma unroll
+        for (int w = 0; w < 8; ++w) total += wc[w];
+        counts[blockIdx.x] = total;
+    }
 }
 
 // The second pass, after the scan of the counts into `offs`: a select writes
@@ -150,12 +167,21 @@ __device__ void compact_k(const u8* mask, U* data, U* packed, i64 n, const View<
     u32 local[4];
     block_mask(mask, n, v, o, m, local);
     const u64 first = offs[blockIdx.x];
-    #pragma unroll
-    for (int j = 0; j < 4; ++j) {
-        if (m[j]) {
-            const u64 rank = first + local[j];
-            if (EXPAND) data[o[j][1]] = packed[(i64)rank * pstride];
-            else packed[rank] = data[o[j][1]];
+    if (EXPAND) {
+        #pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            if (m[j]) data[o[j][1]] = packed[(i64)(first + local[j]) * pstride];
+        }
+    } else {
+        // Load all four selected elements before storing any (independent loads in flight).
+        U val[4];
+        #pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            if (m[j]) val[j] = data[o[j][1]];
+        }
+        #pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            if (m[j]) packed[first + local[j]] = val[j];
         }
     }
 }
@@ -245,42 +271,45 @@ BITS(2, u16)
 BITS(4, u32)
 BITS(8, u64)
 
-// Exclusive prefix sums of nonzero's per-block counts in one block of 1024 threads:
-// offsets[i] = counts[0] + ... + counts[i - 1], offsets[nb] = the total. Each thread owns a
-// contiguous run of ceil(nb / 1024) counts: it sums its run, the block scans the 1024 sums
-// (warp shuffles), and each thread writes its run's prefixes. Two reads of the counts and no
-// loop of block-wide barriers, whatever nb.
+// Exclusive prefix sums of per-block counts in one block of 1024 threads:
+// offsets[i] = counts[0] + ... + counts[i - 1], offsets[nb] = the total. Each warp owns a
+// contiguous segment and walks it 32 counts at a time (coalesced loads and stores, a warp scan
+// by shuffles per step): a first walk sums the segment, the block scans the 32 segment sums,
+// and a second walk writes the prefixes from the segment's start.
 extern "C" __global__ void __launch_bounds__(1024) scan_counts(const u32* counts, u64* offsets, i64 nb) {
-    __shared__ u64 warp_sums[32];
+    __shared__ u64 seg_sums[32];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const i64 run = (nb + 1023) / 1024;
-    const i64 lo = (i64)threadIdx.x * run, hi = lo + run < nb ? lo + run : nb;
-    u64 v = 0;
-    // Unrolled so that eight independent loads are in flight per thread: one block does the
-    // whole scan, and each load would otherwise wait for the one before.
-    #pragma unroll 8
-    for (i64 i = lo; i < hi; ++i) v += counts[i];
-    u64 x = v;
-    for (int o = 1; o < 32; o <<= 1) {
-        const u64 y = __shfl_up_sync(0xffffffffu, x, o);
-        if (lane >= o) x += y;
-    }
-    if (lane == 31) warp_sums[warp] = x;
+    const i64 seg = ((nb + 31) / 32 + 31) / 32 * 32;
+    const i64 lo = (i64)warp * seg, hi = lo + seg < nb ? lo + seg : nb;
+    u64 sum = 0;
+    for (i64 i = lo + lane; i < hi; i += 32) sum += counts[i];
+    #pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    if (lane == 0) seg_sums[warp] = sum;
     __syncthreads();
     if (warp == 0) {
-        u64 w = warp_sums[lane];
+        const u64 v = seg_sums[lane];
+        u64 x = v;
+        #pragma unroll
         for (int o = 1; o < 32; o <<= 1) {
-            const u64 y = __shfl_up_sync(0xffffffffu, w, o);
-            if (lane >= o) w += y;
+            const u64 y = __shfl_up_sync(0xffffffffu, x, o);
+            if (lane >= o) x += y;
         }
-        warp_sums[lane] = w;
+        seg_sums[lane] = x - v;  // exclusive
+        if (lane == 31) offsets[nb] = x;
     }
     __syncthreads();
-    u64 prefix = (warp > 0 ? warp_sums[warp - 1] : 0) + x - v;
-    #pragma unroll 8
-    for (i64 i = lo; i < hi; ++i) {
-        offsets[i] = prefix;
-        prefix += counts[i];
+    u64 carry = seg_sums[warp];
+    for (i64 start = lo; start < hi; start += 32) {
+        const i64 i = start + lane;
+        const u64 v = i < hi ? counts[i] : 0;
+        u64 x = v;
+        #pragma unroll
+        for (int o = 1; o < 32; o <<= 1) {
+            const u64 y = __shfl_up_sync(0xffffffffu, x, o);
+            if (lane >= o) x += y;
+        }
+        if (i < hi) offsets[i] = carry + x - v;
+        carry += __shfl_sync(0xffffffffu, x, 31);
     }
-    if (threadIdx.x == 1023) offsets[nb] = prefix;
 }
