@@ -187,6 +187,7 @@ struct BitsModule {
     fill_dense: [Function; 4],
     tri_zero: [Function; 4],
     masked: [Function; 4],
+    masked_dense: [Function; 4],
     gather: [Function; 4],
     scatter: [Function; 4],
     compress: [Function; 4],
@@ -375,6 +376,7 @@ impl Kernels {
                     fill_dense: per("fill_dense")?,
                     tri_zero: per("tri_zero")?,
                     masked: per("masked")?,
+                    masked_dense: per("masked_dense")?,
                     gather: per("gather")?,
                     scatter: per("scatter")?,
                     compress: per("compress")?,
@@ -598,6 +600,39 @@ impl Kernels {
                 stream,
                 &mut p,
                 "masked_copy",
+            )
+        }
+    }
+
+    /// Enqueues [`Kernels::masked_copy`] for dense operands: `n` elements (a multiple of
+    /// `16 / esize`) of a 16-byte aligned destination and source (`src_step` 1) or a broadcast
+    /// source element (`src_step` 0), and a dense mask aligned to `16 / esize` bytes.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn masked_copy_dense(
+        &self,
+        stream: &StreamInner,
+        esize: usize,
+        (dst, mask, src): (u64, u64, u64),
+        n: usize,
+        src_step: i32,
+    ) -> Result<()> {
+        let f = self.bits()?.masked_dense[size_slot(esize)];
+        let nvec = n / (16 / esize);
+        let (mut dst, mut mask, mut src, mut nvec64, mut src_step) =
+            (dst, mask, src, nvec as i64, src_step);
+        let mut p = params!(dst, mask, src, nvec64, src_step);
+        // SAFETY: `nvec` 16-byte vectors of the destination (and the source when src_step is
+        // 1), `n` mask bytes and one source element (src_step 0) lie inside their buffers,
+        // aligned as the kernel reads them (the caller checked); the parameters match
+        // `masked_dense_<size>`.
+        unsafe {
+            launch(
+                f,
+                (blocks(nvec), 1, 1),
+                (THREADS, 1, 1),
+                stream,
+                &mut p,
+                "masked_copy_dense",
             )
         }
     }

@@ -740,21 +740,42 @@ impl BackendStorage for CudaStorage {
             return Ok(());
         }
         let (d, stream) = context(self.ordinal())?;
+        let ptrs = (
+            self.at(dst.offset()),
+            mask.at(mask_layout.offset()),
+            src.at(src_layout.offset()),
+        );
+        // Dense operands (a broadcast scalar source too) take 16-byte loads and stores.
+        let per = 16 / self.esize().max(1);
+        let dense = |l: &Layout| l.is_c_contiguous();
+        let scalar_src = src_layout.strides().iter().all(|&s| s == 0);
+        if self.esize() >= 4
+            && n % per == 0
+            && dense(dst)
+            && dense(mask_layout)
+            && (scalar_src || dense(src_layout))
+            && ptrs.0 % 16 == 0
+            && ptrs.1 % per as u64 == 0
+            && (scalar_src || ptrs.2 % 16 == 0)
+        {
+            d.kernels().masked_copy_dense(
+                &stream,
+                self.esize(),
+                ptrs,
+                n,
+                i32::from(!scalar_src),
+            )?;
+            for b in [&self.buf, &mask.buf, &src.buf] {
+                b.record_use(&stream);
+            }
+            return Ok(());
+        }
         let view = View::merged(
             dst.shape(),
             [dst.strides(), mask_layout.strides(), src_layout.strides()],
         )?;
-        d.kernels().masked_copy(
-            &stream,
-            self.esize(),
-            (
-                self.at(dst.offset()),
-                mask.at(mask_layout.offset()),
-                src.at(src_layout.offset()),
-            ),
-            n,
-            view,
-        )?;
+        d.kernels()
+            .masked_copy(&stream, self.esize(), ptrs, n, view)?;
         for b in [&self.buf, &mask.buf, &src.buf] {
             b.record_use(&stream);
         }

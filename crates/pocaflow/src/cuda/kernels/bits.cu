@@ -90,6 +90,33 @@ __device__ void masked_k(U* dst, const u8* mask, const U* src, i64 n, const View
     }
 }
 
+// masked_k for dense, 16-byte aligned destination and source (or a broadcast scalar source,
+// src_step 0) and a dense mask aligned to 16 / sizeof(U): one 16-byte load and store of the
+// destination (and of the source) per thread and step; `nvec` vectors of 16 / sizeof(U).
+template <typename U>
+__device__ void masked_dense_k(U* dst, const u8* mask, const U* src, i64 nvec, int src_step) {
+    constexpr int K = 16 / sizeof(U);
+    union Vec { uint4 w; U e[K]; };
+    FOR_EACH(i, nvec) {
+        Vec d, x;
+        d.w = reinterpret_cast<const uint4*>(dst)[i];
+        if (src_step) {
+            x.w = reinterpret_cast<const uint4*>(src)[i];
+        } else {
+            const U one = src[0];
+            #pragma unroll
+            for (int k = 0; k < K; ++k) x.e[k] = one;
+        }
+        u8 m[K];
+        memcpy(m, mask + i * K, K);
+        #pragma unroll
+        for (int k = 0; k < K; ++k) {
+            if (m[k]) d.e[k] = x.e[k];
+        }
+        reinterpret_cast<uint4*>(dst)[i] = d.w;
+    }
+}
+
 // Compactions run over the C-order elements of the mask's view (view 0) in blocks of 1024
 // elements, four per thread: part j of block b holds elements b * 1024 + j * 256 + thread.
 // `block_mask` loads a thread's four mask bytes (and their offsets in every view) and ranks its
@@ -261,6 +288,7 @@ extern "C" __global__ void fill_##N(U* dst, i64 n, View<1> v, U x) { fill_k(dst,
 extern "C" __global__ void fill_dense_##N(U* dst, i64 n, U x) { fill_dense_k(dst, n, x); } \
 extern "C" __global__ void tri_zero_##N(U* dst, i64 n, View<1> v, i64 k, int upper) { tri_zero_k(dst, n, v, k, upper); } \
 extern "C" __global__ void masked_##N(U* dst, const u8* mask, const U* src, i64 n, View<3> v) { masked_k(dst, mask, src, n, v); } \
+extern "C" __global__ void masked_dense_##N(U* dst, const u8* mask, const U* src, i64 nvec, int src_step) { masked_dense_k(dst, mask, src, nvec, src_step); } \
 extern "C" __global__ void gather_##N(const U* src, U* dst, i64 n, Index a, u64* err) { index_k<U, false>((U*)src, dst, n, a, err); } \
 extern "C" __global__ void scatter_##N(U* dst, const U* values, i64 n, Index a, u64* err) { index_k<U, true>(dst, (U*)values, n, a, err); } \
 extern "C" __global__ void __launch_bounds__(256) compress_##N(const u8* mask, const U* src, U* out, i64 n, View<2> v, const u64* offs, i64 ps) { compact_k<U, false>(mask, (U*)src, out, n, v, offs, ps); } \
