@@ -750,13 +750,13 @@ impl BackendStorage for CudaStorage {
         let dense = |l: &Layout| l.is_c_contiguous();
         let scalar_src = src_layout.strides().iter().all(|&s| s == 0);
         if self.esize() >= 4
-            && n % per == 0
+            && n.is_multiple_of(per)
             && dense(dst)
             && dense(mask_layout)
             && (scalar_src || dense(src_layout))
-            && ptrs.0 % 16 == 0
-            && ptrs.1 % per as u64 == 0
-            && (scalar_src || ptrs.2 % 16 == 0)
+            && ptrs.0.is_multiple_of(16)
+            && ptrs.1.is_multiple_of(per as u64)
+            && (scalar_src || ptrs.2.is_multiple_of(16))
         {
             d.kernels().masked_copy_dense(
                 &stream,
