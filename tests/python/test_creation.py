@@ -334,3 +334,12 @@ def test_python_integers_out_of_range_overflow_like_numpy():
     assert x.numpy().tolist() == [0, 255, 0]
     with pytest.raises(ValueError, match="negative"):
         pf.empty((2, -1))
+
+
+def test_byte_swapped_arrays_convert_to_native_order():
+    be = np.arange(6, dtype=">f4").reshape(2, 3)
+    t = pf.asarray(be)
+    assert t.dtype == pf.float32
+    np.testing.assert_array_equal(t.numpy(), be.astype("<f4"))
+    with pytest.raises(ValueError, match="copy"):
+        pf.asarray(be, copy=False)

@@ -233,8 +233,22 @@ pub fn asarray(
         check_fits(s, d)?;
         return pocaflow::ops::full(&[], s, d, &device).py();
     }
-    let is_numpy = obj.cast::<PyUntypedArray>().is_ok();
-    let arr = numpy_array(obj)?;
+    let mut is_numpy = obj.cast::<PyUntypedArray>().is_ok();
+    let mut arr = numpy_array(obj)?;
+    // Byte-swapped arrays (a big-endian dtype here) are converted to native order: a copy.
+    let order: String = arr.getattr("dtype")?.getattr("byteorder")?.extract()?;
+    let swapped = if cfg!(target_endian = "little") {
+        ">"
+    } else {
+        "<"
+    };
+    if order == swapped {
+        let native = arr.getattr("dtype")?.call_method1("newbyteorder", ("=",))?;
+        arr = arr
+            .call_method1("astype", (native,))?
+            .cast_into::<PyUntypedArray>()?;
+        is_numpy = false;
+    }
     let from = array_dtype(&arr)?;
     let target = dtype.unwrap_or(from);
     // A transfer to a device is itself the copy: the upload reads the NumPy memory in place.
@@ -246,7 +260,7 @@ pub fn asarray(
     let needs_copy = !is_numpy || target != from || device != Device::Cpu || shared.is_none();
     if copy == Some(false) && needs_copy {
         return Err(no_copy(if !is_numpy {
-            "a Python sequence"
+            "a Python sequence or a byte-swapped array"
         } else if shared.is_none() {
             "this NumPy array (read-only, misaligned or boolean)"
         } else {
