@@ -247,3 +247,31 @@ def test_setitem_shape_errors_name_both(xdev):
         x[...] = pf.zeros((3,), device=xdev)
     with pytest.raises(ValueError):
         x[0] = pf.zeros((2, 5), device=xdev)
+
+
+def test_assignment_between_arrays_that_share_one_numpy_buffer():
+    b = np.arange(10.0)
+    x, y = pf.asarray(b), pf.asarray(b[::-1])  # two arrays over the same memory
+    assert x._shares_memory(y)
+    x[...] = y
+    np.testing.assert_array_equal(b, np.arange(10.0)[::-1])
+    c = np.arange(10.0)
+    x, y = pf.asarray(c), pf.asarray(c[::-1])
+    x[pf.asarray(np.arange(10))] = y
+    np.testing.assert_array_equal(c, np.arange(10.0)[::-1])
+
+
+def test_huge_slice_steps_select_one_element():
+    base = np.arange(24.0).reshape(2, 3, 4)
+    a = pf.asarray(base.copy())
+    for step in (2**63 - 1, -(2**63 - 1), -(2**63)):
+        check(a[::step], base[::step])
+    a[:: 2**63 - 1] = 1.0
+    want = base.copy()
+    want[:: 2**63 - 1] = 1.0
+    check(a, want)
+
+
+def test_empty_list_index():
+    base = np.arange(24.0).reshape(2, 3, 4)
+    check(pf.asarray(base)[[]], base[[]])

@@ -112,6 +112,13 @@ fn parse_item(obj: &Bound<'_, PyAny>, device: Device) -> PyResult<IndexItem> {
             obj.get_type().name().map_or_else(|_| "?".into(), |n| n.to_string())
         ))
         })?;
+    // An empty sequence (`x[[]]`) comes back from NumPy as float64: NumPy indexes with it as
+    // with an empty integer array.
+    let t = if t.numel() == 0 && t.dtype().is_float() && obj.cast::<PyUntypedArray>().is_err() {
+        t.to_dtype(DType::I64).py()?
+    } else {
+        t
+    };
     if !(t.dtype().is_integer() || t.dtype() == DType::Bool) {
         return Err(PyIndexError::new_err(format!(
             "arrays used as indices must be of integer or boolean type, got {}",

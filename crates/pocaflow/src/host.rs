@@ -171,7 +171,9 @@ impl CpuBuffer {
         CpuBuffer {
             dtype,
             len,
-            ptr: NonNull::new(ptr).unwrap_or(NonNull::dangling()),
+            // A null pointer (an empty array) becomes a dangling one aligned for the dtype.
+            ptr: NonNull::new(ptr)
+                .unwrap_or(NonNull::new(dtype.size_in_bytes() as *mut u8).expect("nonzero")),
             owner: Owner::Foreign(owner),
         }
     }
@@ -256,6 +258,17 @@ impl CpuBuffer {
             // SAFETY: as above, borrowed mutably through `&mut self`.
             unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr() as *mut U, self.len) }
         })
+    }
+
+    /// Whether the memory of `self` and `other` overlaps (two buffers over one NumPy array's
+    /// memory can).
+    pub fn overlaps(&self, other: &CpuBuffer) -> bool {
+        let span = |b: &CpuBuffer| {
+            let start = b.ptr.as_ptr() as usize;
+            (start, start + b.len * b.dtype.size_in_bytes())
+        };
+        let ((a0, a1), (b0, b1)) = (span(self), span(other));
+        a0 < b1 && b0 < a1
     }
 
     /// The raw bytes.

@@ -156,6 +156,16 @@ impl Storage {
         }
     }
 
+    /// Whether the memory of `self` and `other` may overlap: the same storage, or (on the CPU)
+    /// two storages over one foreign memory, such as two arrays that share a NumPy buffer.
+    pub(crate) fn overlaps(&self, other: &Storage) -> bool {
+        match (self, other) {
+            (Storage::Cpu(a), Storage::Cpu(b)) => a.overlaps(b),
+            #[allow(unreachable_patterns)]
+            _ => std::ptr::eq(self, other),
+        }
+    }
+
     /// Whether matmul operands on this storage's device must be BLAS-describable (order and
     /// leading dimension); the CPU GEMM packs any strides itself.
     pub(crate) fn needs_blas_operands(&self) -> bool {

@@ -221,9 +221,10 @@ impl Tensor {
         self.storage.device()
     }
 
-    /// Whether `self` and `other` view the same storage.
+    /// Whether `self` and `other` may view the same memory: the same storage, or two CPU
+    /// storages over one foreign memory (two arrays made from one NumPy array).
     pub fn shares_storage_with(&self, other: &Tensor) -> bool {
-        Arc::ptr_eq(&self.storage, &other.storage)
+        Arc::ptr_eq(&self.storage, &other.storage) || self.storage.overlaps(&other.storage)
     }
 
     /// The view with all axes reversed (NumPy's `.T`); no copy.

@@ -34,6 +34,12 @@ impl CpuStorage {
         self.0.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether this storage's memory overlaps `other`'s (the same storage, or two storages
+    /// over one foreign memory).
+    pub(crate) fn overlaps(&self, other: &CpuStorage) -> bool {
+        std::ptr::eq(self, other) || self.read().overlaps(&other.read())
+    }
+
     /// The buffer itself.
     pub(crate) fn into_inner(self) -> CpuBuffer {
         self.0.into_inner().unwrap_or_else(|e| e.into_inner())
@@ -174,6 +180,11 @@ impl BackendStorage for CpuStorage {
             let mut buf = self.write();
             let snapshot = buf.clone();
             copy_buffers(&mut buf, dst, &snapshot, src_layout);
+        } else if self.overlaps(src) {
+            // Two buffers over one foreign memory: copy from a snapshot, so that no mutable
+            // and shared view of the same bytes exist at once.
+            let snapshot = src.read().clone();
+            copy_buffers(&mut self.write(), dst, &snapshot, src_layout);
         } else {
             copy_buffers(&mut self.write(), dst, &src.read(), src_layout);
         }
@@ -333,7 +344,14 @@ impl BackendStorage for CpuStorage {
         mask_layout: &Layout,
     ) -> Result<(CpuStorage, usize)> {
         let m = mask.read();
-        let s = self.read();
+        // The mask may be this very storage (`x[x]` for a bool array): one read guard then.
+        let own;
+        let s: &CpuBuffer = if std::ptr::eq(self, mask) {
+            &m
+        } else {
+            own = self.read();
+            &own
+        };
         let mv = m.as_slice::<bool>().expect("masks are bool");
         let out = with_bits!(s.dtype().size_in_bytes(), U, {
             let sv = s.as_bits::<U>().expect("size matches");

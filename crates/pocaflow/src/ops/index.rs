@@ -28,20 +28,22 @@ pub enum IndexItem {
     Array(Tensor),
 }
 
-/// Python's `slice.indices` for an axis of extent `n`: `(start, len, step)`.
+/// Python's `slice.indices` for an axis of extent `n`: `(start, len, step)`. Computed in 128
+/// bits, so no step or bound overflows; a step of magnitude `n` or more selects at most one
+/// element and is clamped to `n` (the same view).
 fn slice_indices(
     n: usize,
     start: Option<i64>,
     stop: Option<i64>,
     step: Option<i64>,
 ) -> Result<(usize, usize, isize)> {
-    let step = step.unwrap_or(1);
+    let step = i128::from(step.unwrap_or(1));
     if step == 0 {
         return Err(Error::Shape("slice step cannot be zero".into()));
     }
-    let n = n as i64;
-    let clamp = |v: Option<i64>, default: i64| -> i64 {
-        match v {
+    let n = n as i128;
+    let clamp = |v: Option<i64>, default: i128| -> i128 {
+        match v.map(i128::from) {
             None => default,
             Some(v) if v < 0 => {
                 let v = v + n;
@@ -81,6 +83,7 @@ fn slice_indices(
     } else {
         0
     };
+    let step = step.clamp(-n.max(1), n.max(1));
     Ok((start.max(0) as usize, len as usize, step as isize))
 }
 
@@ -584,5 +587,9 @@ mod tests {
         assert_eq!(s(10, Some(8), Some(2), Some(-3)), (8, 2, -3));
         assert_eq!(s(0, None, None, Some(-1)).1, 0);
         assert!(slice_indices(3, None, None, Some(0)).is_err());
+        // Huge steps: one element, and a step that stays representable.
+        assert_eq!(s(2, None, None, Some(i64::MAX)), (0, 1, 2));
+        assert_eq!(s(2, None, None, Some(i64::MIN)), (1, 1, -2));
+        assert_eq!(s(2, Some(i64::MIN), Some(i64::MAX), Some(-(i64::MAX))).1, 0);
     }
 }
