@@ -275,3 +275,17 @@ def test_huge_slice_steps_select_one_element():
 def test_empty_list_index():
     base = np.arange(24.0).reshape(2, 3, 4)
     check(pf.asarray(base)[[]], base[[]])
+
+
+def test_scalar_booleans_among_index_arrays():
+    base = np.arange(24.0).reshape(2, 3, 4)
+    x = pf.asarray(base)
+    for key in [
+        (True, slice(None), [1, 2]),
+        (slice(None), True, [1, 2]),
+        (False, [0]),
+        (True, [1, 0], [2, 1]),
+        (True,),
+        (False, Ellipsis),
+    ]:
+        check(x[key], base[key])

@@ -153,7 +153,11 @@ fn resolve(t: &Tensor, items: &[IndexItem]) -> Result<Resolved> {
             "too many indices for array: array is {ndim}-dimensional, but {consumed} were indexed"
         )));
     }
-    let has_arrays = items.iter().any(|i| matches!(i, IndexItem::Array(_)));
+    let arrays_in_key = items
+        .iter()
+        .filter(|i| matches!(i, IndexItem::Array(_)))
+        .count();
+    let has_arrays = arrays_in_key > 0;
     // Whether the advanced entries stand next to each other in the key.
     let adv_pos: Vec<usize> = items
         .iter()
@@ -194,10 +198,17 @@ fn resolve(t: &Tensor, items: &[IndexItem]) -> Result<Resolved> {
                 vaxis += 1;
             }
             IndexItem::Array(a) if a.dtype() == DType::Bool && a.ndim() == 0 => {
-                // NumPy: a 0-d mask adds an axis of extent 1 (True) or 0 (False).
+                // NumPy: a 0-d mask adds an axis of extent 1 (True) or 0 (False). Among other
+                // index arrays it is one of them: the index [0] (or none) into that new axis,
+                // broadcast with the rest.
                 let keep = a.to_device(&crate::Device::Cpu)?.scalar_value()? != Scalar::Bool(false);
                 layout = layout.insert_axis(vaxis);
-                if !keep {
+                if arrays_in_key > 1 {
+                    let idx =
+                        super::full(&[usize::from(keep)], Scalar::Int(0), DType::I64, &device)?;
+                    adv_axes.push(vaxis);
+                    arrays.push(Adv::Ints(idx));
+                } else if !keep {
                     layout = layout.slice(vaxis, 0, 0, 1);
                 }
                 vaxis += 1;
