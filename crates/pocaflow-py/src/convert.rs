@@ -224,12 +224,7 @@ pub fn asarray(
         if copy == Some(false) {
             return Err(no_copy("a Python scalar"));
         }
-        let d = dtype.unwrap_or(match s {
-            Scalar::Bool(_) => DType::Bool,
-            Scalar::Int(_) => DType::I64,
-            Scalar::UInt(_) => DType::U64,
-            Scalar::Float(_) => DType::F64,
-        });
+        let d = dtype.unwrap_or(s.default_dtype());
         check_fits(s, d)?;
         return pocaflow::ops::full(&[], s, d, &device).py();
     }

@@ -734,15 +734,7 @@ pub fn full(
             }
         },
     };
-    let dtype = match opt_dtype(dtype)? {
-        Some(d) => d,
-        None => match value {
-            Scalar::Bool(_) => DType::Bool,
-            Scalar::Int(_) => DType::I64,
-            Scalar::UInt(_) => DType::U64,
-            Scalar::Float(_) => DType::F64,
-        },
-    };
+    let dtype = opt_dtype(dtype)?.unwrap_or(value.default_dtype());
     check_fits(value, dtype)?;
     py.detach(|| pocaflow::ops::full(&shape, value, dtype, &device))
         .py()

@@ -261,6 +261,17 @@ impl Scalar {
         }
     }
 
+    /// The dtype NumPy gives this Python value: `bool`, `int64` (`uint64` above its range) or
+    /// `float64`.
+    pub fn default_dtype(self) -> DType {
+        match self {
+            Scalar::Bool(_) => DType::Bool,
+            Scalar::Int(_) => DType::I64,
+            Scalar::UInt(_) => DType::U64,
+            Scalar::Float(_) => DType::F64,
+        }
+    }
+
     /// The value as an `f64` (integers rounded to nearest).
     pub fn as_f64(self) -> f64 {
         self.to::<f64>()

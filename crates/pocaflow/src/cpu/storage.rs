@@ -163,6 +163,27 @@ fn out_offsets(plan: &IndexPlan, l: &Layout) -> (Vec<isize>, Vec<isize>) {
     (outer, run_offsets(&l.shape()[lead..], &l.strides()[lead..]))
 }
 
+/// `dst[o + p] = src[so + sp]` for the paired (outer, trailing) offsets of an indexed move:
+/// the bits of one element size, the destination's and the source's offsets in C order.
+fn move_blocks(
+    dst: &mut CpuBuffer,
+    (dst_outer, dst_post): (&[isize], &[isize]),
+    src: &CpuBuffer,
+    (src_outer, src_post): (&[isize], &[isize]),
+) {
+    with_bits!(dst.dtype().size_in_bytes(), U, {
+        let (sv, dv) = (
+            src.as_bits::<U>().expect("size matches"),
+            dst.as_bits_mut::<U>().expect("size matches"),
+        );
+        for (&so, &dof) in src_outer.iter().zip(dst_outer) {
+            for (&sp, &dp) in src_post.iter().zip(dst_post) {
+                dv[(dof + dp) as usize] = sv[(so + sp) as usize];
+            }
+        }
+    });
+}
+
 impl BackendStorage for CpuStorage {
     fn dtype(&self) -> DType {
         self.read().dtype()
@@ -275,17 +296,7 @@ impl BackendStorage for CpuStorage {
         let (dst_outer, dst_post) = out_offsets(plan, dst);
         let s = src.read();
         let mut d = self.write();
-        with_bits!(d.dtype().size_in_bytes(), U, {
-            let (sv, dv) = (
-                s.as_bits::<U>().expect("size matches"),
-                d.as_bits_mut::<U>().expect("size matches"),
-            );
-            for (&so, &dof) in src_outer.iter().zip(&dst_outer) {
-                for (&sp, &dp) in src_post.iter().zip(&dst_post) {
-                    dv[(dof + dp) as usize] = sv[(so + sp) as usize];
-                }
-            }
-        });
+        move_blocks(&mut d, (&dst_outer, &dst_post), &s, (&src_outer, &src_post));
         Ok(())
     }
 
@@ -307,17 +318,7 @@ impl BackendStorage for CpuStorage {
                 d.dtype()
             )));
         }
-        with_bits!(d.dtype().size_in_bytes(), U, {
-            let (sv, dv) = (
-                v.as_bits::<U>().expect("size matches"),
-                d.as_bits_mut::<U>().expect("size matches"),
-            );
-            for (&so, &dof) in src_outer.iter().zip(&dst_outer) {
-                for (&sp, &dp) in src_post.iter().zip(&dst_post) {
-                    dv[(dof + dp) as usize] = sv[(so + sp) as usize];
-                }
-            }
-        });
+        move_blocks(&mut d, (&dst_outer, &dst_post), &v, (&src_outer, &src_post));
         Ok(())
     }
 

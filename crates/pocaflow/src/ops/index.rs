@@ -317,7 +317,7 @@ impl Tensor {
         }
         let value = value.to_dtype(self.dtype())?;
         let value = if value.shares_storage_with(self) {
-            value.contiguous_copy()?
+            value.copy_data()?
         } else {
             value
         };
@@ -329,7 +329,7 @@ impl Tensor {
             // reverse, without index arrays.
             if *maxis == 0 && mask.ndim() == r.view.ndim() && value.ndim() == 1 {
                 let mask = if mask.shares_storage_with(self) {
-                    mask.contiguous_copy()?
+                    mask.copy_data()?
                 } else {
                     mask.clone()
                 };
@@ -360,7 +360,7 @@ impl Tensor {
             .into_iter()
             .map(|a| {
                 if a.shares_storage_with(self) {
-                    a.contiguous_copy()
+                    a.copy_data()
                 } else {
                     Ok(a)
                 }
@@ -396,11 +396,6 @@ impl Tensor {
                 crate::Kind::Float => Scalar::Float(crate::Element::to_f64(v)),
             }
         }))
-    }
-
-    /// A C-order copy in new storage (even when `self` is already C-contiguous).
-    pub(crate) fn contiguous_copy(&self) -> Result<Tensor> {
-        self.copy_into_new(self.dtype(), Layout::c_contiguous(self.shape()))
     }
 
     /// The coordinates of the nonzero elements, one int64 array per axis (waits for the
@@ -569,7 +564,7 @@ fn masked_assign(
         return Ok(Some(Ok(())));
     }
     let mask = if mask.shares_storage_with(view) {
-        mask.contiguous_copy()?
+        mask.copy_data()?
     } else {
         mask.clone()
     };
