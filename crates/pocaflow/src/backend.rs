@@ -11,7 +11,19 @@
 use crate::dtype::{DType, Scalar};
 use crate::error::Result;
 use crate::layout::Layout;
-use crate::plan::{IndexPlan, MatmulPlan, RandomSpec};
+use crate::plan::{
+    BinaryOp, IndexPlan, MatmulPlan, RandomSpec, ReduceOp, ReducePlan, ScanOp, UnaryOp,
+};
+
+/// One operand of an elementwise op: a view of a backend buffer (its layout broadcast to the
+/// result's shape) or a single value (converted to the compute dtype by the backend).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Operand<'a, S> {
+    /// A strided view.
+    Array(&'a S, &'a Layout),
+    /// A value for every element.
+    Scalar(Scalar),
+}
 
 /// The primitives of one backend's storage. `&self` is the destination of writing methods;
 /// each method enqueues or runs its work on the backend's current stream (the CPU runs it
@@ -108,4 +120,32 @@ pub(crate) trait BackendStorage: Sized {
     /// memory with neither operand; on backends that need BLAS operands every matrix of the
     /// plan is BLAS-describable).
     fn matmul(&self, plan: &MatmulPlan, a: &Self, b: &Self) -> Result<()>;
+
+    /// `self[dst] = op(src[src_layout])` elementwise: `src` has the compute dtype, `self` that
+    /// dtype or `bool` (see [`UnaryOp::returns_bool`]). `src` is `self` only with `src_layout`
+    /// equal to `dst` (in place), never a partly overlapping view.
+    fn unary(&self, dst: &Layout, op: UnaryOp, src: &Self, src_layout: &Layout) -> Result<()>;
+
+    /// `self[dst] = op(a, b)` elementwise: array operands have the compute dtype and layouts of
+    /// `dst`'s shape (broadcast); `self` has that dtype or `bool` (see
+    /// [`BinaryOp::returns_bool`]); at most one operand is a scalar. An array operand is `self`
+    /// only with its layout equal to `dst` (in place).
+    fn binary(
+        &self,
+        dst: &Layout,
+        op: BinaryOp,
+        a: Operand<'_, Self>,
+        b: Operand<'_, Self>,
+    ) -> Result<()>;
+
+    /// Reduces `src[plan.src]` into the dense C-order `self[dst]` (the plan's output shape):
+    /// `Sum`/`Prod` into `self`'s dtype (floats: `src`'s dtype; integers: 64-bit, `src` of any
+    /// integer dtype or `bool`), `Max`/`Min` into `src`'s dtype, `All`/`Any` from and into
+    /// `bool`, `Argmax`/`Argmin` into `int64`. The reduced length is at least 1 for
+    /// `Max`/`Min`/`Argmax`/`Argmin`; an empty sum is 0, an empty product 1.
+    fn reduce(&self, dst: &Layout, op: ReduceOp, src: &Self, plan: &ReducePlan) -> Result<()>;
+
+    /// Running sums or products along the last dimension: `self[dst]` (one shape with
+    /// `src_layout`, dtype as [`Self::reduce`]'s `Sum`/`Prod`) from `src[src_layout]`.
+    fn scan(&self, dst: &Layout, op: ScanOp, src: &Self, src_layout: &Layout) -> Result<()>;
 }

@@ -132,3 +132,247 @@ pub struct RandomSpec {
     /// What to draw.
     pub dist: Distribution,
 }
+
+/// Declares an op enum with its variants' public names, a constant list of every variant and
+/// a dense index (for per-op kernel slots).
+macro_rules! op_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal,)+ }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vm])* $v,)+
+        }
+
+        impl $name {
+            /// Every variant, in declaration order ([`Self::index`] is the position here).
+            pub const ALL: &'static [$name] = &[$($name::$v,)+];
+
+            /// The name of the op in the Python Array API standard.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($name::$v => $s,)+
+                }
+            }
+
+            /// The position of the op in [`Self::ALL`].
+            pub fn index(self) -> usize {
+                self as usize
+            }
+        }
+    };
+}
+
+op_enum! {
+    /// An elementwise function of one operand. The operand has the compute dtype (the result's,
+    /// or the input's for the tests that return `bool`); `float16` and `bfloat16` compute in
+    /// `float32` and round once.
+    UnaryOp {
+        /// `|x|` (wrapping for the most negative integer).
+        Abs = "abs",
+        /// `-x` (wrapping for integers).
+        Negative = "negative",
+        /// `~x` (logical not for `bool`).
+        BitwiseInvert = "bitwise_invert",
+        /// `!x` on `bool`.
+        LogicalNot = "logical_not",
+        /// `e^x`.
+        Exp = "exp",
+        /// `e^x - 1`.
+        Expm1 = "expm1",
+        /// Natural logarithm.
+        Log = "log",
+        /// `ln(1 + x)`.
+        Log1p = "log1p",
+        /// Base-2 logarithm.
+        Log2 = "log2",
+        /// Base-10 logarithm.
+        Log10 = "log10",
+        /// Square root.
+        Sqrt = "sqrt",
+        /// `x * x`.
+        Square = "square",
+        /// `1 / x`.
+        Reciprocal = "reciprocal",
+        /// Sine.
+        Sin = "sin",
+        /// Cosine.
+        Cos = "cos",
+        /// Tangent.
+        Tan = "tan",
+        /// Inverse sine.
+        Asin = "asin",
+        /// Inverse cosine.
+        Acos = "acos",
+        /// Inverse tangent.
+        Atan = "atan",
+        /// Hyperbolic sine.
+        Sinh = "sinh",
+        /// Hyperbolic cosine.
+        Cosh = "cosh",
+        /// Hyperbolic tangent.
+        Tanh = "tanh",
+        /// Inverse hyperbolic sine.
+        Asinh = "asinh",
+        /// Inverse hyperbolic cosine.
+        Acosh = "acosh",
+        /// Inverse hyperbolic tangent.
+        Atanh = "atanh",
+        /// Smallest integer not below `x`.
+        Ceil = "ceil",
+        /// Largest integer not above `x`.
+        Floor = "floor",
+        /// Nearest integer, halves to even.
+        Round = "round",
+        /// Integer part (toward zero).
+        Trunc = "trunc",
+        /// `-1`, `0` or `1` (NaN for NaN, signed zero kept).
+        Sign = "sign",
+        /// Whether the sign bit is set (`bool` result).
+        Signbit = "signbit",
+        /// Whether `x` is NaN (`bool` result).
+        IsNan = "isnan",
+        /// Whether `x` is infinite (`bool` result).
+        IsInf = "isinf",
+        /// Whether `x` is finite (`bool` result).
+        IsFinite = "isfinite",
+    }
+}
+
+op_enum! {
+    /// An elementwise function of two operands of the compute dtype. Integer arithmetic wraps;
+    /// integer division and remainder by zero give 0 (as NumPy); shifts by the width or more
+    /// give 0 (or -1 shifting a negative value right), negative shift counts give 0.
+    BinaryOp {
+        /// `a + b` (logical or for `bool`).
+        Add = "add",
+        /// `a - b`.
+        Subtract = "subtract",
+        /// `a * b` (logical and for `bool`).
+        Multiply = "multiply",
+        /// `a / b` (floats only).
+        Divide = "divide",
+        /// `floor(a / b)`, as Python's `//`.
+        FloorDivide = "floor_divide",
+        /// `a - floor(a / b) * b`, the sign of `b`, as Python's `%`.
+        Remainder = "remainder",
+        /// `a ** b` (integers: by squaring, wrapping; a negative exponent gives 0 unless `|a|`
+        /// is 1).
+        Pow = "pow",
+        /// The larger, NaN if either is NaN.
+        Maximum = "maximum",
+        /// The smaller, NaN if either is NaN.
+        Minimum = "minimum",
+        /// The angle of the point `(b, a)`.
+        Atan2 = "atan2",
+        /// `sqrt(a^2 + b^2)` without undue overflow.
+        Hypot = "hypot",
+        /// `|a|` with the sign of `b`.
+        Copysign = "copysign",
+        /// `ln(e^a + e^b)`.
+        Logaddexp = "logaddexp",
+        /// The next representable value after `a` toward `b`.
+        Nextafter = "nextafter",
+        /// Bitwise and.
+        BitwiseAnd = "bitwise_and",
+        /// Bitwise or.
+        BitwiseOr = "bitwise_or",
+        /// Bitwise exclusive or.
+        BitwiseXor = "bitwise_xor",
+        /// `a << b`.
+        BitwiseLeftShift = "bitwise_left_shift",
+        /// `a >> b` (arithmetic for signed integers).
+        BitwiseRightShift = "bitwise_right_shift",
+        /// Logical and (`bool` operands).
+        LogicalAnd = "logical_and",
+        /// Logical or (`bool` operands).
+        LogicalOr = "logical_or",
+        /// Logical exclusive or (`bool` operands).
+        LogicalXor = "logical_xor",
+        /// `a == b` (`bool` result).
+        Equal = "equal",
+        /// `a != b` (`bool` result).
+        NotEqual = "not_equal",
+        /// `a < b` (`bool` result).
+        Less = "less",
+        /// `a <= b` (`bool` result).
+        LessEqual = "less_equal",
+        /// `a > b` (`bool` result).
+        Greater = "greater",
+        /// `a >= b` (`bool` result).
+        GreaterEqual = "greater_equal",
+    }
+}
+
+impl UnaryOp {
+    /// Whether the result is `bool` whatever the operand's dtype.
+    pub fn returns_bool(self) -> bool {
+        matches!(
+            self,
+            UnaryOp::Signbit | UnaryOp::IsNan | UnaryOp::IsInf | UnaryOp::IsFinite
+        )
+    }
+}
+
+impl BinaryOp {
+    /// Whether the result is `bool` whatever the operands' dtype (comparisons and logical
+    /// ops).
+    pub fn returns_bool(self) -> bool {
+        self.index() >= BinaryOp::LogicalAnd.index()
+    }
+}
+
+op_enum! {
+    /// A reduction over some axes.
+    ReduceOp {
+        /// The sum (floats: pairwise on the CPU, a tree on CUDA; `float16`/`bfloat16` accumulate
+        /// in `float32`; integers wrap in 64 bits).
+        Sum = "sum",
+        /// The product.
+        Prod = "prod",
+        /// The largest element, NaN if any is NaN.
+        Max = "max",
+        /// The smallest element, NaN if any is NaN.
+        Min = "min",
+        /// Whether every element is true (`bool` operand).
+        All = "all",
+        /// Whether any element is true (`bool` operand).
+        Any = "any",
+        /// The index of the first largest element (the first NaN if any), `int64`.
+        Argmax = "argmax",
+        /// The index of the first smallest element (the first NaN if any), `int64`.
+        Argmin = "argmin",
+    }
+}
+
+op_enum! {
+    /// A cumulative reduction along one axis.
+    ScanOp {
+        /// Running sums.
+        Sum = "cumulative_sum",
+        /// Running products.
+        Prod = "cumulative_prod",
+    }
+}
+
+/// A reduction of a strided view: `src`'s first `kept` dimensions are the result's (a dense
+/// C-order output of that shape), the rest are reduced (flattened in C order: `argmax` and
+/// `argmin` return the position in that order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReducePlan {
+    /// The operand, its dimensions permuted so that the kept ones come first.
+    pub src: Layout,
+    /// The number of leading dimensions kept.
+    pub kept: usize,
+}
+
+impl ReducePlan {
+    /// The shape of the result.
+    pub fn out_shape(&self) -> &[usize] {
+        &self.src.shape()[..self.kept]
+    }
+
+    /// The number of elements reduced into each result element.
+    pub fn reduced_len(&self) -> usize {
+        self.src.shape()[self.kept..].iter().product()
+    }
+}

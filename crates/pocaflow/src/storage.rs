@@ -2,14 +2,16 @@
 //! the device: every backend primitive is reached through a method here, which hands the
 //! backend its own buffer type (see [`crate::backend`]).
 
-use crate::backend::BackendStorage;
+use crate::backend::{BackendStorage, Operand};
 use crate::cpu::CpuStorage;
 use crate::device::Device;
 use crate::dtype::{DType, Scalar};
 use crate::error::{Error, Result};
 use crate::host::CpuBuffer;
 use crate::layout::Layout;
-use crate::plan::{IndexPlan, MatmulPlan, RandomSpec};
+use crate::plan::{
+    BinaryOp, IndexPlan, MatmulPlan, RandomSpec, ReduceOp, ReducePlan, ScanOp, UnaryOp,
+};
 use std::sync::{Arc, RwLockReadGuard};
 
 /// Memory of one dtype on one device.
@@ -352,5 +354,69 @@ impl Storage {
     /// See [`BackendStorage::matmul`].
     pub(crate) fn matmul(&self, plan: &MatmulPlan, a: &Storage, b: &Storage) -> Result<()> {
         same_backend!("matmul", (self => c, a => a, b => b), c.matmul(plan, a, b))
+    }
+
+    /// See [`BackendStorage::unary`].
+    pub(crate) fn unary(
+        &self,
+        dst: &Layout,
+        op: UnaryOp,
+        src: &Storage,
+        src_layout: &Layout,
+    ) -> Result<()> {
+        same_backend!(op.name(), (self => d, src => s), d.unary(dst, op, s, src_layout))
+    }
+
+    /// See [`BackendStorage::binary`].
+    pub(crate) fn binary(
+        &self,
+        dst: &Layout,
+        op: BinaryOp,
+        a: Operand<'_, Storage>,
+        b: Operand<'_, Storage>,
+    ) -> Result<()> {
+        use Operand::{Array, Scalar as Value};
+        match (a, b) {
+            (Array(x, xl), Array(y, yl)) => same_backend!(
+                op.name(),
+                (self => d, x => x, y => y),
+                d.binary(dst, op, Array(x, xl), Array(y, yl))
+            ),
+            (Array(x, xl), Value(v)) => same_backend!(
+                op.name(),
+                (self => d, x => x),
+                d.binary(dst, op, Array(x, xl), Value(v))
+            ),
+            (Value(v), Array(y, yl)) => same_backend!(
+                op.name(),
+                (self => d, y => y),
+                d.binary(dst, op, Value(v), Array(y, yl))
+            ),
+            (Value(v), Value(w)) => {
+                same_backend!(op.name(), (self => d), d.binary(dst, op, Value(v), Value(w)))
+            }
+        }
+    }
+
+    /// See [`BackendStorage::reduce`].
+    pub(crate) fn reduce(
+        &self,
+        dst: &Layout,
+        op: ReduceOp,
+        src: &Storage,
+        plan: &ReducePlan,
+    ) -> Result<()> {
+        same_backend!(op.name(), (self => d, src => s), d.reduce(dst, op, s, plan))
+    }
+
+    /// See [`BackendStorage::scan`].
+    pub(crate) fn scan(
+        &self,
+        dst: &Layout,
+        op: ScanOp,
+        src: &Storage,
+        src_layout: &Layout,
+    ) -> Result<()> {
+        same_backend!(op.name(), (self => d, src => s), d.scan(dst, op, s, src_layout))
     }
 }

@@ -5,7 +5,10 @@
 
 #[cfg(any(feature = "blas", feature = "accelerate"))]
 pub mod blas;
+mod elementwise;
 pub mod gemm;
+mod math;
+mod reduce;
 mod storage;
 mod walk;
 

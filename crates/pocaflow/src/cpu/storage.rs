@@ -1,12 +1,15 @@
 //! The CPU backend's storage: a host buffer behind a lock, and the backend primitives on it.
 
 use super::walk::{for_each2, for_each3, for_each_coord, run_offsets};
-use crate::backend::BackendStorage;
+use crate::backend::{BackendStorage, Operand};
 use crate::dtype::{DType, Element, Scalar};
 use crate::error::{Error, Result};
 use crate::host::{Bits, CpuBuffer};
 use crate::layout::Layout;
-use crate::plan::{Distribution, IndexPlan, MatmulPlan, RandomSpec};
+use crate::plan::{
+    BinaryOp, Distribution, IndexPlan, MatmulPlan, RandomSpec, ReduceOp, ReducePlan, ScanOp,
+    UnaryOp,
+};
 use crate::{with_bits, with_dtype};
 use rayon::prelude::*;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -460,6 +463,40 @@ impl BackendStorage for CpuStorage {
             });
         });
         Ok(())
+    }
+
+    fn unary(
+        &self,
+        dst: &Layout,
+        op: UnaryOp,
+        src: &CpuStorage,
+        src_layout: &Layout,
+    ) -> Result<()> {
+        super::elementwise::unary(self, dst, op, src, src_layout)
+    }
+
+    fn binary(
+        &self,
+        dst: &Layout,
+        op: BinaryOp,
+        a: Operand<'_, CpuStorage>,
+        b: Operand<'_, CpuStorage>,
+    ) -> Result<()> {
+        super::elementwise::binary(self, dst, op, a, b)
+    }
+
+    fn reduce(
+        &self,
+        dst: &Layout,
+        op: ReduceOp,
+        src: &CpuStorage,
+        plan: &ReducePlan,
+    ) -> Result<()> {
+        super::reduce::reduce(self, dst, op, src, plan)
+    }
+
+    fn scan(&self, dst: &Layout, op: ScanOp, src: &CpuStorage, src_layout: &Layout) -> Result<()> {
+        super::reduce::scan(self, dst, op, src, src_layout)
     }
 
     fn matmul(&self, plan: &MatmulPlan, a: &CpuStorage, b: &CpuStorage) -> Result<()> {

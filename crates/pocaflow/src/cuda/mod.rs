@@ -11,6 +11,7 @@
 mod blaslt;
 mod context;
 mod driver;
+mod elementwise;
 mod kernels;
 mod matmul;
 mod memory;

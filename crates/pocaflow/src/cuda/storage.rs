@@ -15,12 +15,15 @@ use super::kernels::{IndexArgs, RandomArgs, View, MAXD, MAXK};
 use super::memory::DeviceBuffer;
 use super::pinned;
 use super::stream::{Stream, StreamInner};
-use crate::backend::BackendStorage;
+use crate::backend::{BackendStorage, Operand};
 use crate::dtype::{DType, Scalar};
 use crate::error::{Error, Result};
 use crate::host::CpuBuffer;
 use crate::layout::Layout;
-use crate::plan::{Distribution, IndexPlan, MatmulPlan, RandomSpec};
+use crate::plan::{
+    BinaryOp, Distribution, IndexPlan, MatmulPlan, RandomSpec, ReduceOp, ReducePlan, ScanOp,
+    UnaryOp,
+};
 use crate::{with_bits, with_dtype};
 use cudarc::driver::result as dr;
 use std::sync::Arc;
@@ -833,6 +836,40 @@ impl BackendStorage for CudaStorage {
         }
         let (d, stream) = context(self.ordinal())?;
         super::matmul::matmul(&d, &stream, plan, dtype, &a.buf, &b.buf, &self.buf)
+    }
+
+    fn unary(
+        &self,
+        dst: &Layout,
+        op: UnaryOp,
+        src: &CudaStorage,
+        src_layout: &Layout,
+    ) -> Result<()> {
+        super::elementwise::unary(self, dst, op, src, src_layout)
+    }
+
+    fn binary(
+        &self,
+        dst: &Layout,
+        op: BinaryOp,
+        a: Operand<'_, CudaStorage>,
+        b: Operand<'_, CudaStorage>,
+    ) -> Result<()> {
+        super::elementwise::binary(self, dst, op, a, b)
+    }
+
+    fn reduce(
+        &self,
+        dst: &Layout,
+        op: ReduceOp,
+        src: &CudaStorage,
+        plan: &ReducePlan,
+    ) -> Result<()> {
+        super::elementwise::reduce(self, dst, op, src, plan)
+    }
+
+    fn scan(&self, dst: &Layout, op: ScanOp, src: &CudaStorage, src_layout: &Layout) -> Result<()> {
+        super::elementwise::scan(self, dst, op, src, src_layout)
     }
 }
 

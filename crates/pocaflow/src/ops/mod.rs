@@ -2,12 +2,15 @@
 //! backend. Backends never re-validate user input.
 
 pub mod creation;
+pub mod elementwise;
 pub mod index;
 pub mod matmul;
 pub mod random;
+pub mod reduce;
 pub mod view;
 
 pub use creation::{arange, eye, full, linspace};
+pub use elementwise::{binary, clip, unary, Value};
 pub use index::IndexItem;
 pub use matmul::matmul;
 
