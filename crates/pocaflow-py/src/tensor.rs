@@ -2,10 +2,11 @@
 
 use crate::convert::{asarray, check_fits, python_scalar, tensor_to_numpy, Order};
 use crate::errors::IntoPyResult;
+use crate::math;
 use crate::types::{device_or_default, parse_device, parse_dtype, PyDType, PyDevice};
 use numpy::PyUntypedArray;
 use pocaflow::ops::IndexItem;
-use pocaflow::{DType, Device, Kind, Scalar, Tensor};
+use pocaflow::{BinaryOp, DType, Device, Kind, Scalar, Tensor, UnaryOp};
 use pyo3::exceptions::{PyIndexError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyEllipsis, PyList, PySlice, PyTuple};
@@ -615,6 +616,311 @@ impl PyTensor {
         Ok(Bound::new(py, PyTensor::wrap(t))?.into_any().unbind())
     }
 
+    fn __add__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::Add, false)
+    }
+
+    fn __radd__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::Add, true)
+    }
+
+    fn __iadd__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        math::in_place(self, other, BinaryOp::Add)
+    }
+
+    fn __sub__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::Subtract, false)
+    }
+
+    fn __rsub__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::Subtract, true)
+    }
+
+    fn __isub__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        math::in_place(self, other, BinaryOp::Subtract)
+    }
+
+    fn __mul__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::Multiply, false)
+    }
+
+    fn __rmul__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::Multiply, true)
+    }
+
+    fn __imul__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        math::in_place(self, other, BinaryOp::Multiply)
+    }
+
+    fn __truediv__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::Divide, false)
+    }
+
+    fn __rtruediv__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::Divide, true)
+    }
+
+    fn __itruediv__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        math::in_place(self, other, BinaryOp::Divide)
+    }
+
+    fn __floordiv__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::FloorDivide, false)
+    }
+
+    fn __rfloordiv__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::FloorDivide, true)
+    }
+
+    fn __ifloordiv__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        math::in_place(self, other, BinaryOp::FloorDivide)
+    }
+
+    fn __mod__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::Remainder, false)
+    }
+
+    fn __rmod__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::Remainder, true)
+    }
+
+    fn __imod__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        math::in_place(self, other, BinaryOp::Remainder)
+    }
+
+    fn __and__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::BitwiseAnd, false)
+    }
+
+    fn __rand__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::BitwiseAnd, true)
+    }
+
+    fn __iand__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        math::in_place(self, other, BinaryOp::BitwiseAnd)
+    }
+
+    fn __or__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::BitwiseOr, false)
+    }
+
+    fn __ror__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::BitwiseOr, true)
+    }
+
+    fn __ior__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        math::in_place(self, other, BinaryOp::BitwiseOr)
+    }
+
+    fn __xor__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::BitwiseXor, false)
+    }
+
+    fn __rxor__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::BitwiseXor, true)
+    }
+
+    fn __ixor__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        math::in_place(self, other, BinaryOp::BitwiseXor)
+    }
+
+    fn __lshift__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::BitwiseLeftShift, false)
+    }
+
+    fn __rlshift__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::BitwiseLeftShift, true)
+    }
+
+    fn __ilshift__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        math::in_place(self, other, BinaryOp::BitwiseLeftShift)
+    }
+
+    fn __rshift__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::BitwiseRightShift, false)
+    }
+
+    fn __rrshift__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::BitwiseRightShift, true)
+    }
+
+    fn __irshift__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        math::in_place(self, other, BinaryOp::BitwiseRightShift)
+    }
+
+    fn __pow__(
+        slf: &Bound<'_, Self>,
+        other: &Bound<'_, PyAny>,
+        modulo: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        no_modulo(modulo)?;
+        math::operator(slf, other, BinaryOp::Pow, false)
+    }
+
+    fn __rpow__(
+        slf: &Bound<'_, Self>,
+        other: &Bound<'_, PyAny>,
+        modulo: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        no_modulo(modulo)?;
+        math::operator(slf, other, BinaryOp::Pow, true)
+    }
+
+    fn __ipow__(
+        &self,
+        other: &Bound<'_, PyAny>,
+        modulo: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        no_modulo(modulo)?;
+        math::in_place(self, other, BinaryOp::Pow)
+    }
+
+    fn __eq__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::Equal, false)
+    }
+
+    fn __ne__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::NotEqual, false)
+    }
+
+    fn __lt__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::Less, false)
+    }
+
+    fn __le__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::LessEqual, false)
+    }
+
+    fn __gt__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::Greater, false)
+    }
+
+    fn __ge__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        math::operator(slf, other, BinaryOp::GreaterEqual, false)
+    }
+
+    fn __neg__(&self) -> PyResult<PyTensor> {
+        math::unary_op(&self.inner, UnaryOp::Negative)
+    }
+
+    fn __abs__(&self) -> PyResult<PyTensor> {
+        math::unary_op(&self.inner, UnaryOp::Abs)
+    }
+
+    fn __invert__(&self) -> PyResult<PyTensor> {
+        math::unary_op(&self.inner, UnaryOp::BitwiseInvert)
+    }
+
+    fn __pos__(&self) -> PyResult<PyTensor> {
+        self.inner.copy_data().py().map(PyTensor::wrap)
+    }
+
+    /// `pocaflow.sum(self, ...)`.
+    #[pyo3(signature = (axis = None, dtype = None, keepdims = false))]
+    fn sum(
+        slf: &Bound<'_, Self>,
+        axis: Option<&Bound<'_, PyAny>>,
+        dtype: Option<&Bound<'_, PyAny>>,
+        keepdims: bool,
+    ) -> PyResult<PyTensor> {
+        math::sum(slf.py(), slf.as_any(), axis, dtype, keepdims)
+    }
+
+    /// `pocaflow.prod(self, ...)`.
+    #[pyo3(signature = (axis = None, dtype = None, keepdims = false))]
+    fn prod(
+        slf: &Bound<'_, Self>,
+        axis: Option<&Bound<'_, PyAny>>,
+        dtype: Option<&Bound<'_, PyAny>>,
+        keepdims: bool,
+    ) -> PyResult<PyTensor> {
+        math::prod(slf.py(), slf.as_any(), axis, dtype, keepdims)
+    }
+
+    /// `pocaflow.max(self, ...)`.
+    #[pyo3(signature = (axis = None, keepdims = false))]
+    fn max(
+        slf: &Bound<'_, Self>,
+        axis: Option<&Bound<'_, PyAny>>,
+        keepdims: bool,
+    ) -> PyResult<PyTensor> {
+        math::max(slf.py(), slf.as_any(), axis, keepdims)
+    }
+
+    /// `pocaflow.min(self, ...)`.
+    #[pyo3(signature = (axis = None, keepdims = false))]
+    fn min(
+        slf: &Bound<'_, Self>,
+        axis: Option<&Bound<'_, PyAny>>,
+        keepdims: bool,
+    ) -> PyResult<PyTensor> {
+        math::min(slf.py(), slf.as_any(), axis, keepdims)
+    }
+
+    /// `pocaflow.mean(self, ...)`.
+    #[pyo3(signature = (axis = None, keepdims = false))]
+    fn mean(
+        slf: &Bound<'_, Self>,
+        axis: Option<&Bound<'_, PyAny>>,
+        keepdims: bool,
+    ) -> PyResult<PyTensor> {
+        math::mean(slf.py(), slf.as_any(), axis, keepdims)
+    }
+
+    /// `pocaflow.all(self, ...)`.
+    #[pyo3(signature = (axis = None, keepdims = false))]
+    fn all(
+        slf: &Bound<'_, Self>,
+        axis: Option<&Bound<'_, PyAny>>,
+        keepdims: bool,
+    ) -> PyResult<PyTensor> {
+        math::all(slf.py(), slf.as_any(), axis, keepdims)
+    }
+
+    /// `pocaflow.any(self, ...)`.
+    #[pyo3(signature = (axis = None, keepdims = false))]
+    fn any(
+        slf: &Bound<'_, Self>,
+        axis: Option<&Bound<'_, PyAny>>,
+        keepdims: bool,
+    ) -> PyResult<PyTensor> {
+        math::any(slf.py(), slf.as_any(), axis, keepdims)
+    }
+
+    /// `pocaflow.var(self, ...)`.
+    #[pyo3(signature = (axis = None, correction = 0.0, keepdims = false))]
+    fn var(
+        slf: &Bound<'_, Self>,
+        axis: Option<&Bound<'_, PyAny>>,
+        correction: f64,
+        keepdims: bool,
+    ) -> PyResult<PyTensor> {
+        math::var(slf.py(), slf.as_any(), axis, correction, keepdims)
+    }
+
+    /// `pocaflow.std(self, ...)`.
+    #[pyo3(signature = (axis = None, correction = 0.0, keepdims = false))]
+    fn std(
+        slf: &Bound<'_, Self>,
+        axis: Option<&Bound<'_, PyAny>>,
+        correction: f64,
+        keepdims: bool,
+    ) -> PyResult<PyTensor> {
+        math::std_(slf.py(), slf.as_any(), axis, correction, keepdims)
+    }
+
+    /// `pocaflow.argmax(self, ...)`.
+    #[pyo3(signature = (axis = None, keepdims = false))]
+    fn argmax(slf: &Bound<'_, Self>, axis: Option<isize>, keepdims: bool) -> PyResult<PyTensor> {
+        math::argmax(slf.py(), slf.as_any(), axis, keepdims)
+    }
+
+    /// `pocaflow.argmin(self, ...)`.
+    #[pyo3(signature = (axis = None, keepdims = false))]
+    fn argmin(slf: &Bound<'_, Self>, axis: Option<isize>, keepdims: bool) -> PyResult<PyTensor> {
+        math::argmin(slf.py(), slf.as_any(), axis, keepdims)
+    }
+
     fn __len__(&self) -> PyResult<usize> {
         self.inner
             .shape()
@@ -638,6 +944,16 @@ impl PyTensor {
             self.inner.dtype(),
             self.inner.device()
         ))
+    }
+}
+
+/// `pow(x, y, modulo)` has no array form: a modulo is a TypeError.
+fn no_modulo(modulo: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    match modulo {
+        Some(m) if !m.is_none() => Err(PyTypeError::new_err(
+            "pow() with a modulo is not supported for arrays",
+        )),
+        _ => Ok(()),
     }
 }
 

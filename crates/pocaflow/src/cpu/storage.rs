@@ -79,7 +79,7 @@ fn copy_bits<U: Bits>(dst: &mut [U], dl: &Layout, src: &[U], sl: &Layout) {
 }
 
 /// Copies between two buffers (distinct memory).
-fn copy_buffers(dst: &mut CpuBuffer, dl: &Layout, src: &CpuBuffer, sl: &Layout) {
+pub(super) fn copy_buffers(dst: &mut CpuBuffer, dl: &Layout, src: &CpuBuffer, sl: &Layout) {
     if dst.dtype() == src.dtype() {
         with_bits!(dst.dtype().size_in_bytes(), U, {
             copy_bits::<U>(

@@ -6,7 +6,10 @@ use crate::layout::Layout;
 
 /// The dimensions of views of one shape, extent-1 dimensions dropped and neighbours merged
 /// where every view steps through them as one: `(extent, stride per view)`, outermost first.
-fn merged<const N: usize>(shape: &[usize], strides: [&[isize]; N]) -> Vec<(usize, [isize; N])> {
+pub(crate) fn merged<const N: usize>(
+    shape: &[usize],
+    strides: [&[isize]; N],
+) -> Vec<(usize, [isize; N])> {
     let mut dims: Vec<(usize, [isize; N])> = Vec::new();
     for (d, &n) in shape.iter().enumerate() {
         if n == 1 {
@@ -24,33 +27,29 @@ fn merged<const N: usize>(shape: &[usize], strides: [&[isize]; N]) -> Vec<(usize
     dims
 }
 
-/// Calls `f` with the storage offsets of each element of `N` views of one shape, in C order.
+/// Calls `f(offsets, n, strides)` for each run of `N` views of one shape, in C order: a run is
+/// `n` elements along the innermost merged dimension, starting at `offsets` and stepping by
+/// `strides` (one per view).
 #[allow(clippy::needless_range_loop)]
-fn walk<const N: usize>(
+pub(crate) fn for_each_run<const N: usize>(
     shape: &[usize],
     strides: [&[isize]; N],
     offsets: [usize; N],
-    mut f: impl FnMut([usize; N]),
+    mut f: impl FnMut([usize; N], usize, [isize; N]),
 ) {
     if shape.contains(&0) {
         return;
     }
     let dims = merged(shape, strides);
     let Some(&(inner_n, inner_s)) = dims.last() else {
-        f(offsets);
+        f(offsets, 1, [0; N]);
         return;
     };
     let outer = &dims[..dims.len() - 1];
     let mut index = vec![0usize; outer.len()];
     let mut pos: [isize; N] = std::array::from_fn(|v| offsets[v] as isize);
     loop {
-        let mut p = pos;
-        for _ in 0..inner_n {
-            f(std::array::from_fn(|v| p[v] as usize));
-            for v in 0..N {
-                p[v] += inner_s[v];
-            }
-        }
+        f(std::array::from_fn(|v| pos[v] as usize), inner_n, inner_s);
         // Advance the outer index like an odometer.
         let mut d = outer.len();
         loop {
@@ -71,6 +70,25 @@ fn walk<const N: usize>(
             index[d] = 0;
         }
     }
+}
+
+/// Calls `f` with the storage offsets of each element of `N` views of one shape, in C order.
+#[allow(clippy::needless_range_loop)]
+fn walk<const N: usize>(
+    shape: &[usize],
+    strides: [&[isize]; N],
+    offsets: [usize; N],
+    mut f: impl FnMut([usize; N]),
+) {
+    for_each_run(shape, strides, offsets, |start, n, step| {
+        let mut p: [isize; N] = std::array::from_fn(|v| start[v] as isize);
+        for _ in 0..n {
+            f(std::array::from_fn(|v| p[v] as usize));
+            for v in 0..N {
+                p[v] += step[v];
+            }
+        }
+    });
 }
 
 /// Calls `f(a_offset, b_offset)` for each element of two views of one shape.
