@@ -621,6 +621,8 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
         x
     } else if x > HI {
         f32::INFINITY
+    } else if x < LO {
+        0.0
     } else {
         y
     }
