@@ -118,3 +118,108 @@ def random_shapes(rng: np.random.Generator, count: int, max_ndim: int = 4, max_s
         ndim = int(rng.integers(0, max_ndim + 1))
         shapes.append(tuple(int(rng.integers(0, max_side + 1)) for _ in range(ndim)))
     return shapes
+
+
+# --- floating-point references of every dtype -----------------------------------------------------
+
+#: Machine epsilon of each float dtype (bfloat16 keeps 8 significant bits).
+FLOAT_EPS = {"float16": 2.0**-10, "bfloat16": 2.0**-7, "float32": 2.0**-23, "float64": 2.0**-52}
+#: The smallest positive subnormal of each float dtype.
+FLOAT_TINY = {"float16": 2.0**-24, "bfloat16": 2.0**-133, "float32": 2.0**-149, "float64": 2.0**-1074}
+
+
+def bf16_round(a) -> np.ndarray:
+    """``a`` rounded to the nearest bfloat16 (ties to even), as float32: the top 16 bits of the
+    float32 pattern after adding ``0x7FFF`` plus the lowest kept bit. NaN stays NaN (quiet)."""
+    f = np.asarray(a, dtype=np.float32)
+    bits = f.view(np.uint32).astype(np.uint64)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    out = rounded.astype(np.uint32).view(np.float32).reshape(f.shape)
+    return np.where(np.isnan(f), np.float32(np.nan), out)
+
+
+def round_to(a, name) -> np.ndarray:
+    """``a`` rounded to dtype ``name`` and returned as ``np_dtype(name)`` (bfloat16 through
+    float32, the way a float32 computation rounded once would give it)."""
+    name = getattr(name, "name", name)
+    a = np.asarray(a)
+    if name == "bfloat16":
+        return bf16_round(a.astype(np.float32))
+    return a.astype(np_dtype(name))
+
+
+def ulp(a, name) -> np.ndarray:
+    """The spacing of dtype ``name`` at the magnitude of ``a`` (float64; never below the
+    smallest subnormal)."""
+    name = getattr(name, "name", name)
+    a = np.abs(np.asarray(a, dtype=np.float64))
+    with np.errstate(all="ignore"):
+        _, e = np.frexp(np.where(np.isfinite(a), a, 1.0))
+        sp = np.ldexp(FLOAT_EPS[name], e - 1)
+    return np.maximum(sp, FLOAT_TINY[name])
+
+
+def sample_float(rng: np.random.Generator, shape, name, lo=-10.0, hi=10.0) -> np.ndarray:
+    """Uniform values in ``[lo, hi]`` rounded to dtype ``name``, as ``np_dtype(name)``."""
+    return round_to(rng.uniform(lo, hi, size=shape), name)
+
+
+def sample_full(rng: np.random.Generator, shape, name) -> np.ndarray:
+    """Random values over the whole range of an integer or bool dtype; floats as
+    ``sample_float`` in ``[-100, 100]``."""
+    name = getattr(name, "name", name)
+    if name == "bool":
+        return rng.random(shape) < 0.5
+    if name[0] in "iu":
+        info = np.iinfo(name)
+        return rng.integers(info.min, info.max, size=shape, endpoint=True, dtype=name)
+    return sample_float(rng, shape, name, -100.0, 100.0)
+
+
+def check_close(t, want, name, ulps: float = 4.0, atol: float = 0.0) -> None:
+    """``t`` (a pocaflow array of dtype ``name``) is ``want`` (an exact or float64 reference)
+    to within ``ulps`` spacings of the dtype at ``want`` plus ``atol``: NaN exactly where the
+    reference rounds to NaN, infinities exactly where it rounds to an infinity, and the sign of
+    every zero of the reference kept."""
+    import pocaflow as pf
+
+    name = getattr(name, "name", name)
+    assert isinstance(t, pf.Tensor), type(t)
+    want = np.asarray(want, dtype=np.float64)
+    assert t.shape == want.shape, (t.shape, want.shape)
+    assert t.dtype == name, (t.dtype, name)
+    got = t.numpy().astype(np.float64)
+    with np.errstate(all="ignore"):
+        want_r = round_to(want, name).astype(np.float64)
+    bad_nan = np.isnan(got) != np.isnan(want_r)
+    assert not bad_nan.any(), (
+        f"NaN mismatch at {np.argwhere(bad_nan)[:5].tolist()}: got {got[bad_nan][:5]}, "
+        f"want {want_r[bad_nan][:5]}"
+    )
+    inf = np.isinf(want_r) | np.isinf(got)
+    bad_inf = inf & (got != want_r)
+    assert not bad_inf.any(), f"inf mismatch: got {got[bad_inf][:5]}, want {want_r[bad_inf][:5]}"
+    zero = want_r == 0
+    bad_zero = zero & ((got != 0) | (np.signbit(got) != np.signbit(want_r)))
+    if ulps == 0 and atol == 0:
+        assert not bad_zero.any(), (
+            f"signed zero mismatch: got {got[bad_zero][:5]}, want {want_r[bad_zero][:5]}"
+        )
+    fin = np.isfinite(want_r) & ~np.isnan(got)
+    if ulps == 0 and atol == 0:
+        bad = fin & (got != want_r)
+        assert not bad.any(), (
+            f"{bad.sum()} inexact: got {got[bad][:5].tolist()}, want {want_r[bad][:5].tolist()}"
+        )
+        return
+    err = np.abs(got - want)
+    tol = ulps * ulp(want, name) + atol
+    bad = fin & ~(err <= tol)
+    assert not bad.any(), (
+        f"{bad.sum()} of {bad.size} beyond {ulps} ulps: worst at "
+        f"got {got[bad][:5].tolist()}, want {want[bad][:5].tolist()}, "
+        f"max err/ulp {(err / ulp(want, name))[bad].max():.3g}"
+    )
+    exact_zero = zero & (want == 0)
+    bad_zero = exact_zero & (got == 0) & (np.signbit(got) != np.signbit(want))
+    assert not bad_zero.any(), f"signed zero mismatch: got {got[bad_zero][:5]}"

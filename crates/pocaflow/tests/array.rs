@@ -4,24 +4,11 @@
 
 mod common;
 
-use common::Rng;
+use common::{devices, Rng};
 use ndarray::ArrayD;
 use pocaflow::ops::{self, IndexItem};
 use pocaflow::plan::{Distribution, RandomSpec};
 use pocaflow::{DType, Device, Error, Scalar, Tensor};
-
-/// The CPU, and CUDA device 0 when it is usable (required under `POCAFLOW_REQUIRE_CUDA=1`).
-fn devices() -> Vec<Device> {
-    let mut out = vec![Device::Cpu];
-    match Device::cuda(0) {
-        Ok(d) => out.push(d),
-        Err(e) if std::env::var("POCAFLOW_REQUIRE_CUDA").as_deref() == Ok("1") => {
-            panic!("POCAFLOW_REQUIRE_CUDA=1 but CUDA is not usable: {e}")
-        }
-        Err(_) => {}
-    }
-    out
-}
 
 fn host_i64(t: &Tensor) -> ArrayD<i64> {
     t.to_dtype(DType::I64).unwrap().to_ndarray::<i64>().unwrap()

@@ -4,6 +4,19 @@
 use ndarray::{Array2, ArrayD, ArrayView2, Axis, IxDyn};
 use pocaflow::{DType, Device, Tensor};
 
+/// The CPU, and CUDA device 0 when it is usable (required under `POCAFLOW_REQUIRE_CUDA=1`).
+pub fn devices() -> Vec<Device> {
+    let mut out = vec![Device::Cpu];
+    match Device::cuda(0) {
+        Ok(d) => out.push(d),
+        Err(e) if std::env::var("POCAFLOW_REQUIRE_CUDA").as_deref() == Ok("1") => {
+            panic!("POCAFLOW_REQUIRE_CUDA=1 but CUDA is not usable: {e}")
+        }
+        Err(_) => {}
+    }
+    out
+}
+
 /// SplitMix64: small, seeded, good enough to draw test data and shapes.
 pub struct Rng(u64);
 
