@@ -42,7 +42,8 @@ fn float32_arithmetic_broadcasts_and_rounds_once() {
             let a = f32_round(&rng.array(sa));
             let b = f32_round(&rng.array(sb).mapv(|v| v + 2.0));
             let (ta, tb) = (on(&a, DType::F32, device), on(&b, DType::F32, device));
-            let cases: [(BinaryOp, fn(f32, f32) -> f32); 4] = [
+            type F = fn(f32, f32) -> f32;
+            let cases: [(BinaryOp, F); 4] = [
                 (BinaryOp::Add, |x, y| x + y),
                 (BinaryOp::Subtract, |x, y| x - y),
                 (BinaryOp::Multiply, |x, y| x * y),
@@ -117,10 +118,7 @@ fn integer_semantics_match_numpy() {
         };
         assert_eq!(run(BinaryOp::FloorDivide), [-4, -4, 0, 1, i32::MIN, 0]);
         assert_eq!(run(BinaryOp::Remainder), [1, -1, 0, 2, 0, 3]);
-        assert_eq!(
-            run(BinaryOp::BitwiseLeftShift),
-            [-28, -2147483648, -8, 40, 0, 0]
-        );
+        assert_eq!(run(BinaryOp::BitwiseLeftShift), [-28, 0, -8, 40, 0, 0]);
         assert_eq!(run(BinaryOp::BitwiseRightShift), [-2, 0, -8, 0, -1, 0]);
         assert_eq!(run(BinaryOp::Add), [-5, 5, -8, 8, i32::MAX, 43]);
         let p = binary(BinaryOp::Pow, (&a).into(), Scalar::Int(3).into(), None).unwrap();
