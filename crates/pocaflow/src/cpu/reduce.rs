@@ -178,16 +178,16 @@ fn columns<R: Reducer>(
     }
 }
 
-/// Sums and products of floats, accumulated in the compute type.
+/// Sums (or products, `PROD`) of floats, accumulated in the compute type.
 #[derive(Clone, Copy)]
-struct FloatFold<T>(bool, std::marker::PhantomData<T>);
+struct FloatFold<T, const PROD: bool>(std::marker::PhantomData<T>);
 
-impl<T: FloatElem> Reducer for FloatFold<T> {
+impl<T: FloatElem, const PROD: bool> Reducer for FloatFold<T, PROD> {
     type In = T;
     type Acc = T::C;
     type Out = T;
     fn init(self) -> T::C {
-        if self.0 {
+        if PROD {
             <T::C as Float>::ONE
         } else {
             <T::C as Float>::ZERO
@@ -199,7 +199,7 @@ impl<T: FloatElem> Reducer for FloatFold<T> {
     }
     #[inline(always)]
     fn merge(self, a: T::C, b: T::C) -> T::C {
-        if self.0 {
+        if PROD {
             a * b
         } else {
             a + b
@@ -213,14 +213,14 @@ impl<T: FloatElem> Reducer for FloatFold<T> {
 /// Sums and products of integers and booleans, wrapping in 64 bits (the result's bits as
 /// `u64`: two's complement makes signed and unsigned wrapping the same).
 #[derive(Clone, Copy)]
-struct IntFold<T>(bool, std::marker::PhantomData<T>);
+struct IntFold<T, const PROD: bool>(std::marker::PhantomData<T>);
 
-impl<T: Element> Reducer for IntFold<T> {
+impl<T: Element, const PROD: bool> Reducer for IntFold<T, PROD> {
     type In = T;
     type Acc = u64;
     type Out = u64;
     fn init(self) -> u64 {
-        u64::from(self.0)
+        u64::from(PROD)
     }
     #[inline(always)]
     fn step(self, acc: u64, x: T, _: usize) -> u64 {
@@ -228,7 +228,7 @@ impl<T: Element> Reducer for IntFold<T> {
     }
     #[inline(always)]
     fn merge(self, a: u64, b: u64) -> u64 {
-        if self.0 {
+        if PROD {
             a.wrapping_mul(b)
         } else {
             a.wrapping_add(b)
@@ -311,11 +311,11 @@ impl Ordered for half::bf16 {
     }
 }
 
-/// `max` / `min` (`.0` is whether it is `max`): the element itself, NaN winning.
+/// `max` / `min` (`MAX`: whether it is `max`): the element itself, NaN winning.
 #[derive(Clone, Copy)]
-struct ExtremeValue<T>(bool, std::marker::PhantomData<T>);
+struct ExtremeValue<T, const MAX: bool>(std::marker::PhantomData<T>);
 
-impl<T: Ordered> Reducer for ExtremeValue<T> {
+impl<T: Ordered, const MAX: bool> Reducer for ExtremeValue<T, MAX> {
     type In = T;
     type Acc = Option<T>;
     type Out = T;
@@ -329,7 +329,7 @@ impl<T: Ordered> Reducer for ExtremeValue<T> {
     #[inline(always)]
     fn merge(self, a: Option<T>, b: Option<T>) -> Option<T> {
         match (a, b) {
-            (Some(p), Some(q)) => Some(if T::K::beats(q.key(), p.key(), self.0) {
+            (Some(p), Some(q)) => Some(if T::K::beats(q.key(), p.key(), MAX) {
                 q
             } else {
                 p
@@ -345,9 +345,9 @@ impl<T: Ordered> Reducer for ExtremeValue<T> {
 
 /// `argmax` / `argmin`: the position of the first extreme element (the first NaN).
 #[derive(Clone, Copy)]
-struct ExtremeIndex<T>(bool, std::marker::PhantomData<T>);
+struct ExtremeIndex<T, const MAX: bool>(std::marker::PhantomData<T>);
 
-impl<T: Ordered> Reducer for ExtremeIndex<T> {
+impl<T: Ordered, const MAX: bool> Reducer for ExtremeIndex<T, MAX> {
     type In = T;
     type Acc = Option<(T, usize)>;
     type Out = i64;
@@ -364,7 +364,7 @@ impl<T: Ordered> Reducer for ExtremeIndex<T> {
             (Some(p), Some(q)) => {
                 let (kp, kq) = (p.0.key(), q.0.key());
                 let q_wins =
-                    T::K::beats(kq, kp, self.0) || (!T::K::beats(kp, kq, self.0) && q.1 < p.1);
+                    T::K::beats(kq, kp, MAX) || (!T::K::beats(kp, kq, MAX) && q.1 < p.1);
                 Some(if q_wins { q } else { p })
             }
             (p, None) => p,
@@ -376,16 +376,16 @@ impl<T: Ordered> Reducer for ExtremeIndex<T> {
     }
 }
 
-/// `all` / `any` (`.0` is whether it is `all`).
+/// `all` / `any` (`ALL`: whether it is `all`).
 #[derive(Clone, Copy)]
-struct Logical(bool);
+struct Logical<const ALL: bool>;
 
-impl Reducer for Logical {
+impl<const ALL: bool> Reducer for Logical<ALL> {
     type In = bool;
     type Acc = bool;
     type Out = bool;
     fn init(self) -> bool {
-        self.0
+        ALL
     }
     #[inline(always)]
     fn step(self, acc: bool, x: bool, _: usize) -> bool {
@@ -393,7 +393,7 @@ impl Reducer for Logical {
     }
     #[inline(always)]
     fn merge(self, a: bool, b: bool) -> bool {
-        if self.0 {
+        if ALL {
             a & b
         } else {
             a | b
@@ -416,6 +416,26 @@ fn bits_mut(b: &mut CpuBuffer) -> &mut [u64] {
     b.as_bits_mut::<u64>().expect("a 64-bit result")
 }
 
+/// Calls `$run(reducer)` with the sum or product reducer (`$prod`) for the element type of
+/// `$d`: floats accumulate in their compute type, integers and `bool` in 64 bits.
+macro_rules! with_fold {
+    ($d:expr, $prod:expr, $run:ident) => {{
+        use std::marker::PhantomData as P;
+        match ($d, $prod) {
+            (DType::F16, false) => $run!(FloatFold::<half::f16, false>(P), typed_mut),
+            (DType::F16, true) => $run!(FloatFold::<half::f16, true>(P), typed_mut),
+            (DType::BF16, false) => $run!(FloatFold::<half::bf16, false>(P), typed_mut),
+            (DType::BF16, true) => $run!(FloatFold::<half::bf16, true>(P), typed_mut),
+            (DType::F32, false) => $run!(FloatFold::<f32, false>(P), typed_mut),
+            (DType::F32, true) => $run!(FloatFold::<f32, true>(P), typed_mut),
+            (DType::F64, false) => $run!(FloatFold::<f64, false>(P), typed_mut),
+            (DType::F64, true) => $run!(FloatFold::<f64, true>(P), typed_mut),
+            (d, false) => crate::with_dtype!(d, T, $run!(IntFold::<T, false>(P), bits_mut)),
+            (d, true) => crate::with_dtype!(d, T, $run!(IntFold::<T, true>(P), bits_mut)),
+        }
+    }};
+}
+
 /// See `BackendStorage::reduce`.
 pub(crate) fn reduce(
     dst: &CpuStorage,
@@ -429,60 +449,22 @@ pub(crate) fn reduce(
     let dtype = s.dtype();
     debug_assert!(dl.is_c_contiguous() && dl.offset() == 0);
     use std::marker::PhantomData as P;
+    macro_rules! run {
+        ($r:expr, $out:ident) => {
+            drive($r, $out(&mut d), typed(&s), plan)
+        };
+    }
     match op {
-        ReduceOp::Sum | ReduceOp::Prod => {
-            let prod = op == ReduceOp::Prod;
-            match dtype {
-                DType::F16 => drive(
-                    FloatFold::<half::f16>(prod, P),
-                    typed_mut(&mut d),
-                    typed(&s),
-                    plan,
-                ),
-                DType::BF16 => drive(
-                    FloatFold::<half::bf16>(prod, P),
-                    typed_mut(&mut d),
-                    typed(&s),
-                    plan,
-                ),
-                DType::F32 => drive(
-                    FloatFold::<f32>(prod, P),
-                    typed_mut(&mut d),
-                    typed(&s),
-                    plan,
-                ),
-                DType::F64 => drive(
-                    FloatFold::<f64>(prod, P),
-                    typed_mut(&mut d),
-                    typed(&s),
-                    plan,
-                ),
-                _ => crate::with_dtype!(dtype, T, {
-                    drive(
-                        IntFold::<T>(prod, P),
-                        bits_mut(&mut d),
-                        typed::<T>(&s),
-                        plan,
-                    )
-                }),
-            }
+        ReduceOp::Sum => with_fold!(dtype, false, run),
+        ReduceOp::Prod => with_fold!(dtype, true, run),
+        ReduceOp::Max => crate::with_dtype!(dtype, T, run!(ExtremeValue::<T, true>(P), typed_mut)),
+        ReduceOp::Min => crate::with_dtype!(dtype, T, run!(ExtremeValue::<T, false>(P), typed_mut)),
+        ReduceOp::Argmax => {
+            crate::with_dtype!(dtype, T, run!(ExtremeIndex::<T, true>(P), typed_mut))
         }
-        ReduceOp::Max | ReduceOp::Min => crate::with_dtype!(dtype, T, {
-            drive(
-                ExtremeValue::<T>(op == ReduceOp::Max, P),
-                typed_mut(&mut d),
-                typed::<T>(&s),
-                plan,
-            )
-        }),
-        ReduceOp::Argmax | ReduceOp::Argmin => crate::with_dtype!(dtype, T, {
-            drive(
-                ExtremeIndex::<T>(op == ReduceOp::Argmax, P),
-                typed_mut(&mut d),
-                typed::<T>(&s),
-                plan,
-            )
-        }),
+        ReduceOp::Argmin => {
+            crate::with_dtype!(dtype, T, run!(ExtremeIndex::<T, false>(P), typed_mut))
+        }
         ReduceOp::All | ReduceOp::Any => {
             if dtype != DType::Bool {
                 return Err(Error::DType(format!(
@@ -490,12 +472,11 @@ pub(crate) fn reduce(
                     op.name()
                 )));
             }
-            drive(
-                Logical(op == ReduceOp::All),
-                typed_mut(&mut d),
-                typed(&s),
-                plan,
-            )
+            if op == ReduceOp::All {
+                run!(Logical::<true>, typed_mut)
+            } else {
+                run!(Logical::<false>, typed_mut)
+            }
         }
     }
     Ok(())
@@ -534,46 +515,11 @@ pub(crate) fn scan(
 ) -> Result<()> {
     let s = src.read();
     let mut d = dst.write();
-    let prod = op == ScanOp::Prod;
-    use std::marker::PhantomData as P;
-    match s.dtype() {
-        DType::F16 => scan_rows(
-            FloatFold::<half::f16>(prod, P),
-            typed_mut(&mut d),
-            dl,
-            typed(&s),
-            sl,
-        ),
-        DType::BF16 => scan_rows(
-            FloatFold::<half::bf16>(prod, P),
-            typed_mut(&mut d),
-            dl,
-            typed(&s),
-            sl,
-        ),
-        DType::F32 => scan_rows(
-            FloatFold::<f32>(prod, P),
-            typed_mut(&mut d),
-            dl,
-            typed(&s),
-            sl,
-        ),
-        DType::F64 => scan_rows(
-            FloatFold::<f64>(prod, P),
-            typed_mut(&mut d),
-            dl,
-            typed(&s),
-            sl,
-        ),
-        dtype => crate::with_dtype!(dtype, T, {
-            scan_rows(
-                IntFold::<T>(prod, P),
-                bits_mut(&mut d),
-                dl,
-                typed::<T>(&s),
-                sl,
-            )
-        }),
+    macro_rules! run {
+        ($r:expr, $out:ident) => {
+            scan_rows($r, $out(&mut d), dl, typed(&s), sl)
+        };
     }
+    with_fold!(s.dtype(), op == ScanOp::Prod, run);
     Ok(())
 }
