@@ -125,7 +125,12 @@ def random_shapes(rng: np.random.Generator, count: int, max_ndim: int = 4, max_s
 #: Machine epsilon of each float dtype (bfloat16 keeps 8 significant bits).
 FLOAT_EPS = {"float16": 2.0**-10, "bfloat16": 2.0**-7, "float32": 2.0**-23, "float64": 2.0**-52}
 #: The smallest positive subnormal of each float dtype.
-FLOAT_TINY = {"float16": 2.0**-24, "bfloat16": 2.0**-133, "float32": 2.0**-149, "float64": 2.0**-1074}
+FLOAT_TINY = {
+    "float16": 2.0**-24,
+    "bfloat16": 2.0**-133,
+    "float32": 2.0**-149,
+    "float64": 2.0**-1074,
+}
 
 
 def bf16_round(a) -> np.ndarray:
@@ -225,3 +230,17 @@ def check_close(t, want, name, ulps: float = 4.0, atol: float = 0.0) -> None:
     exact_zero = zero & (want == 0)
     bad_zero = exact_zero & (got == 0) & (np.signbit(got) != np.signbit(want))
     assert not bad_zero.any(), f"signed zero mismatch: got {got[bad_zero][:5]}"
+
+
+def promoted(a, b):
+    """The dtype the standard (NumPy 2 for mixed kinds) gives for ``a`` op ``b``; bfloat16 as
+    float16 but one step wider for 16-bit integers and float16 (float32)."""
+    if "bfloat16" not in (a, b):
+        return np.result_type(np.dtype(a), np.dtype(b)).name
+    other = b if a == "bfloat16" else a
+    return {
+        "bool": "bfloat16", "int8": "bfloat16", "uint8": "bfloat16", "bfloat16": "bfloat16",
+        "int16": "float32", "uint16": "float32", "float16": "float32", "float32": "float32",
+        "int32": "float64", "uint32": "float64", "int64": "float64", "uint64": "float64",
+        "float64": "float64",
+    }[other]  # fmt: skip

@@ -25,6 +25,7 @@ from helpers import (
     check,
     check_close,
     np_dtype,
+    promoted,
     random_shapes,
     round_to,
     sample,
@@ -37,9 +38,25 @@ SIGNED = [n for n in INT_NAMES if n[0] == "i"]
 
 #: Special floating-point values of the standard's special cases.
 SPECIAL = [
-    math.nan, math.inf, -math.inf, 0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.5, 3.0, 7.0, -7.0,
-    1e-30, -1e-30, 1e30, -1e30,
-]  # fmt: skip
+    math.nan,
+    math.inf,
+    -math.inf,
+    0.0,
+    -0.0,
+    1.0,
+    -1.0,
+    0.5,
+    -0.5,
+    2.0,
+    -2.5,
+    3.0,
+    7.0,
+    -7.0,
+    1e-30,
+    -1e-30,
+    1e30,
+    -1e30,
+]
 
 
 def T(a, name=None, dev="cpu"):
@@ -62,26 +79,12 @@ def ref64(func, *args):
         return np.asarray(func(*[np.asarray(a, dtype=np.float64) for a in args]))
 
 
-def promoted(a, b):
-    """The dtype the standard (NumPy 2 for mixed kinds) gives for ``a`` op ``b``; bfloat16 as
-    float16 but one step wider for 16-bit integers and float16 (float32)."""
-    if "bfloat16" not in (a, b):
-        return np.result_type(np.dtype(a), np.dtype(b)).name
-    other = b if a == "bfloat16" else a
-    return {
-        "bool": "bfloat16", "int8": "bfloat16", "uint8": "bfloat16", "bfloat16": "bfloat16",
-        "int16": "float32", "uint16": "float32", "float16": "float32", "float32": "float32",
-        "int32": "float64", "uint32": "float64", "int64": "float64", "uint64": "float64",
-        "float64": "float64",
-    }[other]  # fmt: skip
-
-
 def ulps_for(name, ulps):
     """Transcendental tolerance: ``ulps`` for float32/float64, one ulp for the 16-bit floats."""
     return 1.0 if name in ("float16", "bfloat16") else ulps
 
 
-# --- unary float functions -------------------------------------------------------------------
+# --- unary float functions ------------------------------------------------------------------------
 
 #: name: (NumPy function, domain low, high, ulps for float32/float64)
 UNARY_FLOAT = {
@@ -148,7 +151,8 @@ def test_unary_float_special_values(fname, name, xdev):
 
 @pytest.mark.parametrize("name", [n for n in DTYPE_NAMES if n not in FLOAT_NAMES])
 @pytest.mark.parametrize(
-    "fname", sorted(UNARY_FLOAT) + ["signbit", "atan2", "hypot", "copysign", "logaddexp", "nextafter"]
+    "fname",
+    sorted(UNARY_FLOAT) + ["signbit", "atan2", "hypot", "copysign", "logaddexp", "nextafter"],
 )
 def test_float_only_functions_reject_integers_and_bool(fname, name, rng, xdev):
     x = T(sample(rng, (3,), name), name, xdev)
@@ -165,8 +169,13 @@ def test_float_only_binary_with_one_float_operand(fname, name, xdev):
     i = np.array([1, 2, 3], dtype=name)
     got = getattr(pf, fname)(T(f, dev=xdev), T(i, dev=xdev))
     want_dtype = np.result_type(f.dtype, i.dtype).name
-    func = {"atan2": np.arctan2, "hypot": np.hypot, "copysign": np.copysign,
-            "logaddexp": np.logaddexp, "nextafter": np.nextafter}[fname]  # fmt: skip
+    func = {
+        "atan2": np.arctan2,
+        "hypot": np.hypot,
+        "copysign": np.copysign,
+        "logaddexp": np.logaddexp,
+        "nextafter": np.nextafter,
+    }[fname]
     if fname == "nextafter":
         want = func(f.astype(want_dtype), i.astype(want_dtype))
         check_close(got, want, want_dtype, 0)
@@ -174,7 +183,7 @@ def test_float_only_binary_with_one_float_operand(fname, name, xdev):
         check_close(got, ref64(func, f, i), want_dtype, 4)
 
 
-# --- unary functions with exact results ---------------------------------------------------------
+# --- unary functions with exact results -----------------------------------------------------------
 
 UNARY_EXACT = {
     "abs": np.abs,
@@ -271,7 +280,7 @@ def test_classification(fname, name, rng, xdev):
     check(got, want, dtype="bool")
 
 
-# --- binary functions ---------------------------------------------------------------------------
+# --- binary functions -----------------------------------------------------------------------------
 
 #: name: (NumPy function, tolerance in ulps for floats (0: exact against NumPy in the dtype))
 BINARY_NUMERIC = {
@@ -475,9 +484,17 @@ def test_floor_divide_remainder_signs_follow_python(name, xdev):
     for i in range(a.size):
         want_fd, want_rm = divmod(float(a[i]), float(b[i]))
         assert fd[i] == want_fd and math.copysign(1, fd[i]) == math.copysign(1, want_fd), (
-            a[i], b[i], fd[i], want_fd)  # fmt: skip
+            a[i],
+            b[i],
+            fd[i],
+            want_fd,
+        )
         assert rm[i] == want_rm and math.copysign(1, rm[i]) == math.copysign(1, want_rm), (
-            a[i], b[i], rm[i], want_rm)  # fmt: skip
+            a[i],
+            b[i],
+            rm[i],
+            want_rm,
+        )
 
 
 @pytest.mark.parametrize("name", SIGNED)
@@ -519,8 +536,9 @@ def test_promotion_add_multiply(n1, n2, rng, xdev):
             continue
         got = getattr(pf, fname)(ta, tb)
         assert got.dtype == want_dtype, (fname, n1, n2, got.dtype, want_dtype)
-        want = in_dtype(func, want_dtype, a.astype(np_dtype(want_dtype)),
-                        b.astype(np_dtype(want_dtype)))  # fmt: skip
+        want = in_dtype(
+            func, want_dtype, a.astype(np_dtype(want_dtype)), b.astype(np_dtype(want_dtype))
+        )
         if want_dtype[0] in "iub":
             check(got, want, dtype=want_dtype)
         else:
@@ -548,12 +566,12 @@ def test_promotion_uint64_int64_is_float64(xdev):
     got = pf.add(a, b)
     assert got.dtype == "float64"
     np.testing.assert_array_equal(got.numpy(), [2.0**64 - 1])
-    assert (pf.asarray(np.int32(1), device=xdev) + pf.asarray(np.float32(1), device=xdev)).dtype == (
-        "float64"
-    )
+    assert (
+        pf.asarray(np.int32(1), device=xdev) + pf.asarray(np.float32(1), device=xdev)
+    ).dtype == ("float64")
 
 
-# --- comparisons, logical and bitwise -----------------------------------------------------------
+# --- comparisons, logical and bitwise -------------------------------------------------------------
 
 COMPARISONS = {
     "equal": np.equal,
@@ -647,13 +665,19 @@ def test_shift_mixed_and_edge(xdev):
     a = np.array([-128, -1, 1, 64, 127], np.int8)
     for s in (0, 7, 8, 9, 100):
         sh = np.full(5, s, np.int8)
-        check(pf.bitwise_right_shift(T(a, dev=xdev), T(sh, dev=xdev)), np.right_shift(a, sh), "int8")
+        check(
+            pf.bitwise_right_shift(T(a, dev=xdev), T(sh, dev=xdev)), np.right_shift(a, sh), "int8"
+        )
         check(pf.bitwise_left_shift(T(a, dev=xdev), T(sh, dev=xdev)), np.left_shift(a, sh), "int8")
     u = np.array([2**64 - 1, 1, 2**63], np.uint64)
     for s in (0, 63, 64, 65, 200):
         sh = np.full(3, s, np.uint64)
-        check(pf.bitwise_left_shift(T(u, dev=xdev), T(sh, dev=xdev)), np.left_shift(u, sh), "uint64")
-        check(pf.bitwise_right_shift(T(u, dev=xdev), T(sh, dev=xdev)), np.right_shift(u, sh), "uint64")
+        check(
+            pf.bitwise_left_shift(T(u, dev=xdev), T(sh, dev=xdev)), np.left_shift(u, sh), "uint64"
+        )
+        check(
+            pf.bitwise_right_shift(T(u, dev=xdev), T(sh, dev=xdev)), np.right_shift(u, sh), "uint64"
+        )
     # int8 << uint8 promotes to int16
     got = pf.bitwise_left_shift(T(a, dev=xdev), T(np.array([1, 2, 3, 4, 9], np.uint8), dev=xdev))
     check(got, np.left_shift(a, np.array([1, 2, 3, 4, 9], np.uint8)), dtype="int16")
@@ -685,7 +709,7 @@ def test_shifts_reject_bool_and_int64_uint64(xdev):
         pf.bitwise_and(T(np.array([1], np.int64), dev=xdev), T(np.array([1], np.uint64), dev=xdev))
 
 
-# --- layouts: strided, transposed, reversed and NumPy views -----------------------------------------
+# --- layouts: strided, transposed, reversed and NumPy views ---------------------------------------
 
 
 @pytest.mark.parametrize("name", ["int16", "uint32", "float16", "bfloat16", "float32", "float64"])
@@ -705,11 +729,19 @@ def test_layouts(fname, name, rng, xdev):
         base_a[::-1, ::-1].T,
     ]
     func = getattr(pf, fname)
-    ref = {"add": np.add, "multiply": np.multiply, "maximum": np.maximum,
-           "subtract": np.subtract, "atan2": np.arctan2, "exp": np.exp}[fname]  # fmt: skip
+    ref = {
+        "add": np.add,
+        "multiply": np.multiply,
+        "maximum": np.maximum,
+        "subtract": np.subtract,
+        "atan2": np.arctan2,
+        "exp": np.exp,
+    }[fname]
     ulps = 4 if fname in ("atan2", "exp") else 0
     for va in np_views:
-        vb = base_b[: va.shape[0], : va.shape[1]] if va.shape[0] <= 4 else base_b.T[:, : va.shape[1]]
+        vb = (
+            base_b[: va.shape[0], : va.shape[1]] if va.shape[0] <= 4 else base_b.T[:, : va.shape[1]]
+        )
         vb = vb[..., ::-1]
         ta = T(va, name, xdev)
         tb = T(vb, name, xdev)
@@ -742,7 +774,7 @@ def test_random_broadcast_shapes(rng, xdev):
     shapes = random_shapes(rng, 40, max_ndim=4, max_side=4)
     for sa in shapes:
         # a broadcast-compatible partner: each axis kept, set to 1, or dropped from the left
-        sb = tuple(d if rng.random() < 0.5 else 1 for d in sa)[int(rng.integers(0, len(sa) + 1)):]
+        sb = tuple(d if rng.random() < 0.5 else 1 for d in sa)[int(rng.integers(0, len(sa) + 1)) :]
         if rng.random() < 0.5:
             sa, sb = sb, sa
         a = rng.standard_normal(sa).astype(np.float32)
@@ -775,15 +807,20 @@ def test_non_broadcastable_shapes_raise_value_error(xdev):
 def test_different_devices_raise_runtime_error():
     a = pf.ones((3,), device="cpu")
     b = pf.ones((3,), device="cuda")
-    for call in (lambda: pf.add(a, b), lambda: a * b, lambda: pf.where(a > 0, a, b),
-                 lambda: pf.atan2(b, a), lambda: pf.clip(a, b, None)):  # fmt: skip
+    for call in (
+        lambda: pf.add(a, b),
+        lambda: a * b,
+        lambda: pf.where(a > 0, a, b),
+        lambda: pf.atan2(b, a),
+        lambda: pf.clip(a, b, None),
+    ):
         with pytest.raises(RuntimeError, match=r"(?s)(cpu.*cuda|cuda.*cpu)"):
             call()
     with pytest.raises(RuntimeError, match=r"(?s)(cpu.*cuda|cuda.*cpu)"):
         pf.add(b, b, out=pf.empty((3,), device="cpu"))
 
 
-# --- Python scalars ---------------------------------------------------------------------------
+# --- Python scalars -------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", NUMERIC)
@@ -803,8 +840,10 @@ def test_weak_scalars(name, rng, xdev):
     # a float scalar: floats keep their dtype, integers go to float64
     want_dtype = "float64" if is_int else name
     for op in (operator.add, operator.sub, operator.mul, operator.truediv):
-        for got, want in ((op(t, 1.5), op(x.astype(np.float64), 1.5)),
-                          (op(2.5, t), op(2.5, x.astype(np.float64)))):  # fmt: skip
+        for got, want in (
+            (op(t, 1.5), op(x.astype(np.float64), 1.5)),
+            (op(2.5, t), op(2.5, x.astype(np.float64))),
+        ):
             assert got.dtype == want_dtype, (op, got.dtype, want_dtype)
             check_close(got, want, want_dtype, 0.5)
     got = pf.add(t, 1.5)
@@ -867,9 +906,23 @@ def test_bool_and_int_scalars(xdev):
     np.testing.assert_array_equal(got.numpy(), np.array([1.0, 2.0], np.float32) + 1e-8)
 
 
-@pytest.mark.parametrize("fname", ["floor_divide", "remainder", "pow", "divide", "copysign",
-                                   "atan2", "hypot", "logaddexp", "nextafter", "maximum",
-                                   "minimum", "subtract"])  # fmt: skip
+@pytest.mark.parametrize(
+    "fname",
+    [
+        "floor_divide",
+        "remainder",
+        "pow",
+        "divide",
+        "copysign",
+        "atan2",
+        "hypot",
+        "logaddexp",
+        "nextafter",
+        "maximum",
+        "minimum",
+        "subtract",
+    ],
+)
 def test_scalars_both_sides_of_functions(fname, rng, xdev):
     x = sample_float(rng, (5,), "float32", 0.5, 4.0)
     t = T(x, dev=xdev)
@@ -893,7 +946,7 @@ def test_scalar_only_arguments_are_not_enough():
         pf.add(1, 2)
 
 
-# --- Tensor operators -------------------------------------------------------------------------
+# --- Tensor operators -----------------------------------------------------------------------------
 
 OPERATORS = {
     "+": (operator.add, np.add),
@@ -921,7 +974,11 @@ BITWISE_OPS = {"&", "|", "^", "<<", ">>"}
 def op_inputs(rng, sym, name, shape_a=(3, 4), shape_b=(4,)):
     a = sample(rng, shape_a, name)
     b = sample(rng, shape_b, name)
-    if sym in ("/", "//", "%") and name[0] in "f" or (sym in ("/", "//", "%") and name == "bfloat16"):
+    if (
+        sym in ("/", "//", "%")
+        and name[0] in "f"
+        or (sym in ("/", "//", "%") and name == "bfloat16")
+    ):
         b = np.where(b == 0, np.asarray(1, b.dtype), b).astype(b.dtype)
     if sym == "**":
         b = (b % 4).astype(b.dtype) if name[0] in "iu" else round_to(np.abs(b) % 3, name)
@@ -983,14 +1040,14 @@ def test_unary_operators(name, rng, xdev):
         check(~t, np.invert(x), dtype=name)
     else:
         with pytest.raises(TypeError):
-            ~t
+            _ = ~t
 
 
 def test_bool_unary_operators(xdev):
     b = T(np.array([True, False]), dev=xdev)
     check(~b, np.array([False, True]), dtype="bool")
     with pytest.raises(TypeError):
-        -b
+        _ = -b
     with pytest.raises(TypeError):
         pf.negative(b)
     with pytest.raises(TypeError):
@@ -1007,7 +1064,7 @@ def test_operators_with_numpy_and_unsupported_operands(xdev):
         "a" * t
 
 
-# --- out= -------------------------------------------------------------------------------------
+# --- out= -----------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", ["int32", "float32", "float64", "bfloat16"])
@@ -1068,12 +1125,16 @@ def test_out_errors(xdev):
             pf.exp(a, out=pf.empty(bad, device=xdev))
     # out may not broadcast the result either (an out of the broadcast shape is required)
     with pytest.raises(ValueError):
-        pf.add(pf.ones((3, 1), device=xdev), pf.ones((1,), device=xdev), out=pf.empty((3,), device=xdev))
+        pf.add(
+            pf.ones((3, 1), device=xdev),
+            pf.ones((1,), device=xdev),
+            out=pf.empty((3,), device=xdev),
+        )
     with pytest.raises(TypeError):
         pf.add(a, a, out=np.empty((3, 4)))
 
 
-# --- in-place operators -----------------------------------------------------------------------
+# --- in-place operators ---------------------------------------------------------------------------
 
 INPLACE = {
     "+=": (operator.iadd, np.add),
@@ -1125,10 +1186,14 @@ def test_inplace_operators(sym, name, rng, xdev):
     if sym == "**=" and not is_int:
         check_close(r, ref64(np.power, a, 2), name, 0.5)
     else:
-        np.testing.assert_array_equal(r.numpy(), in_dtype(lambda u: func(u, np.asarray(2, u.dtype)), name, a))
+        np.testing.assert_array_equal(
+            r.numpy(), in_dtype(lambda u: func(u, np.asarray(2, u.dtype)), name, a)
+        )
 
 
-@pytest.mark.parametrize("name", ["int8", "int32", "uint16", "float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize(
+    "name", ["int8", "int32", "uint16", "float16", "bfloat16", "float32", "float64"]
+)
 @pytest.mark.parametrize("sym", ["+=", "-=", "*=", "//="])
 def test_inplace_aliasing(sym, name, rng, xdev):
     """``a op= a[::-1]`` and ``a[1:] op= a[:-1]`` give NumPy's (buffered) answer."""
@@ -1206,7 +1271,9 @@ def test_inplace_same_kind_casts(xdev):
     f = T(np.array([1.0, 2.0], np.float32), dev=xdev)
     f += T(np.array([0.1, 0.2]), dev=xdev)  # float64 into float32
     assert f.dtype == "float32"
-    np.testing.assert_array_equal(f.numpy(), (np.array([1.0, 2.0], np.float32) + np.array([0.1, 0.2])).astype(np.float32))
+    np.testing.assert_array_equal(
+        f.numpy(), (np.array([1.0, 2.0], np.float32) + np.array([0.1, 0.2])).astype(np.float32)
+    )
     i8 = T(np.array([100, -100], np.int8), dev=xdev)
     i8 += T(np.array([100, -100], np.int16), dev=xdev)
     assert i8.dtype == "int8"
@@ -1221,7 +1288,7 @@ def test_inplace_same_kind_casts(xdev):
     np.testing.assert_array_equal(f.numpy(), [4.0, 6.0])
 
 
-# --- clip ---------------------------------------------------------------------------------------
+# --- clip -----------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", NUMERIC)
@@ -1245,8 +1312,11 @@ def test_clip(name, rng, xdev):
     check(pf.clip(t, T(lo_a, name, xdev), T(hi_a, name, xdev)), np.clip(x, lo_a, hi_a), dtype=name)
     check(pf.clip(t, T(lo_a, name, xdev), None), np.maximum(x, lo_a), dtype=name)
     check(pf.clip(t, None, T(hi_a[None, :], name, xdev)), np.minimum(x, hi_a[None, :]), dtype=name)
-    check(pf.clip(t[::-1, ::2], T(lo_a[::2], name, xdev), hi_s),
-          np.clip(x[::-1, ::2], lo_a[::2], hi_s).astype(x.dtype), dtype=name)  # fmt: skip
+    check(
+        pf.clip(t[::-1, ::2], T(lo_a[::2], name, xdev), hi_s),
+        np.clip(x[::-1, ::2], lo_a[::2], hi_s).astype(x.dtype),
+        dtype=name,
+    )
     o = pf.empty((5, 6), dtype=name, device=xdev)
     pf.clip(t, lo_s, hi_s, out=o)
     check(o, np.clip(x, lo_s, hi_s).astype(x.dtype), dtype=name)
@@ -1280,20 +1350,42 @@ def test_clip_rejects_bool(xdev):
         pf.clip(T(np.array([True]), dev=xdev), 0, 1)
 
 
-# --- more mixed dtypes, large arrays, views written in place ------------------------------------
+# --- more mixed dtypes, large arrays, views written in place --------------------------------------
 
 MIXED_PAIRS = [
-    ("int8", "uint8"), ("uint8", "int16"), ("int32", "uint32"), ("int64", "uint64"),
-    ("uint16", "float16"), ("int8", "float32"), ("int32", "float32"), ("float16", "bfloat16"),
-    ("bfloat16", "float32"), ("bool", "int16"), ("bool", "float16"), ("uint64", "float64"),
-    ("int16", "bfloat16"), ("float32", "float64"),
-]  # fmt: skip
+    ("int8", "uint8"),
+    ("uint8", "int16"),
+    ("int32", "uint32"),
+    ("int64", "uint64"),
+    ("uint16", "float16"),
+    ("int8", "float32"),
+    ("int32", "float32"),
+    ("float16", "bfloat16"),
+    ("bfloat16", "float32"),
+    ("bool", "int16"),
+    ("bool", "float16"),
+    ("uint64", "float64"),
+    ("int16", "bfloat16"),
+    ("float32", "float64"),
+]
 
 
 @pytest.mark.parametrize("n1, n2", MIXED_PAIRS)
 @pytest.mark.parametrize(
-    "fname", ["maximum", "minimum", "floor_divide", "remainder", "divide", "pow", "atan2",
-              "copysign", "hypot", "bitwise_or", "bitwise_left_shift"]  # fmt: skip
+    "fname",
+    [
+        "maximum",
+        "minimum",
+        "floor_divide",
+        "remainder",
+        "divide",
+        "pow",
+        "atan2",
+        "copysign",
+        "hypot",
+        "bitwise_or",
+        "bitwise_left_shift",
+    ],
 )
 def test_mixed_dtypes_other_functions(fname, n1, n2, rng, xdev):
     rt = promoted(n1, n2)
@@ -1310,8 +1402,12 @@ def test_mixed_dtypes_other_functions(fname, n1, n2, rng, xdev):
     float_only = fname in ("atan2", "copysign", "hypot")
     int_only = fname.startswith("bitwise")
     needs_numeric = fname in ("floor_divide", "remainder", "pow", "bitwise_left_shift")
-    if (float_only and rt[0] != "f" and rt != "bfloat16") or (int_only and rt[0] not in "iub") or (
-        needs_numeric and rt == "bool") or (fname == "bitwise_left_shift" and rt == "bool"):  # fmt: skip
+    if (
+        (float_only and rt[0] != "f" and rt != "bfloat16")
+        or (int_only and rt[0] not in "iub")
+        or (needs_numeric and rt == "bool")
+        or (fname == "bitwise_left_shift" and rt == "bool")
+    ):
         with pytest.raises(TypeError):
             func(ta, tb)
         return
@@ -1319,10 +1415,19 @@ def test_mixed_dtypes_other_functions(fname, n1, n2, rng, xdev):
     want_dtype = "float64" if fname == "divide" and rt[0] in "iub" else rt
     assert got.dtype == want_dtype, (got.dtype, want_dtype)
     a2, b2 = a.astype(np_dtype(want_dtype)), b.astype(np_dtype(want_dtype))
-    ref = {"maximum": np.maximum, "minimum": np.minimum, "floor_divide": np.floor_divide,
-           "remainder": np.remainder, "divide": np.divide, "pow": np.power, "atan2": np.arctan2,
-           "copysign": np.copysign, "hypot": np.hypot, "bitwise_or": np.bitwise_or,
-           "bitwise_left_shift": np.left_shift}[fname]  # fmt: skip
+    ref = {
+        "maximum": np.maximum,
+        "minimum": np.minimum,
+        "floor_divide": np.floor_divide,
+        "remainder": np.remainder,
+        "divide": np.divide,
+        "pow": np.power,
+        "atan2": np.arctan2,
+        "copysign": np.copysign,
+        "hypot": np.hypot,
+        "bitwise_or": np.bitwise_or,
+        "bitwise_left_shift": np.left_shift,
+    }[fname]
     if fname in ("atan2", "hypot", "pow") and want_dtype[0] not in "iu":
         check_close(got, ref64(ref, a2, b2), want_dtype, ulps_for(want_dtype, 4))
     elif want_dtype[0] in "iu":
@@ -1350,8 +1455,29 @@ def test_large_arrays(fname, name, rng, xdev):
 
 
 def test_exp_float32_edges(xdev):
-    x = np.array([88.72, 88.7228, 88.73, 89.0, -87.33, -87.34, -100.0, -103.9, -103.98, -104.0,
-                  -110.0, -math.inf, math.inf, math.nan, 0.0, -0.0, 1e-8, -1e-8], np.float32)  # fmt: skip
+    x = np.array(
+        [
+            88.72,
+            88.7228,
+            88.73,
+            89.0,
+            -87.33,
+            -87.34,
+            -100.0,
+            -103.9,
+            -103.98,
+            -104.0,
+            -110.0,
+            -math.inf,
+            math.inf,
+            math.nan,
+            0.0,
+            -0.0,
+            1e-8,
+            -1e-8,
+        ],
+        np.float32,
+    )
     check_close(pf.exp(T(x, dev=xdev)), ref64(np.exp, x), "float32", 4)
     # the same edges in a long vector, at every lane position
     y = np.tile(x, 37)
@@ -1363,8 +1489,13 @@ def test_large_binary_broadcast(fname, rng, xdev):
     a = rng.standard_normal((1500, 700)).astype(np.float32)
     b = rng.standard_normal((700,)).astype(np.float32)
     c = rng.standard_normal((1500, 1)).astype(np.float32)
-    ref = {"add": np.add, "multiply": np.multiply, "maximum": np.maximum, "less": np.less,
-           "atan2": np.arctan2}[fname]  # fmt: skip
+    ref = {
+        "add": np.add,
+        "multiply": np.multiply,
+        "maximum": np.maximum,
+        "less": np.less,
+        "atan2": np.arctan2,
+    }[fname]
     f = getattr(pf, fname)
     for x, y in ((a, b), (b, a), (a, c), (c, b), (a.T[::-1], c.T), (a[::2, ::-3], a[1::2, ::3])):
         got = f(T(x, dev=xdev), T(y, dev=xdev))

@@ -8,7 +8,7 @@ import pocaflow as pf
 from pocaflow import _pocaflow
 
 STUB = pathlib.Path(pf.__file__).with_name("_pocaflow.pyi")
-HELPERS = {"DTypeLike", "DeviceLike", "ArrayLike", "ShapeLike", "Scalar", "Index"}
+HELPERS = {"DTypeLike", "DeviceLike", "ArrayLike", "ShapeLike", "Scalar", "Index", "AxisLike"}
 
 
 def stub_names() -> set:
