@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine, from the repository root, with the .gpu/ bundle present (see
-# gpu-bundle.sh). Steps (default: all): rust pytest demo bench arraybench sanitizer.
+# gpu-bundle.sh). Steps (default: all): rust pytest demo bench arraybench elementbench sanitizer.
 #   scripts/gpu-run.sh                 # everything (and: pipcuda, on request)
 #   scripts/gpu-run.sh pytest bench    # a subset
 # Logs and results go to $OUT (or /tmp/pocaflow-gpu); a summary table is printed last.
@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/pocaflow-gpu}
 mkdir -p "$OUT"
 export POCAFLOW_REQUIRE_CUDA=1 PYTHONUNBUFFERED=1
-STEPS=${*:-rust pytest demo bench arraybench sanitizer}
+STEPS=${*:-rust pytest demo bench arraybench elementbench sanitizer}
 SITE=/tmp/pocaflow-site
 python3 -m pip install -q --no-index --no-deps --upgrade --target "$SITE" .gpu/wheels/*.whl || exit 1
 export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
@@ -34,12 +34,15 @@ for step in $STEPS; do
     demo) run demo python3 -m pocaflow.demos.readme ;;
     bench) run bench python3 bench/gpu_bench.py --json "$OUT/gpu-bench.json" ;;
     arraybench) run arraybench python3 bench/array_bench.py --json "$OUT/array-bench.json" ;;
+    elementbench) run elementbench python3 bench/elementwise_bench.py --json "$OUT/elementwise-bench.json" ;;
     sanitizer)
       # Memory errors, not speed: left out are the tests that assert timings (every kernel runs
       # many times slower under the sanitizer) and the ones that provoke an out-of-memory error
       # on purpose (memcheck reports the failing cuMemAlloc); all of them ran above.
       run memcheck-rust compute-sanitizer --tool memcheck --error-exitcode 1 \
         .gpu/bin/test-cuda --test-threads=1 --skip enqueueing_does_not_wait --skip out_of_memory
+      run memcheck-elementwise compute-sanitizer --tool memcheck --error-exitcode 1 \
+        .gpu/bin/test-elementwise --test-threads=1
       run memcheck-pytest compute-sanitizer --tool memcheck --error-exitcode 1 \
         python3 -m pytest -q -p no:cacheprovider tests/python -m cuda \
         -k "not returns_before and not event_timing and not gil_is_released and not out_of_memory" ;;
