@@ -124,8 +124,8 @@ fn binary_call(
     op: BinaryOp,
     x1: &Bound<'_, PyAny>,
     x2: &Bound<'_, PyAny>,
-    out: Option<PyRef<'_, PyTensor>>,
-) -> PyResult<PyTensor> {
+    out: Option<&Bound<'_, PyTensor>>,
+) -> PyResult<Py<PyAny>> {
     let Some((x, y)) = operands(x1, x2)? else {
         return Err(PyTypeError::new_err(format!(
             "{}: unsupported operand types {} and {}",
@@ -140,8 +140,17 @@ fn binary_call(
             op.name()
         )));
     }
-    let out = out.as_ref().map(|o| &o.inner);
-    binary_args(py, op, &x, &y, out).map(PyTensor::wrap)
+    let t = binary_args(py, op, &x, &y, out.map(|o| &o.get().inner))?;
+    result(py, t, out)
+}
+
+/// What a function with `out=` returns: `out` itself when given (as NumPy), else the new
+/// array.
+fn result(py: Python<'_>, t: Tensor, out: Option<&Bound<'_, PyTensor>>) -> PyResult<Py<PyAny>> {
+    match out {
+        Some(o) => Ok(o.clone().into_any().unbind()),
+        None => Ok(Bound::new(py, PyTensor::wrap(t))?.into_any().unbind()),
+    }
 }
 
 /// An operator: `self op other` (or `other op self` when `reflected`), `NotImplemented` for
@@ -190,11 +199,12 @@ fn unary_call(
     py: Python<'_>,
     op: UnaryOp,
     x: &Bound<'_, PyAny>,
-    out: Option<PyRef<'_, PyTensor>>,
-) -> PyResult<PyTensor> {
+    out: Option<&Bound<'_, PyTensor>>,
+) -> PyResult<Py<PyAny>> {
     let t = tensor_arg(x)?;
-    let out = out.as_ref().map(|o| &o.inner);
-    run(py, t.device(), || ops::unary(op, &t, out)).map(PyTensor::wrap)
+    let inner = out.map(|o| &o.get().inner);
+    let r = run(py, t.device(), || ops::unary(op, &t, inner))?;
+    result(py, r, out)
 }
 
 /// A unary operator on a tensor.
@@ -216,8 +226,8 @@ macro_rules! unary_functions {
             #[doc = concat!("The standard's `", stringify!($name), "`, elementwise (`out=` optional).")]
             #[pyfunction]
             #[pyo3(signature = (x, /, *, out = None))]
-            pub fn $name(py: Python<'_>, x: &Bound<'_, PyAny>, out: Option<PyRef<'_, PyTensor>>) -> PyResult<PyTensor> {
-                unary_call(py, UnaryOp::$op, x, out)
+            pub fn $name(py: Python<'_>, x: &Bound<'_, PyAny>, out: Option<Bound<'_, PyTensor>>) -> PyResult<Py<PyAny>> {
+                unary_call(py, UnaryOp::$op, x, out.as_ref())
             }
         )*
 
@@ -249,9 +259,9 @@ macro_rules! binary_functions {
                 py: Python<'_>,
                 x1: &Bound<'_, PyAny>,
                 x2: &Bound<'_, PyAny>,
-                out: Option<PyRef<'_, PyTensor>>,
-            ) -> PyResult<PyTensor> {
-                binary_call(py, BinaryOp::$op, x1, x2, out)
+                out: Option<Bound<'_, PyTensor>>,
+            ) -> PyResult<Py<PyAny>> {
+                binary_call(py, BinaryOp::$op, x1, x2, out.as_ref())
             }
         )*
 
@@ -294,20 +304,20 @@ pub fn clip(
     x: &Bound<'_, PyAny>,
     min: Option<&Bound<'_, PyAny>>,
     max: Option<&Bound<'_, PyAny>>,
-    out: Option<PyRef<'_, PyTensor>>,
-) -> PyResult<PyTensor> {
+    out: Option<Bound<'_, PyTensor>>,
+) -> PyResult<Py<PyAny>> {
     let t = tensor_arg(x)?;
     let (lo, hi) = (bound_arg(min, t.device())?, bound_arg(max, t.device())?);
-    let out = out.as_ref().map(|o| &o.inner);
-    run(py, t.device(), || {
+    let inner = out.as_ref().map(|o| &o.get().inner);
+    let r = run(py, t.device(), || {
         ops::clip(
             &t,
             lo.as_ref().map(Arg::value),
             hi.as_ref().map(Arg::value),
-            out,
+            inner,
         )
-    })
-    .map(PyTensor::wrap)
+    })?;
+    result(py, r, out.as_ref())
 }
 
 /// The standard's `where`: `x1` where `condition`, else `x2` (either may be a Python scalar).

@@ -283,7 +283,9 @@ macro_rules! float_impl {
             }
             #[inline(always)]
             fn atanh(self) -> $t {
-                $t::atanh(self)
+                // The library's formula loses accuracy for negative arguments near -1; atanh
+                // is odd, so compute it on |x|.
+                $t::atanh(self.abs()).copysign(self)
             }
             #[inline(always)]
             fn ceil(self) -> $t {

@@ -72,8 +72,33 @@ fn fold_slice<R: Reducer>(r: R, x: &[R::In], base: usize) -> R::Acc {
     lanes[0]
 }
 
+/// Accumulators of consecutive stretches, merged pairwise as they arrive (a binary counter:
+/// two stretches of the same level merge into one of the next), so that folding many short
+/// runs keeps the `O(log n)` error of a pairwise sum.
+struct Cascade<A>(Vec<(u32, A)>);
+
+impl<A: Copy> Cascade<A> {
+    fn push<R: Reducer<Acc = A>>(&mut self, r: R, mut acc: A) {
+        let mut level = 0;
+        while let Some(&(l, a)) = self.0.last() {
+            if l != level {
+                break;
+            }
+            self.0.pop();
+            acc = r.merge(a, acc);
+            level += 1;
+        }
+        self.0.push((level, acc));
+    }
+
+    fn finish<R: Reducer<Acc = A>>(self, r: R) -> A {
+        self.0.into_iter().fold(r.init(), |x, (_, a)| r.merge(x, a))
+    }
+}
+
 /// Folds the reduced elements of one output (the view `src` from `offset`, shape `shape`,
-/// `strides`).
+/// `strides`): unit-stride runs of at least a leaf directly, everything else gathered into
+/// leaves of [`BLOCK`] elements first, and the leaves pairwise.
 fn fold_view<R: Reducer>(
     r: R,
     src: &[R::In],
@@ -81,21 +106,35 @@ fn fold_view<R: Reducer>(
     strides: &[isize],
     offset: usize,
 ) -> R::Acc {
-    let mut acc = r.init();
-    let mut pos = 0usize;
+    let mut cascade = Cascade(Vec::new());
+    let mut buf: Vec<R::In> = Vec::new();
+    let (mut pos, mut buf_base) = (0usize, 0usize);
     for_each_run(shape, [strides], [offset], |[o], n, [s]| {
-        if s == 1 {
-            acc = r.merge(acc, fold_slice(r, &src[o..o + n], pos));
-        } else {
-            let mut p = o as isize;
-            for k in 0..n {
-                acc = r.step(acc, src[p as usize], pos + k);
-                p += s;
+        if s == 1 && buf.is_empty() && n >= BLOCK {
+            for chunk in src[o..o + n].chunks(BLOCK) {
+                cascade.push(r, fold_slice(r, chunk, pos));
+                pos += chunk.len();
+            }
+            return;
+        }
+        let mut p = o as isize;
+        for _ in 0..n {
+            if buf.is_empty() {
+                buf_base = pos;
+            }
+            buf.push(src[p as usize]);
+            pos += 1;
+            p += s;
+            if buf.len() == BLOCK {
+                cascade.push(r, fold_slice(r, &buf, buf_base));
+                buf.clear();
             }
         }
-        pos += n;
     });
-    acc
+    if !buf.is_empty() {
+        cascade.push(r, fold_slice(r, &buf, buf_base));
+    }
+    cascade.finish(r)
 }
 
 /// Runs `r` over `plan` into the dense `out`.
@@ -363,8 +402,7 @@ impl<T: Ordered, const MAX: bool> Reducer for ExtremeIndex<T, MAX> {
         match (a, b) {
             (Some(p), Some(q)) => {
                 let (kp, kq) = (p.0.key(), q.0.key());
-                let q_wins =
-                    T::K::beats(kq, kp, MAX) || (!T::K::beats(kp, kq, MAX) && q.1 < p.1);
+                let q_wins = T::K::beats(kq, kp, MAX) || (!T::K::beats(kp, kq, MAX) && q.1 < p.1);
                 Some(if q_wins { q } else { p })
             }
             (p, None) => p,
