@@ -16,6 +16,7 @@ mod kernels;
 mod matmul;
 mod memory;
 mod pinned;
+mod reduce;
 mod storage;
 mod stream;
 
