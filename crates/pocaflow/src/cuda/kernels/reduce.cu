@@ -165,9 +165,9 @@ __device__ __forceinline__ Acc combine(Acc a, Acc b) {
 #endif
 }
 
-template <typename X> __device__ __forceinline__ D finish(X a) {
+template <typename A, typename Y = E> __device__ __forceinline__ D finish(A a) {
 #if ROP == R_SUM || ROP == R_PROD
-    if constexpr (N::FLOAT) return N::down(a);
+    if constexpr (Num<Y>::FLOAT) return Num<Y>::down(a);
     else return a;
 #elif ROP == R_ARGMAX || ROP == R_ARGMIN
     return a.i;
