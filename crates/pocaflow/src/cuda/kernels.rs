@@ -128,21 +128,24 @@ impl<const N: usize> View<N> {
                 continue;
             }
             let n = n as i64;
-            if nd > 0 && (0..N).all(|k| v.strides[k][nd - 1] == strides[k][d] as i64 * n) {
+            let merges = nd > 0
+                && v.strides
+                    .iter()
+                    .zip(&strides)
+                    .all(|(vs, s)| vs[nd - 1] == s[d] as i64 * n);
+            let slot = if merges {
                 v.shape[nd - 1] *= n;
-                for k in 0..N {
-                    v.strides[k][nd - 1] = strides[k][d] as i64;
-                }
-                continue;
-            }
-            if nd == MAXD {
+                nd - 1
+            } else if nd == MAXD {
                 return Err(too_many_dims(shape));
+            } else {
+                v.shape[nd] = n;
+                nd += 1;
+                nd - 1
+            };
+            for (vs, s) in v.strides.iter_mut().zip(&strides) {
+                vs[slot] = s[d] as i64;
             }
-            v.shape[nd] = n;
-            for k in 0..N {
-                v.strides[k][nd] = strides[k][d] as i64;
-            }
-            nd += 1;
         }
         v.nd = nd as i32;
         Ok(v)
