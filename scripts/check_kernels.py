@@ -1,17 +1,96 @@
 """Compiles every CUDA kernel module of pocaflow with NVRTC, as the library assembles them at run
 time, without a GPU: `python scripts/check_kernels.py [sm_90]` after `pip install
-nvidia-cuda-nvrtc` (13.x). Prints one line per failing module and exits 1 if any failed."""
+nvidia-cuda-nvrtc` (13.x). Prints one line per failing module and exits 1 if any failed.
+
+The elementwise and reduction modules are compiled for every (op, dtype) the ops layer can
+send: op names come from plan.rs, the domains below mirror ops/elementwise.rs and
+ops/reduce.rs."""
 
 import ctypes
 import glob
 import os
+import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import nvidia
 
-KERNELS = os.path.join(os.path.dirname(__file__), "..", "crates", "pocaflow", "src", "cuda", "kernels")
+SRC = os.path.join(os.path.dirname(__file__), "..", "crates", "pocaflow", "src")
+KERNELS = os.path.join(SRC, "cuda", "kernels")
 TYPES = ["Bool", "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "F16", "BF16", "float", "double"]
+INTS = TYPES[1:9]
+FLOATS = TYPES[9:]
+NUMERIC = INTS + FLOATS
+
+
+def op_names(enum):
+    """The public names of the variants of `enum` in plan.rs, in declaration order."""
+    with open(os.path.join(SRC, "plan.rs")) as f:
+        text = f.read()
+    body = re.search(r"\n    " + enum + r" \{\n(.*?)\n    \}", text, re.S).group(1)
+    return re.findall(r'= "(\w+)",', body)
+
+
+def unary_types(op):
+    """The compute types of a unary op (ops/elementwise.rs: unary_domain)."""
+    if op in ("abs", "negative", "square", "sign", "ceil", "floor", "round", "trunc"):
+        return NUMERIC
+    if op == "bitwise_invert":
+        return ["Bool"] + INTS
+    if op == "logical_not":
+        return ["Bool"]
+    if op in ("isnan", "isinf", "isfinite"):
+        return TYPES
+    return FLOATS
+
+
+def binary_types(op):
+    """The compute types of a binary op (ops/elementwise.rs: binary_domain and the compute
+    dtype rules: logical ops in bool, integer true division in float64)."""
+    if op in ("subtract", "floor_divide", "remainder", "pow"):
+        return NUMERIC
+    if op in ("atan2", "hypot", "copysign", "logaddexp", "nextafter", "divide"):
+        return FLOATS
+    if op in ("bitwise_and", "bitwise_or", "bitwise_xor"):
+        return ["Bool"] + INTS
+    if op in ("bitwise_left_shift", "bitwise_right_shift"):
+        return INTS
+    if op in ("logical_and", "logical_or", "logical_xor"):
+        return ["Bool"]
+    return TYPES
+
+
+def reduce_types(op):
+    """The operand types of a reduction (ops/reduce.rs)."""
+    return ["Bool"] if op in ("all", "any") else TYPES
+
+
+def elementwise_jobs(base):
+    parts = ["common.cuh", "convert.cuh", "math.cuh", "elementwise.cu"]
+    jobs = []
+    unary_bool = {"signbit", "isnan", "isinf", "isfinite"}
+    binary = op_names("BinaryOp")
+    binary_bool = set(binary[binary.index("logical_and"):])
+    for arity, enum, prefix, bools, types in (
+        (1, "UnaryOp", "U", unary_bool, unary_types),
+        (2, "BinaryOp", "B", binary_bool, binary_types),
+    ):
+        for op in op_names(enum):
+            for t in types(op):
+                out = "Bool" if op in bools else t
+                defines = [f"-DOP={prefix}_{op.upper()}", f"-DELEM={t}", f"-DOUT={out}"]
+                opts = base + ["--fmad=false"] + defines + [f"-DARITY={arity}"]
+                jobs.append((f"{enum}_{op}_{t}", parts, opts))
+    return jobs
+
+
+def reduce_jobs(base):
+    parts = ["common.cuh", "convert.cuh", "math.cuh", "reduce.cu"]
+    return [
+        (f"reduce_{op}_{t}", parts, base + ["--fmad=false", f"-DROP=R_{op.upper()}", f"-DELEM={t}"])
+        for op in op_names("ReduceOp")
+        for t in reduce_types(op)
+    ]
 
 
 def nvrtc():
@@ -59,7 +138,8 @@ def main():
         for s in TYPES
         for d in TYPES
     ]
-    with ThreadPoolExecutor(os.cpu_count()) as pool:
+    jobs += elementwise_jobs(base) + reduce_jobs(base)
+    with ThreadPoolExecutor(int(os.environ.get("JOBS", os.cpu_count()))) as pool:
         results = list(pool.map(lambda j: compile_module(*j), jobs))
     failed = [r for r in results if r[1] != 0]
     for name, rc, log, _ in failed:

@@ -3,6 +3,8 @@
 #![cfg(feature = "cuda")]
 
 mod common;
+#[path = "cuda/elementwise.rs"]
+mod elementwise;
 
 use common::{assert_close, eps, on, reference, values, Rng};
 use ndarray::{ArrayD, IxDyn};

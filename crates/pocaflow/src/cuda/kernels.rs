@@ -12,7 +12,10 @@
 //! - `values` for one dtype, compiled with `--fmad=false` so that f64 arithmetic rounds as on
 //!   the CPU: `arange`, nonzero's count and write passes, Philox random fills;
 //! - `gemm`: the small-matmul kernel for float32 and float64 (see [`Kernels::small_matmul`] and
-//!   `cuda::set_small_matmul_threshold`).
+//!   `cuda::set_small_matmul_threshold`);
+//! - `unary` and `binary` for one (op, compute dtype) ([`elementwise`]), `reduce` for one
+//!   (reduce op, operand dtype), with the scans in the Sum and Prod modules ([`reduce`]), each
+//!   compiled when first used, in a slot indexed by the op's and the dtype's positions.
 //!
 //! Strided views reach the kernels as [`View`]s: dimensions every operand steps through as one
 //! are merged first (`merge_dims`), at most [`MAXD`] remain.
@@ -21,10 +24,14 @@ use super::driver::DriverResultExt;
 use super::stream::StreamInner;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::plan::{BinaryOp, ReduceOp, UnaryOp};
 use cudarc::driver::{result as dr, sys as ds};
 use cudarc::nvrtc::{result as nr, sys as ns};
 use std::ffi::{c_void, CStr, CString};
 use std::sync::OnceLock;
+
+pub(crate) use elementwise::{Arg, BinaryModule, UnaryModule};
+pub(crate) use reduce::{ReduceModule, ReduceShape, MAX_SPLITS, PARTIAL_BYTES};
 
 const COMMON: &str = include_str!("kernels/common.cuh");
 const CONVERT: &str = include_str!("kernels/convert.cuh");
@@ -107,13 +114,56 @@ impl<const N: usize> View<N> {
         Ok(v)
     }
 
-    /// The views of `shape` with these strides, dimensions merged (see [`merge_dims`]).
+    /// The views of `shape` with these strides, dimensions merged as [`merge_dims`] merges them
+    /// (without allocating).
     pub(crate) fn merged(shape: &[usize], strides: [&[isize]; N]) -> Result<View<N>> {
-        let (ext, st) = merge_dims(shape, &strides);
-        if ext.len() > MAXD {
-            return Err(too_many_dims(shape));
+        let mut v = View {
+            shape: [1; MAXD],
+            strides: [[0; MAXD]; N],
+            nd: 0,
+        };
+        let mut nd = 0usize;
+        for (d, &n) in shape.iter().enumerate() {
+            if n == 1 {
+                continue;
+            }
+            let n = n as i64;
+            let merges = nd > 0
+                && v.strides
+                    .iter()
+                    .zip(&strides)
+                    .all(|(vs, s)| vs[nd - 1] == s[d] as i64 * n);
+            let slot = if merges {
+                v.shape[nd - 1] *= n;
+                nd - 1
+            } else if nd == MAXD {
+                return Err(too_many_dims(shape));
+            } else {
+                v.shape[nd] = n;
+                nd += 1;
+                nd - 1
+            };
+            for (vs, s) in v.strides.iter_mut().zip(&strides) {
+                vs[slot] = s[d] as i64;
+            }
         }
-        View::exact(&ext, std::array::from_fn(|k| st[k].as_slice()))
+        v.nd = nd as i32;
+        Ok(v)
+    }
+
+    /// The number of dimensions.
+    pub(crate) fn ndim(&self) -> usize {
+        self.nd as usize
+    }
+
+    /// The extent of dimension `d`.
+    pub(crate) fn extent(&self, d: usize) -> i64 {
+        self.shape[d]
+    }
+
+    /// The element stride of view `k` in dimension `d`.
+    pub(crate) fn stride(&self, k: usize, d: usize) -> i64 {
+        self.strides[k][d]
     }
 }
 
@@ -221,6 +271,12 @@ pub(crate) struct Kernels {
     casts: Vec<OnceLock<Result<Function>>>,
     /// One per dtype, in the order of [`DType::ALL`].
     values: Vec<OnceLock<Result<ValueModule>>>,
+    /// `unary` of (op, dtype), at `op.index() * 13 + dtype`.
+    unary: Vec<OnceLock<Result<UnaryModule>>>,
+    /// `binary` of (op, dtype), at `op.index() * 13 + dtype`.
+    binary: Vec<OnceLock<Result<BinaryModule>>>,
+    /// `reduce` of (op, operand dtype), at `op.index() * 13 + dtype`.
+    reduce: Vec<OnceLock<Result<ReduceModule>>>,
 }
 
 fn nvrtc_err(op: &str, e: nr::NvrtcError) -> Error {
@@ -259,6 +315,13 @@ fn size_slot(bytes: usize) -> usize {
 /// Blocks of a grid-stride launch over `n` items.
 fn blocks(n: usize) -> u32 {
     n.div_ceil(THREADS as usize).clamp(1, MAX_BLOCKS) as u32
+}
+
+/// Empty module slots for `ops` ops of every dtype.
+fn slots<M>(ops: usize) -> Vec<OnceLock<Result<M>>> {
+    (0..ops * DType::ALL.len())
+        .map(|_| OnceLock::new())
+        .collect()
 }
 
 /// Compiles `source` with `options` and loads it (the device's context is current).
@@ -338,6 +401,9 @@ macro_rules! params {
     ($($x:ident),*) => { [$(&mut $x as *mut _ as *mut c_void),*] };
 }
 
+mod elementwise;
+mod reduce;
+
 impl Kernels {
     /// The kernels of a device of compute capability `major.minor` (nothing compiled yet).
     pub(crate) fn new(major: i32, minor: i32) -> Kernels {
@@ -349,6 +415,9 @@ impl Kernels {
                 .map(|_| OnceLock::new())
                 .collect(),
             values: DType::ALL.iter().map(|_| OnceLock::new()).collect(),
+            unary: slots(UnaryOp::ALL.len()),
+            binary: slots(BinaryOp::ALL.len()),
+            reduce: slots(ReduceOp::ALL.len()),
         }
     }
 

@@ -1,7 +1,8 @@
 //! The CUDA backend: device buffers in a stream-ordered caching allocator, pinned staging for
 //! host transfers, cuBLASLt matmul, and NVRTC kernels for every backend primitive
 //! ([`storage`]: copies and casts, fills, ranges, triangles, gathers, scatters, nonzero, masked
-//! copies, random numbers). It sees buffers, dtypes, layouts and plans only, never a tensor.
+//! copies, random numbers; [`elementwise`] and [`reduce`]: elementwise functions, reductions and
+//! scans). It sees buffers, dtypes, layouts and plans only, never a tensor.
 //!
 //! Built on cudarc's `result`/`sys` layers with dynamic loading (building needs no CUDA). No
 //! operation here waits for the GPU except reading device data on the host (downloads, and the
@@ -16,6 +17,7 @@ mod kernels;
 mod matmul;
 mod memory;
 mod pinned;
+mod reduce;
 mod storage;
 mod stream;
 

@@ -36,7 +36,7 @@ pub(crate) struct CudaStorage {
 }
 
 /// The device's state, bound to this thread, and its current stream.
-fn context(ordinal: usize) -> Result<(Arc<DeviceState>, Arc<StreamInner>)> {
+pub(super) fn context(ordinal: usize) -> Result<(Arc<DeviceState>, Arc<StreamInner>)> {
     let d = device(ordinal)?;
     d.bind()?;
     let stream = Stream::current(ordinal)?.0;
@@ -67,15 +67,15 @@ fn dense_like(l: &Layout) -> Layout {
 }
 
 /// `value` converted to `dtype` (as `Element::cast`), as the bits of one element in the low
-/// bytes of a u64.
-fn scalar_bits(dtype: DType, value: Scalar) -> u64 {
-    with_dtype!(dtype, T, {
-        let v: T = value.to();
-        let one = CpuBuffer::from_vec(vec![v]);
-        let mut w = [0u8; 8];
-        w[..dtype.size_in_bytes()].copy_from_slice(one.as_bytes());
-        u64::from_le_bytes(w)
-    })
+/// bytes of a u64 (integers wrapped to 64 bits: their low bytes are the element's).
+pub(super) fn scalar_bits(dtype: DType, value: Scalar) -> u64 {
+    match dtype {
+        DType::F16 => u64::from(value.to::<half::f16>().to_bits()),
+        DType::BF16 => u64::from(value.to::<half::bf16>().to_bits()),
+        DType::F32 => u64::from(value.to::<f32>().to_bits()),
+        DType::F64 => value.to::<f64>().to_bits(),
+        _ => with_dtype!(dtype, T, crate::Element::to_u64(value.to::<T>())),
+    }
 }
 
 /// The elements of `l` in `host`, in C order, in a new dense buffer (bits moved, no casts).
@@ -185,12 +185,18 @@ impl CudaStorage {
     }
 
     /// The device address of element `offset`.
-    fn at(&self, offset: usize) -> u64 {
+    pub(super) fn at(&self, offset: usize) -> u64 {
         self.buf.ptr() + (offset * self.dtype.size_in_bytes()) as u64
     }
 
-    fn esize(&self) -> usize {
+    /// Bytes per element.
+    pub(super) fn esize(&self) -> usize {
         self.dtype.size_in_bytes()
+    }
+
+    /// Notes that work queued on `stream` uses this buffer (see `DeviceBuffer::record_use`).
+    pub(super) fn record_use(&self, stream: &Arc<StreamInner>) {
+        self.buf.record_use(stream);
     }
 
     /// Host to device: `self[dst] = host[src_layout]`, any layouts, converting the dtype.
@@ -865,11 +871,11 @@ impl BackendStorage for CudaStorage {
         src: &CudaStorage,
         plan: &ReducePlan,
     ) -> Result<()> {
-        super::elementwise::reduce(self, dst, op, src, plan)
+        super::reduce::reduce(self, dst, op, src, plan)
     }
 
     fn scan(&self, dst: &Layout, op: ScanOp, src: &CudaStorage, src_layout: &Layout) -> Result<()> {
-        super::elementwise::scan(self, dst, op, src, src_layout)
+        super::reduce::scan(self, dst, op, src, src_layout)
     }
 }
 
