@@ -325,7 +325,62 @@ fn slots<M>(ops: usize) -> Vec<OnceLock<Result<M>>> {
 }
 
 /// Compiles `source` with `options` and loads it (the device's context is current).
+/// Where the CUBIN of a module compiled from `source` with `options` (which name the GPU
+/// architecture) is kept between processes: `POCAFLOW_KERNEL_CACHE` (a directory; empty turns
+/// the cache off), else `$XDG_CACHE_HOME/pocaflow/kernels` or `~/.cache/pocaflow/kernels`. The
+/// file name is a hash of the crate version, the source and the options, so a changed kernel
+/// never meets an old binary.
+fn cache_file(name: &str, source: &str, options: &[String]) -> Option<std::path::PathBuf> {
+    use std::hash::{Hash, Hasher};
+    let dir = match std::env::var_os("POCAFLOW_KERNEL_CACHE") {
+        Some(d) if d.is_empty() => return None,
+        Some(d) => std::path::PathBuf::from(d),
+        None => std::env::var_os("XDG_CACHE_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache")))?
+            .join("pocaflow")
+            .join("kernels"),
+    };
+    let mut h = std::hash::DefaultHasher::new();
+    (env!("CARGO_PKG_VERSION"), source, options).hash(&mut h);
+    Some(dir.join(format!("{name}-{:016x}.cubin", h.finish())))
+}
+
+/// Loads a CUBIN image into the current context.
+fn load_cubin(cubin: &[u8]) -> Result<ds::CUmodule> {
+    // SAFETY: cubin is a complete CUBIN image (NVRTC's output, or a cached copy of one that the
+    // driver validates); the device's context is current.
+    unsafe { dr::module::load_data(cubin.as_ptr() as *const c_void) }.cuda("cuModuleLoadData")
+}
+
+/// The module `name` compiled from `source` with `options`: from the on-disk cache when it
+/// has it (see [`cache_file`]), else compiled with NVRTC and stored there (best effort: a
+/// cache that cannot be written is skipped).
 fn load_module(name: &str, source: &str, options: &[String]) -> Result<ds::CUmodule> {
+    let cached = cache_file(name, source, options);
+    if let Some(bytes) = cached.as_ref().and_then(|f| std::fs::read(f).ok()) {
+        if let Ok(m) = load_cubin(&bytes) {
+            return Ok(m);
+        }
+    }
+    let cubin = compile_module(name, source, options)?;
+    if let Some(f) = cached {
+        let tmp = f.with_extension(format!("tmp{}", std::process::id()));
+        let stored = f
+            .parent()
+            .map(std::fs::create_dir_all)
+            .transpose()
+            .and_then(|_| std::fs::write(&tmp, &cubin))
+            .and_then(|_| std::fs::rename(&tmp, &f));
+        if stored.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+    load_cubin(&cubin)
+}
+
+/// Compiles `source` with NVRTC into a CUBIN image.
+fn compile_module(name: &str, source: &str, options: &[String]) -> Result<Vec<u8>> {
     let src = CString::new(source).expect("kernel source has no NUL");
     let cname = CString::new(name).expect("no NUL");
     let prog =
@@ -364,9 +419,7 @@ fn load_module(name: &str, source: &str, options: &[String]) -> Result<ds::CUmod
     };
     // SAFETY: prog is live and not used after this.
     let _ = unsafe { nr::destroy_program(prog) };
-    let cubin = cubin?;
-    // SAFETY: cubin is a complete CUBIN image; the device's context is current.
-    unsafe { dr::module::load_data(cubin.as_ptr() as *const c_void) }.cuda("cuModuleLoadData")
+    cubin
 }
 
 fn function(module: ds::CUmodule, name: &str) -> Result<Function> {
