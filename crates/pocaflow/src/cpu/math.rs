@@ -279,7 +279,17 @@ macro_rules! float_impl {
             }
             #[inline(always)]
             fn acosh(self) -> $t {
-                $t::acosh(self)
+                // ln(x + sqrt(x^2 - 1)) rounds x + ... before the log and loses accuracy near
+                // 1: with t = x - 1 it is log1p(t + sqrt(2t + t^2)); above 1/sqrt(eps) it is
+                // ln(x) + ln 2 to working precision (and x^2 would overflow).
+                let t = self - 1.0;
+                if self < 1.0 {
+                    $t::NAN
+                } else if self < 1.0 / $t::EPSILON.sqrt() {
+                    (t + (2.0 * t + t * t).sqrt()).ln_1p()
+                } else {
+                    self.ln() + std::$t::consts::LN_2
+                }
             }
             #[inline(always)]
             fn atanh(self) -> $t {

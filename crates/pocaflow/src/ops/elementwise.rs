@@ -126,12 +126,13 @@ fn binary_compute_dtype(op: BinaryOp, dtype: DType) -> Result<DType> {
     })
 }
 
-/// Checks `out` for a result of `shape` and `dtype` on `device`: the same shape and device, a
-/// dtype the result casts to within its kind (NumPy's `same_kind`), no overlapping elements.
+/// Checks `out` for a result of `shape` and `dtype`: a shape the result broadcasts to (as
+/// NumPy, the operands broadcast to `out`'s shape), a dtype the result casts to within its
+/// kind (NumPy's `same_kind`), no overlapping elements.
 fn check_out(name: &str, out: &Tensor, shape: &[usize], dtype: DType) -> Result<()> {
-    if out.shape() != shape {
+    if broadcast_shapes(shape, out.shape()).as_deref() != Some(out.shape()) {
         return Err(Error::Shape(format!(
-            "{name}: out has shape {} but the result has shape {}",
+            "{name}: out has shape {} but the result has shape {}, which does not broadcast to it",
             fmt_shape(out.shape()),
             fmt_shape(shape)
         )));
@@ -223,10 +224,11 @@ pub fn unary(op: UnaryOp, x: &Tensor, out: Option<&Tensor>) -> Result<Tensor> {
     } else {
         compute
     };
-    let shape = x.shape();
+    let mut shape = x.shape();
     if let Some(o) = out {
         super::same_device(op.name(), &[x, o])?;
         check_out(op.name(), o, shape, result_dtype)?;
+        shape = o.shape();
     }
     let dst = destination(out, shape, result_dtype, x.device())?;
     let src = prepare(x, compute, shape, &dst)?;
@@ -269,7 +271,7 @@ fn binary_types(op: BinaryOp, a: Value<'_>, b: Value<'_>) -> Result<(Vec<usize>,
 /// outside the op's domain; [`Error::Device`] naming both devices when the arrays are on
 /// different ones.
 pub fn binary(op: BinaryOp, a: Value<'_>, b: Value<'_>, out: Option<&Tensor>) -> Result<Tensor> {
-    let (shape, compute, result_dtype) = binary_types(op, a, b)?;
+    let (mut shape, compute, result_dtype) = binary_types(op, a, b)?;
     let mut tensors: Vec<&Tensor> = Vec::with_capacity(3);
     for v in [a, b] {
         if let Value::Tensor(t) = v {
@@ -286,9 +288,28 @@ pub fn binary(op: BinaryOp, a: Value<'_>, b: Value<'_>, out: Option<&Tensor>) ->
     };
     if let Some(o) = out {
         check_out(op.name(), o, &shape, result_dtype)?;
+        shape = o.shape().to_vec();
     }
     let dst = destination(out, &shape, result_dtype, device)?;
+    // Two scalars: the first becomes a 0-d array (backends take at most one scalar).
+    let a_array;
+    let a = match (a, b) {
+        (Value::Scalar(s), Value::Scalar(_)) => {
+            a_array = super::creation::full(&[], s, compute, &device)?;
+            Value::Tensor(&a_array)
+        }
+        _ => a,
+    };
     let pa = operand(a, compute, &shape, &dst)?;
+    // `x ** 2` is `x * x`, exactly rounded (as NumPy's fast path; a library `pow` may be an
+    // ulp off).
+    if let (BinaryOp::Pow, Prepared::Tensor(x), Value::Scalar(s)) = (op, &pa, b) {
+        if s.as_f64() == 2.0 {
+            dst.storage
+                .unary(&dst.layout, UnaryOp::Square, &x.storage, &x.layout)?;
+            return finish(dst, out);
+        }
+    }
     let pb = operand(b, compute, &shape, &dst)?;
     dst.storage
         .binary(&dst.layout, op, as_operand(&pa), as_operand(&pb))?;
