@@ -7,7 +7,7 @@
 //! long axis over rayon's threads. `exp` of dense float32 runs a polynomial compiled for
 //! AVX-512 or AVX2 where the CPU has it (chosen at run time).
 
-use super::math::{exp_f32, Float, FloatElem, Int};
+use super::math::{exp_f32_with, Float, FloatElem, Int};
 use super::storage::CpuStorage;
 use super::walk::for_each_run;
 use crate::backend::Operand;
@@ -519,48 +519,80 @@ fn bool_unary(op: UnaryOp, out: &mut CpuBuffer, dl: &Layout, h: &Held<'_>) -> Re
     Ok(())
 }
 
-/// `d = exp(s)` on dense float32, over threads when large.
+/// `d = exp(s)` on dense float32, over threads when large (chunks of 2^15 elements, whole
+/// cache lines apart, so every chunk but the first starts as aligned as the first).
 fn exp_dense(d: &mut [f32], s: &[f32]) {
+    let stream = d.len() >= STREAM_ELEMENTS;
     if d.len() >= PARALLEL_ELEMENTS {
         d.par_chunks_mut(1 << 15)
             .zip(s.par_chunks(1 << 15))
-            .for_each(|(d, s)| exp_chunk(d, s));
+            .for_each(|(d, s)| exp_chunk(d, s, stream));
     } else {
-        exp_chunk(d, s);
+        exp_chunk(d, s, stream);
     }
 }
 
-/// [`exp_f32`] over a chunk, compiled for the best vector ISA the CPU has.
-fn exp_chunk(d: &mut [f32], s: &[f32]) {
+/// [`exp_f32`] over a chunk, compiled for the best vector ISA the CPU has (with AVX-512,
+/// streaming the results when `stream`).
+fn exp_chunk(d: &mut [f32], s: &[f32], stream: bool) {
     #[cfg(target_arch = "x86_64")]
     {
         if is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU supports AVX-512F (checked just above).
-            return unsafe { exp_avx512(d, s) };
+            return unsafe { exp_avx512(d, s, stream) };
         }
-        if is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
             return unsafe { exp_avx2(d, s) };
         }
     }
-    exp_portable(d, s);
+    exp_portable::<false>(d, s);
 }
 
+/// `d = exp(s)`, the polynomial fused when `FMA` (see `math::exp_f32_with`).
 #[inline(always)]
-fn exp_portable(d: &mut [f32], s: &[f32]) {
+fn exp_portable<const FMA: bool>(d: &mut [f32], s: &[f32]) {
     for (d, &x) in d.iter_mut().zip(s) {
-        *d = exp_f32(x);
+        *d = exp_f32_with::<FMA>(x);
     }
 }
 
+/// Outputs from which `exp` stores around the caches (non-temporal stores): a result this
+/// large leaves the cache anyway, and streaming it saves reading each line before writing it.
+const STREAM_ELEMENTS: usize = 1 << 20;
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn exp_avx512(d: &mut [f32], s: &[f32]) {
-    exp_portable(d, s);
+unsafe fn exp_avx512(d: &mut [f32], s: &[f32], stream: bool) {
+    use std::arch::x86_64::{_mm512_loadu_ps, _mm512_stream_ps, _mm_sfence};
+    if !stream {
+        return exp_portable::<true>(d, s);
+    }
+    // Up to a 64-byte boundary of the destination, then whole vectors streamed, then the rest.
+    let head = d.as_ptr().align_offset(64).min(d.len());
+    let body = (d.len() - head) / 16 * 16;
+    let (d_head, rest) = d.split_at_mut(head);
+    let (d_body, d_tail) = rest.split_at_mut(body);
+    exp_portable::<true>(d_head, &s[..head]);
+    for (dc, sc) in d_body
+        .chunks_exact_mut(16)
+        .zip(s[head..head + body].chunks_exact(16))
+    {
+        let mut v = [0.0f32; 16];
+        for (v, &x) in v.iter_mut().zip(sc) {
+            *v = exp_f32_with::<true>(x);
+        }
+        // SAFETY: `dc` is 16 floats at a 64-byte aligned address (the head loop got there),
+        // and `v` is 16 floats; the CPU has AVX-512F (this function's contract).
+        unsafe { _mm512_stream_ps(dc.as_mut_ptr(), _mm512_loadu_ps(v.as_ptr())) };
+    }
+    exp_portable::<true>(d_tail, &s[head + body..]);
+    // Orders the streaming stores before any later store.
+    _mm_sfence();
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn exp_avx2(d: &mut [f32], s: &[f32]) {
-    exp_portable(d, s);
+    exp_portable::<true>(d, s);
 }

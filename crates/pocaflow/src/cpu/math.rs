@@ -339,6 +339,28 @@ pub(crate) trait FloatElem: crate::Element + PartialOrd {
     fn down(c: Self::C) -> Self;
     /// The next value after `self` toward `b`, in this type's own precision.
     fn nextafter(self, b: Self) -> Self;
+
+    /// The sum of a short run in the compute type: 16 independent accumulators (which the
+    /// compiler keeps in vector registers), added up at the end.
+    #[inline(always)]
+    fn sum_leaf(x: &[Self]) -> Self::C {
+        let zero = <Self::C as Float>::ZERO;
+        let mut acc = [zero; 16];
+        let chunks = x.chunks_exact(16);
+        let tail = chunks.remainder();
+        for c in chunks {
+            let c: &[Self; 16] = c.try_into().expect("chunks of 16");
+            for l in 0..16 {
+                acc[l] = acc[l] + c[l].up();
+            }
+        }
+        for (l, &v) in tail.iter().enumerate() {
+            acc[l] = acc[l] + v.up();
+        }
+        // Lanes in order, not as a tree: a tree here makes the vectorizer pair the lanes
+        // across registers and load the run in 8-byte pieces.
+        acc.iter().fold(zero, |a, &b| a + b)
+    }
 }
 
 /// `nextafter` on the bits of an IEEE type: `bits` of `a` and `b`, their `is_nan`, the sign
@@ -608,22 +630,31 @@ int_impl!(u64, false);
 /// subnormal range stay right. NaN stays NaN; overflow gives infinity, underflow 0.
 #[inline(always)]
 pub(crate) fn exp_f32(x: f32) -> f32 {
+    exp_f32_with::<false>(x)
+}
+
+/// [`exp_f32`] with the polynomial in fused multiply-adds when `FMA` (only for code compiled
+/// with the `fma` target feature, where `mul_add` is one instruction; it may differ from
+/// [`exp_f32`] in the last bit).
+#[inline(always)]
+pub(crate) fn exp_f32_with<const FMA: bool>(x: f32) -> f32 {
     const HI: f32 = 88.722_84;
     const LO: f32 = -103.972_08;
+    let madd = |a: f32, b: f32, c: f32| if FMA { a.mul_add(b, c) } else { a * b + c };
     let c = x.clamp(LO, HI);
     // k = round(c / ln 2) by the 1.5 * 2^23 trick (round to nearest even), read as an integer.
     const MAGIC: f32 = 12_582_912.0;
-    let t = c * std::f32::consts::LOG2_E + MAGIC;
+    let t = madd(c, std::f32::consts::LOG2_E, MAGIC);
     let k = t.to_bits() as i32 - MAGIC.to_bits() as i32;
     let kf = t - MAGIC;
-    let r = (c - kf * 0.693_359_4) - kf * -2.121_944_4e-4;
+    let r = madd(kf, 2.121_944_4e-4, madd(kf, -0.693_359_4, c));
     let mut p = 1.987_569_1e-4f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
-    let e = p * r * r + r + 1.0;
+    p = madd(p, r, 1.398_199_9e-3);
+    p = madd(p, r, 8.333_452e-3);
+    p = madd(p, r, 4.166_579_6e-2);
+    p = madd(p, r, 1.666_666_5e-1);
+    p = madd(p, r, 0.5);
+    let e = madd(p, r * r, r) + 1.0;
     let k1 = k >> 1;
     let k2 = k - k1;
     let s1 = f32::from_bits(((k1 + 127) as u32) << 23);
@@ -646,6 +677,11 @@ mod tests {
 
     #[test]
     fn exp_f32_is_within_two_ulps_everywhere() {
+        check_exp(exp_f32);
+        check_exp(exp_f32_with::<true>);
+    }
+
+    fn check_exp(exp_f32: fn(f32) -> f32) {
         let mut worst = 0.0f64;
         let mut x = -104.0f32;
         while x < 89.0 {

@@ -39,6 +39,39 @@ trait Reducer: Copy + Send + Sync {
     fn step(self, acc: Self::Acc, x: Self::In, i: usize) -> Self::Acc;
     fn merge(self, a: Self::Acc, b: Self::Acc) -> Self::Acc;
     fn finish(self, acc: Self::Acc) -> Self::Out;
+
+    /// The fold of a leaf of at most [`BLOCK`] contiguous elements whose first has position
+    /// `base`: [`LANES`] independent accumulators, merged as a tree.
+    #[inline(always)]
+    fn leaf(self, x: &[Self::In], base: usize) -> Self::Acc {
+        let mut lanes = [self.init(); LANES];
+        let chunks = x.chunks_exact(LANES);
+        let tail = chunks.remainder();
+        for (c, chunk) in chunks.enumerate() {
+            for l in 0..LANES {
+                lanes[l] = self.step(lanes[l], chunk[l], base + c * LANES + l);
+            }
+        }
+        let t0 = base + x.len() - tail.len();
+        for (l, &v) in tail.iter().enumerate() {
+            lanes[l] = self.step(lanes[l], v, t0 + l);
+        }
+        merge_lanes(self, lanes)
+    }
+}
+
+/// Lane `l` holds positions `l, l + LANES, ...`: merged as a tree (every order-sensitive
+/// reducer compares the positions it carries, so the tree keeps first positions first).
+#[inline(always)]
+fn merge_lanes<R: Reducer>(r: R, mut lanes: [R::Acc; LANES]) -> R::Acc {
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for l in 0..width {
+            lanes[l] = r.merge(lanes[l], lanes[l + width]);
+        }
+    }
+    lanes[0]
 }
 
 /// Pairwise reduction of a contiguous run whose first element has position `base`.
@@ -48,28 +81,7 @@ fn fold_slice<R: Reducer>(r: R, x: &[R::In], base: usize) -> R::Acc {
         let (a, b) = x.split_at(mid);
         return r.merge(fold_slice(r, a, base), fold_slice(r, b, base + mid));
     }
-    let mut lanes = [r.init(); LANES];
-    let chunks = x.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for (c, chunk) in chunks.enumerate() {
-        for l in 0..LANES {
-            lanes[l] = r.step(lanes[l], chunk[l], base + c * LANES + l);
-        }
-    }
-    let t0 = base + x.len() - tail.len();
-    for (l, &v) in tail.iter().enumerate() {
-        lanes[l] = r.step(lanes[l], v, t0 + l);
-    }
-    // Lane l holds positions l, l + 16, ...: the merge must respect first positions, which
-    // every order-sensitive reducer does by comparing the positions it carries.
-    let mut width = LANES;
-    while width > 1 {
-        width /= 2;
-        for l in 0..width {
-            lanes[l] = r.merge(lanes[l], lanes[l + width]);
-        }
-    }
-    lanes[0]
+    r.leaf(x, base)
 }
 
 /// Accumulators of consecutive stretches, merged pairwise as they arrive (a binary counter:
@@ -246,6 +258,20 @@ impl<T: FloatElem, const PROD: bool> Reducer for FloatFold<T, PROD> {
     }
     fn finish(self, acc: T::C) -> T {
         T::down(acc)
+    }
+
+    /// A sum leaf is [`FloatElem::sum_leaf`]; products use the default leaf.
+    #[inline(always)]
+    fn leaf(self, x: &[T], base: usize) -> T::C {
+        if PROD {
+            let mut lanes = [self.init(); LANES];
+            for (i, &v) in x.iter().enumerate() {
+                lanes[i % LANES] = self.step(lanes[i % LANES], v, base + i);
+            }
+            merge_lanes(self, lanes)
+        } else {
+            T::sum_leaf(x)
+        }
     }
 }
 

@@ -1,5 +1,8 @@
 //! The `unary` and `binary` modules (`math.cuh` + `elementwise.cu`), one per (op, compute
-//! dtype), compiled with `--fmad=false` on first use, and their launches.
+//! dtype), compiled on first use, and their launches. Modules compile with `--fmad=false`
+//! (products and sums round as on the CPU), except those of the unary library functions
+//! (`exp`, `log`, `sin`, ...), whose results differ from the CPU's in the last places anyway
+//! and which run faster with fused multiply-adds.
 
 use super::{
     c_type, function, launch, load_module, Function, Kernels, View, COMMON, CONVERT, MAX_GRID_X,
@@ -77,10 +80,36 @@ fn strided_grid(n: usize) -> u32 {
     super::blocks(n.div_ceil(4))
 }
 
+/// Whether `op` is computed by a library function of CUDA's math library (the modules that
+/// compile with `--fmad=true`).
+fn library_function(op: UnaryOp) -> bool {
+    use UnaryOp::*;
+    matches!(
+        op,
+        Exp | Expm1
+            | Log
+            | Log1p
+            | Log2
+            | Log10
+            | Sin
+            | Cos
+            | Tan
+            | Asin
+            | Acos
+            | Atan
+            | Sinh
+            | Cosh
+            | Tanh
+            | Asinh
+            | Acosh
+            | Atanh
+    )
+}
+
 /// The NVRTC options of an elementwise module.
-fn defines(op: String, dtype: DType, out: DType, arity: u8) -> [String; 5] {
+fn defines(op: String, fmad: bool, dtype: DType, out: DType, arity: u8) -> [String; 5] {
     [
-        "--fmad=false".to_string(),
+        format!("--fmad={fmad}"),
         format!("-DOP={op}"),
         format!("-DELEM={}", c_type(dtype)),
         format!("-DOUT={}", c_type(out)),
@@ -99,11 +128,12 @@ impl Kernels {
                     dtype
                 };
                 let name = format!("unary_{}_{}", op.name(), dtype.short_name());
+                let fmad = library_function(op);
                 let op = format!("U_{}", op.name().to_ascii_uppercase());
                 let m = load_module(
                     &name,
                     &format!("{COMMON}{CONVERT}{MATH}{ELEMENTWISE}"),
-                    &self.options(&defines(op, dtype, out, 1)),
+                    &self.options(&defines(op, fmad, dtype, out, 1)),
                 )?;
                 Ok(UnaryModule {
                     dense: function(m, "unary_dense")?,
@@ -128,7 +158,7 @@ impl Kernels {
                 let m = load_module(
                     &name,
                     &format!("{COMMON}{CONVERT}{MATH}{ELEMENTWISE}"),
-                    &self.options(&defines(op, dtype, out, 2)),
+                    &self.options(&defines(op, false, dtype, out, 2)),
                 )?;
                 Ok(BinaryModule {
                     dense: function(m, "binary_dense")?,
