@@ -14,7 +14,7 @@
 use super::kernels::{Arg, View};
 use super::storage::{context, scalar_bits, CudaStorage};
 use crate::backend::{BackendStorage, Operand};
-use crate::dtype::{DType, Scalar};
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::plan::{BinaryOp, UnaryOp};
@@ -74,18 +74,6 @@ pub(crate) fn unary(
     Ok(())
 }
 
-/// The dtype a binary op computes in when both operands are scalars (the ops layer's rules:
-/// promotion of the scalars' default dtypes, logical ops in `bool`, true division of integers
-/// in `float64`).
-fn scalars_dtype(op: BinaryOp, a: Scalar, b: Scalar) -> DType {
-    let d = DType::promote(a.default_dtype(), b.default_dtype());
-    match op {
-        BinaryOp::LogicalAnd | BinaryOp::LogicalOr | BinaryOp::LogicalXor => DType::Bool,
-        BinaryOp::Divide if !d.is_float() => DType::F64,
-        _ => d,
-    }
-}
-
 /// One binary operand resolved: its launch argument and, for an array, its storage and layout.
 type Resolved<'a> = (Arg, Option<(&'a CudaStorage, &'a Layout)>);
 
@@ -117,12 +105,11 @@ pub(crate) fn binary(
     }
     let compute = match (&a, &b) {
         (Operand::Array(s, _), _) | (_, Operand::Array(s, _)) => s.dtype(),
-        (Operand::Scalar(x), Operand::Scalar(y)) => {
-            if op.returns_bool() {
-                scalars_dtype(op, *x, *y)
-            } else {
-                dst.dtype()
-            }
+        (Operand::Scalar(_), Operand::Scalar(_)) => {
+            return Err(Error::DType(format!(
+                "{}: both operands are scalars",
+                op.name()
+            )))
         }
     };
     let want = if op.returns_bool() {
