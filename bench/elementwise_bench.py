@@ -23,14 +23,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import pathlib
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
+from _meta import measured_commit
 
 import pocaflow as pf
 
@@ -195,15 +194,7 @@ def main() -> None:
         except Exception as e:  # report and go on: one broken section must not hide the rest
             print(f"{section.__name__} FAILED: {e!r}")
             ROWS.append(dict(case=section.__name__, error=repr(e), ok=False))
-    # The GPU machine gets a bundle built at one commit (.gpu/COMMIT), not this checkout's git.
-    bundled = pathlib.Path(__file__).resolve().parent.parent / ".gpu" / "COMMIT"
-    commit = (
-        bundled.read_text().strip()
-        if bundled.exists()
-        else subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip()
-    )
+    commit = measured_commit()
     meta = dict(
         date=datetime.datetime.now().isoformat(timespec="seconds"),
         commit=commit,

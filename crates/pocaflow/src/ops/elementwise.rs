@@ -101,8 +101,9 @@ pub fn scalar_result_dtype(dtype: DType, s: Scalar) -> DType {
     }
 }
 
-/// The dtype the operands of `op` are computed in, before the op's own rules.
-fn operand_dtype(a: Value<'_>, b: Value<'_>) -> DType {
+/// The dtype two operands meet in (the standard's promotion, weak scalars), before an op's own
+/// rules.
+pub(crate) fn operand_dtype(a: Value<'_>, b: Value<'_>) -> DType {
     match (a, b) {
         (Value::Tensor(x), Value::Tensor(y)) => DType::promote(x.dtype(), y.dtype()),
         (Value::Tensor(x), Value::Scalar(s)) | (Value::Scalar(s), Value::Tensor(x)) => {

@@ -2,7 +2,7 @@
 //! built on them), cumulative sums and products, and `where`: axes, `keepdims`, the standard's
 //! result dtypes, then backend calls.
 
-use super::elementwise::{binary, scalar_result_dtype, Value};
+use super::elementwise::{binary, operand_dtype, Value};
 use super::view::normalize_axes;
 use crate::dtype::{DType, Kind, Scalar};
 use crate::error::{Error, Result};
@@ -356,15 +356,7 @@ pub fn where_(condition: &Tensor, x1: Value<'_>, x2: Value<'_>) -> Result<Tensor
         }
     }
     let device = super::same_device("where", &tensors)?;
-    let dtype = match (x1, x2) {
-        (Value::Tensor(a), Value::Tensor(b)) => DType::promote(a.dtype(), b.dtype()),
-        (Value::Tensor(a), Value::Scalar(s)) | (Value::Scalar(s), Value::Tensor(a)) => {
-            scalar_result_dtype(a.dtype(), s)
-        }
-        (Value::Scalar(s), Value::Scalar(t)) => {
-            DType::promote(s.default_dtype(), t.default_dtype())
-        }
-    };
+    let dtype = operand_dtype(x1, x2);
     let as_tensor = |v: Value<'_>| -> Result<Tensor> {
         match v {
             Value::Tensor(t) => t.to_dtype(dtype),
