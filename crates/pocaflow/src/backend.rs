@@ -12,7 +12,7 @@ use crate::dtype::{DType, Scalar};
 use crate::error::Result;
 use crate::layout::Layout;
 use crate::plan::{
-    BinaryOp, IndexPlan, MatmulPlan, RandomSpec, ReduceOp, ReducePlan, ScanOp, UnaryOp,
+    BinaryOp, IndexPlan, MatmulPlan, RandomSpec, ReduceOp, ReducePlan, RowPlan, ScanOp, UnaryOp,
 };
 
 /// One operand of an elementwise op: a view of a backend buffer (its layout broadcast to the
@@ -23,6 +23,39 @@ pub(crate) enum Operand<'a, S> {
     Array(&'a S, &'a Layout),
     /// A value for every element.
     Scalar(Scalar),
+}
+
+/// The operands of a row-wise op (see [`RowPlan`] for their shapes): each a buffer and a
+/// C-contiguous layout of the row dtype, except `stats` (the statistics dtype).
+#[derive(Debug)]
+pub(crate) struct RowArgs<'a, S> {
+    /// `x`, or the forward output `y` for `SoftmaxBackward` and `LogSoftmaxBackward`.
+    pub x: (&'a S, &'a Layout),
+    /// The gradient of the output (backward ops).
+    pub dy: Option<(&'a S, &'a Layout)>,
+    /// The normalizations' per-column scale.
+    pub weight: Option<(&'a S, &'a Layout)>,
+    /// `LayerNorm`'s per-column shift.
+    pub bias: Option<(&'a S, &'a Layout)>,
+    /// Where the backward normalizations write `[mean, rstd]` per row.
+    pub stats: Option<(&'a S, &'a Layout)>,
+}
+
+impl<'a, S> RowArgs<'a, S> {
+    /// The same operands as another backend's storages, or `None` if one is not of it.
+    pub(crate) fn map<T>(&self, f: impl Fn(&'a S) -> Option<&'a T>) -> Option<RowArgs<'a, T>> {
+        let one = |o: Option<(&'a S, &'a Layout)>| match o {
+            None => Some(None),
+            Some((s, l)) => f(s).map(|t| Some((t, l))),
+        };
+        Some(RowArgs {
+            x: (f(self.x.0)?, self.x.1),
+            dy: one(self.dy)?,
+            weight: one(self.weight)?,
+            bias: one(self.bias)?,
+            stats: one(self.stats)?,
+        })
+    }
 }
 
 /// The primitives of one backend's storage. `&self` is the destination of writing methods;
@@ -148,4 +181,9 @@ pub(crate) trait BackendStorage: Sized {
     /// Running sums or products along the last dimension: `self[dst]` (one shape with
     /// `src_layout`, dtype as [`Self::reduce`]'s `Sum`/`Prod`) from `src[src_layout]`.
     fn scan(&self, dst: &Layout, op: ScanOp, src: &Self, src_layout: &Layout) -> Result<()>;
+
+    /// The row-wise op `plan.op` into the C-contiguous `(rows, n)` view `self[dst]` (the row
+    /// dtype, a float), from `args` (which do not overlap `dst`). An op without a `weight`
+    /// scales by 1, without a `bias` shifts by 0.
+    fn rowwise(&self, dst: &Layout, plan: &RowPlan, args: &RowArgs<'_, Self>) -> Result<()>;
 }

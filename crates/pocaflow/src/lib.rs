@@ -34,5 +34,6 @@ pub use error::{Error, Result};
 pub use host::CpuBuffer;
 pub use layout::Layout;
 pub use ndarray_api::{matmul, matmul_with, try_matmul};
+pub use ops::nn;
 pub use plan::{BinaryOp, ReduceOp, ScanOp, UnaryOp};
 pub use tensor::Tensor;

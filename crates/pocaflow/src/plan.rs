@@ -147,7 +147,7 @@ macro_rules! op_enum {
             /// Every variant, in declaration order ([`Self::index`] is the position here).
             pub const ALL: &'static [$name] = &[$($name::$v,)+];
 
-            /// The name of the op in the Python Array API standard.
+            /// The op's public name (the Python Array API standard's, or `pf.nn`'s).
             pub fn name(self) -> &'static str {
                 match self {
                     $($name::$v => $s,)+
@@ -235,6 +235,16 @@ op_enum! {
         IsInf = "isinf",
         /// Whether `x` is finite (`bool` result).
         IsFinite = "isfinite",
+        /// `max(x, 0)` (NaN stays NaN).
+        Relu = "relu",
+        /// `x * Φ(x)`, the exact GELU (`0.5 x erfc(-x / √2)`).
+        Gelu = "gelu",
+        /// The tanh approximation of GELU, `0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))`.
+        GeluTanh = "gelu_tanh",
+        /// `x * sigmoid(x)`.
+        Silu = "silu",
+        /// `1 / (1 + e^-x)`.
+        Sigmoid = "sigmoid",
     }
 }
 
@@ -282,6 +292,16 @@ op_enum! {
         BitwiseLeftShift = "bitwise_left_shift",
         /// `a >> b` (arithmetic for signed integers).
         BitwiseRightShift = "bitwise_right_shift",
+        /// The gradient of `relu` at `b` times `a` (0 where `b <= 0`, torch's convention).
+        ReluBackward = "relu_backward",
+        /// The gradient of the exact `gelu` at `b` times `a`.
+        GeluBackward = "gelu_backward",
+        /// The gradient of `gelu_tanh` at `b` times `a`.
+        GeluTanhBackward = "gelu_tanh_backward",
+        /// The gradient of `silu` at `b` times `a`.
+        SiluBackward = "silu_backward",
+        /// The gradient of `sigmoid` times `a`, from the sigmoid's output `b`: `a b (1 - b)`.
+        SigmoidBackward = "sigmoid_backward",
         /// Logical and (`bool` operands).
         LogicalAnd = "logical_and",
         /// Logical or (`bool` operands).
@@ -375,4 +395,61 @@ impl ReducePlan {
     pub fn reduced_len(&self) -> usize {
         self.src.shape()[self.kept..].iter().product()
     }
+}
+
+op_enum! {
+    /// A row-wise op of `pf.nn`: each row (the last axis of a C-contiguous `(rows, n)` view) is
+    /// read and written by one worker, its statistics (maximum, sums, mean, variance) in
+    /// `float32` for `float16`/`bfloat16` rows, in the row's dtype otherwise.
+    RowOp {
+        /// `y = e^(x - max) / Σ e^(x - max)`.
+        Softmax = "softmax",
+        /// `y = x - max - ln Σ e^(x - max)`.
+        LogSoftmax = "log_softmax",
+        /// `dx = y (dy - Σ dy y)` from the softmax output `y`.
+        SoftmaxBackward = "softmax_backward",
+        /// `dx = dy - e^y Σ dy` from the log-softmax output `y`.
+        LogSoftmaxBackward = "log_softmax_backward",
+        /// `y = (x - mean) / sqrt(var + eps) * weight + bias` (biased variance).
+        LayerNorm = "layer_norm",
+        /// `y = x / sqrt(mean(x²) + eps) * weight`.
+        RmsNorm = "rms_norm",
+        /// `dx` of `LayerNorm` from `dy`, `x` and `weight`; writes the row's `[mean, rstd]`.
+        LayerNormBackward = "layer_norm_backward",
+        /// `dx` of `RmsNorm` from `dy`, `x` and `weight`; writes the row's `[0, rstd]`.
+        RmsNormBackward = "rms_norm_backward",
+    }
+}
+
+impl RowOp {
+    /// Whether the op reads `dy` (the backward ops).
+    pub fn is_backward(self) -> bool {
+        matches!(
+            self,
+            RowOp::SoftmaxBackward
+                | RowOp::LogSoftmaxBackward
+                | RowOp::LayerNormBackward
+                | RowOp::RmsNormBackward
+        )
+    }
+
+    /// Whether the op writes per-row statistics (`[mean, rstd]`, see [`RowPlan`]).
+    pub fn writes_stats(self) -> bool {
+        matches!(self, RowOp::LayerNormBackward | RowOp::RmsNormBackward)
+    }
+}
+
+/// A row-wise op over `rows` rows of `n` elements (see [`RowOp`]). Every array it names is
+/// C-contiguous: the rows `(rows, n)`, `weight` and `bias` `(n,)`, the statistics `(rows, 2)` in
+/// the statistics dtype (`float64` for `float64` rows, else `float32`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RowPlan {
+    /// The op.
+    pub op: RowOp,
+    /// Number of rows (may be 0).
+    pub rows: usize,
+    /// Elements per row (at least 1).
+    pub n: usize,
+    /// The normalizations' `eps` (added to the variance or mean square).
+    pub eps: f64,
 }

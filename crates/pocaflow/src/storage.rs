@@ -2,7 +2,7 @@
 //! the device: every backend primitive is reached through a method here, which hands the
 //! backend its own buffer type (see [`crate::backend`]).
 
-use crate::backend::{BackendStorage, Operand};
+use crate::backend::{BackendStorage, Operand, RowArgs};
 use crate::cpu::CpuStorage;
 use crate::device::Device;
 use crate::dtype::{DType, Scalar};
@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::host::CpuBuffer;
 use crate::layout::Layout;
 use crate::plan::{
-    BinaryOp, IndexPlan, MatmulPlan, RandomSpec, ReduceOp, ReducePlan, ScanOp, UnaryOp,
+    BinaryOp, IndexPlan, MatmulPlan, RandomSpec, ReduceOp, ReducePlan, RowPlan, ScanOp, UnaryOp,
 };
 use std::sync::{Arc, RwLockReadGuard};
 
@@ -418,5 +418,50 @@ impl Storage {
         src_layout: &Layout,
     ) -> Result<()> {
         same_backend!(op.name(), (self => d, src => s), d.scan(dst, op, s, src_layout))
+    }
+
+    /// See [`BackendStorage::rowwise`].
+    pub(crate) fn rowwise(
+        &self,
+        dst: &Layout,
+        plan: &RowPlan,
+        args: &RowArgs<'_, Storage>,
+    ) -> Result<()> {
+        let all = || {
+            let mut v = vec![self, args.x.0];
+            v.extend(
+                [args.dy, args.weight, args.bias, args.stats]
+                    .into_iter()
+                    .flatten()
+                    .map(|o| o.0),
+            );
+            v
+        };
+        match self {
+            Storage::Cpu(d) => {
+                let args = args.map(|s| match s {
+                    Storage::Cpu(c) => Some(c),
+                    #[cfg(feature = "cuda")]
+                    _ => None,
+                });
+                d.rowwise(
+                    dst,
+                    plan,
+                    &args.ok_or_else(|| mixed(plan.op.name(), &all()))?,
+                )
+            }
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(d) => {
+                let args = args.map(|s| match s {
+                    Storage::Cuda(c) => Some(c),
+                    _ => None,
+                });
+                d.rowwise(
+                    dst,
+                    plan,
+                    &args.ok_or_else(|| mixed(plan.op.name(), &all()))?,
+                )
+            }
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! long axis over rayon's threads. `exp` of dense float32 runs a polynomial compiled for
 //! AVX-512 or AVX2 where the CPU has it (chosen at run time).
 
+use super::activation as act;
 use super::math::{exp_f32_with, Float, FloatElem, Int};
 use super::storage::CpuStorage;
 use super::walk::for_each_run;
@@ -290,6 +291,11 @@ fn float_binary<T: FloatElem>(
         Hypot => val!(Float::hypot),
         Copysign => val!(Float::copysign),
         Logaddexp => val!(Float::logaddexp),
+        ReluBackward => val!(act::relu_backward),
+        GeluBackward => val!(act::gelu_backward),
+        GeluTanhBackward => val!(act::gelu_tanh_backward),
+        SiluBackward => val!(act::silu_backward),
+        SigmoidBackward => val!(act::sigmoid_backward),
         Nextafter => map2(slice_of::<T>(out), dl, x, y, |p: T, q: T| p.nextafter(q)),
         Equal => test!(|p, q| p == q),
         NotEqual => test!(|p, q| p != q),
@@ -344,7 +350,8 @@ fn int_binary<T: Int>(
         LessEqual => test!(|p, q| p <= q),
         Greater => test!(|p, q| p > q),
         GreaterEqual => test!(|p, q| p >= q),
-        Divide | Atan2 | Hypot | Copysign | Logaddexp | Nextafter | LogicalAnd | LogicalOr
+        Divide | Atan2 | Hypot | Copysign | Logaddexp | Nextafter | ReluBackward | GeluBackward
+        | GeluTanhBackward | SiluBackward | SigmoidBackward | LogicalAnd | LogicalOr
         | LogicalXor => return Err(unsupported(op.name(), T::DTYPE)),
     }
     Ok(())
@@ -473,6 +480,11 @@ fn float_unary<T: FloatElem>(
         IsNan => test!(Float::is_nan),
         IsInf => test!(Float::is_inf),
         IsFinite => test!(|p| !p.is_nan() && !p.is_inf()),
+        Relu => val!(act::relu),
+        Gelu => val!(act::gelu),
+        GeluTanh => val!(act::gelu_tanh),
+        Silu => val!(act::silu),
+        Sigmoid => val!(act::sigmoid),
         BitwiseInvert | LogicalNot => return Err(unsupported(op.name(), T::DTYPE)),
     }
     Ok(())

@@ -23,6 +23,10 @@ pub(crate) trait Float:
     const ONE: Self;
     /// `ln 2`.
     const LN_2: Self;
+    /// The nearest value to `v`.
+    fn of(v: f64) -> Self;
+    /// The complementary error function (`libm`'s, correctly handled tails).
+    fn erfc(self) -> Self;
     /// NaN test.
     fn is_nan(self) -> bool;
     /// Infinity test.
@@ -172,11 +176,19 @@ pub(crate) trait Float:
 }
 
 macro_rules! float_impl {
-    ($t:ident, $fast:expr) => {
+    ($t:ident, $fast:expr, $erfc:expr) => {
         impl Float for $t {
             const ZERO: $t = 0.0;
             const ONE: $t = 1.0;
             const LN_2: $t = std::$t::consts::LN_2;
+            #[inline(always)]
+            fn of(v: f64) -> $t {
+                v as $t
+            }
+            #[inline(always)]
+            fn erfc(self) -> $t {
+                $erfc(self)
+            }
             #[inline(always)]
             fn is_nan(self) -> bool {
                 self.is_nan()
@@ -325,8 +337,8 @@ macro_rules! float_impl {
     };
 }
 
-float_impl!(f32, exp_f32);
-float_impl!(f64, f64::exp);
+float_impl!(f32, exp_f32, libm::erfcf);
+float_impl!(f64, f64::exp, libm::erfc);
 
 /// A float element type and the type it computes in: `f32` and `f64` compute in themselves,
 /// `float16` and `bfloat16` in `f32` (rounded once at the end).

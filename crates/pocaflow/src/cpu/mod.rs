@@ -3,12 +3,14 @@
 //! matrices through [`gemm`] (or, with the `blas` or `accelerate` feature, the system BLAS in
 //! [`blas`]).
 
+pub(crate) mod activation;
 #[cfg(any(feature = "blas", feature = "accelerate"))]
 pub mod blas;
 mod elementwise;
 pub mod gemm;
 mod math;
 mod reduce;
+mod rowwise;
 mod storage;
 mod walk;
 

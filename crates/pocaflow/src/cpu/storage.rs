@@ -1,14 +1,14 @@
 //! The CPU backend's storage: a host buffer behind a lock, and the backend primitives on it.
 
 use super::walk::{for_each2, for_each3, for_each_coord, run_offsets};
-use crate::backend::{BackendStorage, Operand};
+use crate::backend::{BackendStorage, Operand, RowArgs};
 use crate::dtype::{DType, Element, Scalar};
 use crate::error::{Error, Result};
 use crate::host::{Bits, CpuBuffer};
 use crate::layout::Layout;
 use crate::plan::{
-    BinaryOp, Distribution, IndexPlan, MatmulPlan, RandomSpec, ReduceOp, ReducePlan, ScanOp,
-    UnaryOp,
+    BinaryOp, Distribution, IndexPlan, MatmulPlan, RandomSpec, ReduceOp, ReducePlan, RowPlan,
+    ScanOp, UnaryOp,
 };
 use crate::{with_bits, with_dtype};
 use rayon::prelude::*;
@@ -497,6 +497,10 @@ impl BackendStorage for CpuStorage {
 
     fn scan(&self, dst: &Layout, op: ScanOp, src: &CpuStorage, src_layout: &Layout) -> Result<()> {
         super::reduce::scan(self, dst, op, src, src_layout)
+    }
+
+    fn rowwise(&self, dst: &Layout, plan: &RowPlan, args: &RowArgs<'_, CpuStorage>) -> Result<()> {
+        super::rowwise::rowwise(self, dst, plan, args)
     }
 
     fn matmul(&self, plan: &MatmulPlan, a: &CpuStorage, b: &CpuStorage) -> Result<()> {

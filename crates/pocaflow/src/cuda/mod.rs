@@ -18,6 +18,7 @@ mod matmul;
 mod memory;
 mod pinned;
 mod reduce;
+mod rowwise;
 mod storage;
 mod stream;
 

@@ -15,14 +15,14 @@ use super::kernels::{IndexArgs, RandomArgs, View, MAXD, MAXK};
 use super::memory::DeviceBuffer;
 use super::pinned;
 use super::stream::{Stream, StreamInner};
-use crate::backend::{BackendStorage, Operand};
+use crate::backend::{BackendStorage, Operand, RowArgs};
 use crate::dtype::{DType, Scalar};
 use crate::error::{Error, Result};
 use crate::host::CpuBuffer;
 use crate::layout::Layout;
 use crate::plan::{
-    BinaryOp, Distribution, IndexPlan, MatmulPlan, RandomSpec, ReduceOp, ReducePlan, ScanOp,
-    UnaryOp,
+    BinaryOp, Distribution, IndexPlan, MatmulPlan, RandomSpec, ReduceOp, ReducePlan, RowPlan,
+    ScanOp, UnaryOp,
 };
 use crate::{with_bits, with_dtype};
 use cudarc::driver::result as dr;
@@ -876,6 +876,10 @@ impl BackendStorage for CudaStorage {
 
     fn scan(&self, dst: &Layout, op: ScanOp, src: &CudaStorage, src_layout: &Layout) -> Result<()> {
         super::reduce::scan(self, dst, op, src, src_layout)
+    }
+
+    fn rowwise(&self, dst: &Layout, plan: &RowPlan, args: &RowArgs<'_, CudaStorage>) -> Result<()> {
+        super::rowwise::rowwise(self, dst, plan, args)
     }
 }
 

@@ -61,7 +61,8 @@ fn binary_domain(op: BinaryOp) -> Domain {
     use BinaryOp::*;
     match op {
         Subtract | FloorDivide | Remainder | Pow => Domain::Numeric,
-        Atan2 | Hypot | Copysign | Logaddexp | Nextafter => Domain::Float,
+        Atan2 | Hypot | Copysign | Logaddexp | Nextafter | ReluBackward | GeluBackward
+        | GeluTanhBackward | SiluBackward | SigmoidBackward => Domain::Float,
         BitwiseAnd | BitwiseOr | BitwiseXor => Domain::IntegerOrBool,
         BitwiseLeftShift | BitwiseRightShift => Domain::Integer,
         _ => Domain::Any,

@@ -1,8 +1,8 @@
 //! The `unary` and `binary` modules (`math.cuh` + `elementwise.cu`), one per (op, compute
 //! dtype), compiled on first use, and their launches. Modules compile with `--fmad=false`
-//! (products and sums round as on the CPU), except those of the unary library functions
-//! (`exp`, `log`, `sin`, ...), whose results differ from the CPU's in the last places anyway
-//! and which run faster with fused multiply-adds.
+//! (products and sums round as on the CPU), except those of the library functions (`exp`,
+//! `log`, `sin`, ..., and the activations and their derivatives), whose results differ from
+//! the CPU's in the last places anyway and which run faster with fused multiply-adds.
 
 use super::{
     c_type, function, launch, load_module, Function, Kernels, View, COMMON, CONVERT, MAX_GRID_X,
@@ -80,8 +80,8 @@ fn strided_grid(n: usize) -> u32 {
     super::blocks(n.div_ceil(4))
 }
 
-/// Whether `op` is computed by a library function of CUDA's math library (the modules that
-/// compile with `--fmad=true`).
+/// Whether `op` is computed by a library function of CUDA's math library or an activation
+/// built on them (the modules that compile with `--fmad=true`).
 fn library_function(op: UnaryOp) -> bool {
     use UnaryOp::*;
     matches!(
@@ -103,6 +103,21 @@ fn library_function(op: UnaryOp) -> bool {
             | Asinh
             | Acosh
             | Atanh
+            | Relu
+            | Gelu
+            | GeluTanh
+            | Silu
+            | Sigmoid
+    )
+}
+
+/// Whether `op` is the derivative of an activation (computed with library functions, so its
+/// module compiles with `--fmad=true` too).
+fn activation_backward(op: BinaryOp) -> bool {
+    use BinaryOp::*;
+    matches!(
+        op,
+        ReluBackward | GeluBackward | GeluTanhBackward | SiluBackward | SigmoidBackward
     )
 }
 
@@ -154,11 +169,12 @@ impl Kernels {
                     dtype
                 };
                 let name = format!("binary_{}_{}", op.name(), dtype.short_name());
+                let fmad = activation_backward(op);
                 let op = format!("B_{}", op.name().to_ascii_uppercase());
                 let m = load_module(
                     &name,
                     &format!("{COMMON}{CONVERT}{MATH}{ELEMENTWISE}"),
-                    &self.options(&defines(op, false, dtype, out, 2)),
+                    &self.options(&defines(op, fmad, dtype, out, 2)),
                 )?;
                 Ok(BinaryModule {
                     dense: function(m, "binary_dense")?,

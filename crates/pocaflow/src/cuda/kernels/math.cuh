@@ -108,6 +108,7 @@ MATH1(m_ceil, ceilf, ceil)
 MATH1(m_floor, floorf, floor)
 MATH1(m_rint, rintf, rint)
 MATH1(m_trunc, truncf, trunc)
+MATH1(m_erfc, erfcf, erfc)
 MATH2(m_fmod, fmodf, fmod)
 MATH2(m_pow, powf, pow)
 MATH2(m_atan2, atan2f, atan2)
@@ -228,17 +229,44 @@ template <typename T> __device__ __forceinline__ T next_after(T a, T b) {
     return N::from_bits(next);
 }
 
+// The activations of pf.nn and their derivatives (cpu/activation.rs has the same formulas).
+template <typename C> __device__ __forceinline__ C act_relu(C x) { return (x > (C)0 || x != x) ? x : (C)0; }
+template <typename C> __device__ __forceinline__ C act_relu_backward(C dy, C x) { return x > (C)0 ? dy : (C)0; }
+template <typename C> __device__ __forceinline__ C normal_cdf(C x) { return (C)0.5 * m_erfc(-x * (C)0.70710678118654752440); }
+template <typename C> __device__ __forceinline__ C act_gelu(C x) { return x * normal_cdf(x); }
+template <typename C> __device__ __forceinline__ C act_gelu_backward(C dy, C x) {
+    const C pdf = (C)0.39894228040143267794 * m_exp((C)-0.5 * x * x);
+    return dy * (normal_cdf(x) + x * pdf);
+}
+template <typename C> __device__ __forceinline__ C gelu_tanh_inner(C x) {
+    return m_tanh((C)0.79788456080286535588 * (x + (C)0.044715 * x * x * x));
+}
+template <typename C> __device__ __forceinline__ C act_gelu_tanh(C x) { return (C)0.5 * x * ((C)1 + gelu_tanh_inner(x)); }
+template <typename C> __device__ __forceinline__ C act_gelu_tanh_backward(C dy, C x) {
+    const C t = gelu_tanh_inner(x);
+    const C du = (C)0.79788456080286535588 * ((C)1 + (C)(3.0 * 0.044715) * x * x);
+    return dy * ((C)0.5 * ((C)1 + t) + (C)0.5 * x * ((C)1 - t * t) * du);
+}
+template <typename C> __device__ __forceinline__ C act_sigmoid(C x) { return (C)1 / ((C)1 + m_exp(-x)); }
+template <typename C> __device__ __forceinline__ C act_sigmoid_backward(C dy, C y) { return dy * y * ((C)1 - y); }
+template <typename C> __device__ __forceinline__ C act_silu(C x) { return x * act_sigmoid(x); }
+template <typename C> __device__ __forceinline__ C act_silu_backward(C dy, C x) {
+    const C s = act_sigmoid(x);
+    return dy * s * ((C)1 + x * ((C)1 - s));
+}
+
 // The op identifiers (-DOP=U_<name> or B_<name>, the names of plan.rs in capitals).
 enum {
     U_ABS, U_NEGATIVE, U_BITWISE_INVERT, U_LOGICAL_NOT, U_EXP, U_EXPM1, U_LOG, U_LOG1P, U_LOG2,
     U_LOG10, U_SQRT, U_SQUARE, U_RECIPROCAL, U_SIN, U_COS, U_TAN, U_ASIN, U_ACOS, U_ATAN, U_SINH,
     U_COSH, U_TANH, U_ASINH, U_ACOSH, U_ATANH, U_CEIL, U_FLOOR, U_ROUND, U_TRUNC, U_SIGN,
-    U_SIGNBIT, U_ISNAN, U_ISINF, U_ISFINITE
+    U_SIGNBIT, U_ISNAN, U_ISINF, U_ISFINITE, U_RELU, U_GELU, U_GELU_TANH, U_SILU, U_SIGMOID
 };
 enum {
     B_ADD = 100, B_SUBTRACT, B_MULTIPLY, B_DIVIDE, B_FLOOR_DIVIDE, B_REMAINDER, B_POW, B_MAXIMUM,
     B_MINIMUM, B_ATAN2, B_HYPOT, B_COPYSIGN, B_LOGADDEXP, B_NEXTAFTER, B_BITWISE_AND, B_BITWISE_OR,
-    B_BITWISE_XOR, B_BITWISE_LEFT_SHIFT, B_BITWISE_RIGHT_SHIFT, B_LOGICAL_AND, B_LOGICAL_OR,
+    B_BITWISE_XOR, B_BITWISE_LEFT_SHIFT, B_BITWISE_RIGHT_SHIFT, B_RELU_BACKWARD, B_GELU_BACKWARD,
+    B_GELU_TANH_BACKWARD, B_SILU_BACKWARD, B_SIGMOID_BACKWARD, B_LOGICAL_AND, B_LOGICAL_OR,
     B_LOGICAL_XOR, B_EQUAL, B_NOT_EQUAL, B_LESS, B_LESS_EQUAL, B_GREATER, B_GREATER_EQUAL
 };
 
@@ -294,6 +322,11 @@ __device__ __forceinline__ auto unary_c(C x) {
         else if constexpr (OPC == U_ROUND) return m_rint(x);
         else if constexpr (OPC == U_TRUNC) return m_trunc(x);
         else if constexpr (OPC == U_SIGN) return x > (C)0 ? (C)1 : (x < (C)0 ? (C)-1 : x);
+        else if constexpr (OPC == U_RELU) return act_relu(x);
+        else if constexpr (OPC == U_GELU) return act_gelu(x);
+        else if constexpr (OPC == U_GELU_TANH) return act_gelu_tanh(x);
+        else if constexpr (OPC == U_SILU) return act_silu(x);
+        else if constexpr (OPC == U_SIGMOID) return act_sigmoid(x);
         else return x;
     }
 }
@@ -344,6 +377,11 @@ __device__ __forceinline__ auto binary_c(C a, C b) {
         else if constexpr (OPC == B_HYPOT) return m_hypot(a, b);
         else if constexpr (OPC == B_COPYSIGN) return m_copysign(a, b);
         else if constexpr (OPC == B_LOGADDEXP) return logaddexp(a, b);
+        else if constexpr (OPC == B_RELU_BACKWARD) return act_relu_backward(a, b);
+        else if constexpr (OPC == B_GELU_BACKWARD) return act_gelu_backward(a, b);
+        else if constexpr (OPC == B_GELU_TANH_BACKWARD) return act_gelu_tanh_backward(a, b);
+        else if constexpr (OPC == B_SILU_BACKWARD) return act_silu_backward(a, b);
+        else if constexpr (OPC == B_SIGMOID_BACKWARD) return act_sigmoid_backward(a, b);
         else return a;
     }
 }
