@@ -161,7 +161,7 @@ from ._pocaflow import (
     where,
 )
 
-from . import random  # isort: skip (after the names it builds on)
+from . import nn, random  # isort: skip (after the names they build on)
 
 __version__: str = _pocaflow.__version__
 __array_api_version__: str = "2024.12"
@@ -270,6 +270,7 @@ __all__ = [
     "multiply",
     "negative",
     "nextafter",
+    "nn",
     "nonzero",
     "not_equal",
     "ones",

@@ -94,7 +94,7 @@ fn check_scalar(x: &Arg, y: &Arg) -> PyResult<()> {
 
 /// Runs `f` with the GIL released when the work is on the CPU (a GPU op only enqueues work,
 /// cheaper than releasing the GIL).
-fn run<T: Send>(
+pub(crate) fn run<T: Send>(
     py: Python<'_>,
     device: Device,
     f: impl FnOnce() -> pocaflow::Result<T> + Send,
@@ -213,7 +213,7 @@ pub fn unary_op(t: &Tensor, op: UnaryOp) -> PyResult<PyTensor> {
 }
 
 /// `x` as a tensor: a Tensor as it is, an array-like converted onto the default device.
-fn tensor_arg(x: &Bound<'_, PyAny>) -> PyResult<Tensor> {
+pub(crate) fn tensor_arg(x: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     match x.cast::<PyTensor>() {
         Ok(t) => Ok(t.get().inner.clone()),
         Err(_) => asarray(x, None, default_device(), None),

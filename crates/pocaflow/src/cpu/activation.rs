@@ -39,17 +39,39 @@ fn normal_cdf<F: Float>(x: F) -> F {
     F::of(0.5) * (-x * F::of(FRAC_1_SQRT_2)).erfc()
 }
 
-/// The exact GELU, `x Φ(x)`.
+/// `x * s`, or `-0` where the factor `s` has underflowed to 0 (so that `x = -∞` gives the
+/// limit, not `-∞ · 0 = NaN`).
+#[inline(always)]
+fn times<F: Float>(x: F, s: F) -> F {
+    if s == F::ZERO {
+        -F::ZERO
+    } else {
+        x * s
+    }
+}
+
+/// `x * s` for a term that vanishes where `s` has underflowed to 0 (`0` then, even for an
+/// infinite `x`).
+#[inline(always)]
+fn term<F: Float>(x: F, s: F) -> F {
+    if s == F::ZERO {
+        F::ZERO
+    } else {
+        x * s
+    }
+}
+
+/// The exact GELU, `x Φ(x)` (`-0` at `-∞`).
 #[inline(always)]
 pub(crate) fn gelu<F: Float>(x: F) -> F {
-    x * normal_cdf(x)
+    times(x, normal_cdf(x))
 }
 
 /// `dy * (Φ(x) + x φ(x))`.
 #[inline(always)]
 pub(crate) fn gelu_backward<F: Float>(dy: F, x: F) -> F {
     let pdf = F::of(FRAC_1_SQRT_2PI) * (F::of(-0.5) * x * x).exp();
-    dy * (normal_cdf(x) + x * pdf)
+    dy * (normal_cdf(x) + term(x, pdf))
 }
 
 /// `tanh(√(2/π) (x + 0.044715 x³))`.
@@ -58,10 +80,10 @@ fn gelu_tanh_inner<F: Float>(x: F) -> F {
     (F::of(SQRT_2_OVER_PI) * (x + F::of(GELU_CUBIC) * x * x * x)).tanh()
 }
 
-/// The tanh approximation of GELU, `x (1 + t) / 2`.
+/// The tanh approximation of GELU, `x (1 + t) / 2` (`-0` at `-∞`).
 #[inline(always)]
 pub(crate) fn gelu_tanh<F: Float>(x: F) -> F {
-    F::of(0.5) * x * (F::ONE + gelu_tanh_inner(x))
+    times(F::of(0.5) * x, F::ONE + gelu_tanh_inner(x))
 }
 
 /// `dy * ((1 + t) / 2 + x (1 - t²) √(2/π) (1 + 3 · 0.044715 x²) / 2)`.
@@ -69,7 +91,7 @@ pub(crate) fn gelu_tanh<F: Float>(x: F) -> F {
 pub(crate) fn gelu_tanh_backward<F: Float>(dy: F, x: F) -> F {
     let t = gelu_tanh_inner(x);
     let du = F::of(SQRT_2_OVER_PI) * (F::ONE + F::of(3.0 * GELU_CUBIC) * x * x);
-    dy * (F::of(0.5) * (F::ONE + t) + F::of(0.5) * x * (F::ONE - t * t) * du)
+    dy * (F::of(0.5) * (F::ONE + t) + term(F::of(0.5) * x * du, F::ONE - t * t))
 }
 
 /// `1 / (1 + e^-x)` (0 for large negative `x`, never NaN for finite `x`).
@@ -84,17 +106,17 @@ pub(crate) fn sigmoid_backward<F: Float>(dy: F, y: F) -> F {
     dy * y * (F::ONE - y)
 }
 
-/// `x * sigmoid(x)`.
+/// `x * sigmoid(x)` (`-0` at `-∞`).
 #[inline(always)]
 pub(crate) fn silu<F: Float>(x: F) -> F {
-    x * sigmoid(x)
+    times(x, sigmoid(x))
 }
 
 /// `dy * s (1 + x (1 - s))` with `s = sigmoid(x)`.
 #[inline(always)]
 pub(crate) fn silu_backward<F: Float>(dy: F, x: F) -> F {
     let s = sigmoid(x);
-    dy * s * (F::ONE + x * (F::ONE - s))
+    dy * term(F::ONE + term(x, F::ONE - s), s)
 }
 
 #[cfg(test)]
@@ -139,5 +161,14 @@ mod tests {
         assert!(gelu(f32::NAN).is_nan() && relu(f64::NAN).is_nan());
         assert_eq!(relu_backward(5.0f32, 0.0), 0.0);
         assert_eq!(sigmoid(-1000.0f32), 0.0);
+        // The limits at the infinities, not inf * 0.
+        for f in [gelu::<f32>, gelu_tanh, silu] {
+            assert!(f(f32::NEG_INFINITY) == 0.0 && f(f32::NEG_INFINITY).is_sign_negative());
+            assert_eq!(f(f32::INFINITY), f32::INFINITY);
+        }
+        for f in [gelu_backward::<f64>, gelu_tanh_backward, silu_backward] {
+            assert_eq!(f(1.0, f64::NEG_INFINITY), 0.0);
+            assert_eq!(f(1.0, f64::INFINITY), 1.0);
+        }
     }
 }

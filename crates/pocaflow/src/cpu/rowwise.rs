@@ -324,7 +324,9 @@ where
         return Ok(());
     }
     let stat_block = if stats.is_empty() { 0 } else { 2 * block };
-    let mut parts: Vec<(usize, &mut [T], &mut [T::C])> = Vec::new();
+    // (first row, its outputs, its statistics) per block.
+    type Block<'b, T, C> = (usize, &'b mut [T], &'b mut [C]);
+    let mut parts: Vec<Block<'_, T, T::C>> = Vec::new();
     let (mut rest, mut srest) = (out, stats);
     let mut first = 0;
     while !rest.is_empty() {

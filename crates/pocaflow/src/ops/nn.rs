@@ -318,7 +318,7 @@ fn norm_rows(
         }
     }
     let n: usize = normalized_shape.iter().product();
-    Ok((if n == 0 { 0 } else { x.numel() / n }, n))
+    Ok((x.numel().checked_div(n).unwrap_or(0), n))
 }
 
 fn check_eps(name: &str, eps: f64) -> Result<()> {
@@ -420,7 +420,7 @@ pub fn layer_norm_backward(
 ) -> Result<(Tensor, Option<Tensor>, Option<Tensor>)> {
     let op = RowOp::LayerNormBackward;
     let (dx, stats, rows, dtype) = norm_backward(op, dy, x, normalized_shape, (weight, bias), eps)?;
-    let n = if rows == 0 { 0 } else { x.numel() / rows };
+    let n: usize = normalized_shape.iter().product();
     let dy2 = dense(dy, dtype, &[rows, n])?;
     let dweight = weight
         .map(|_| {
@@ -461,7 +461,7 @@ pub fn rms_norm_backward(
 ) -> Result<(Tensor, Option<Tensor>)> {
     let op = RowOp::RmsNormBackward;
     let (dx, stats, rows, dtype) = norm_backward(op, dy, x, normalized_shape, (weight, None), eps)?;
-    let n = if rows == 0 { 0 } else { x.numel() / rows };
+    let n: usize = normalized_shape.iter().product();
     let dweight = weight
         .map(|_| {
             let x2 = dense(x, dtype, &[rows, n])?;

@@ -232,27 +232,31 @@ template <typename T> __device__ __forceinline__ T next_after(T a, T b) {
 // The activations of pf.nn and their derivatives (cpu/activation.rs has the same formulas).
 template <typename C> __device__ __forceinline__ C act_relu(C x) { return (x > (C)0 || x != x) ? x : (C)0; }
 template <typename C> __device__ __forceinline__ C act_relu_backward(C dy, C x) { return x > (C)0 ? dy : (C)0; }
+// x * s, or -0 where s has underflowed to 0 (the limit at x = -inf, not -inf * 0 = NaN).
+template <typename C> __device__ __forceinline__ C times0(C x, C s) { return s == (C)0 ? -(C)0 : x * s; }
+// x * s for a term that vanishes where s has underflowed to 0.
+template <typename C> __device__ __forceinline__ C term0(C x, C s) { return s == (C)0 ? (C)0 : x * s; }
 template <typename C> __device__ __forceinline__ C normal_cdf(C x) { return (C)0.5 * m_erfc(-x * (C)0.70710678118654752440); }
-template <typename C> __device__ __forceinline__ C act_gelu(C x) { return x * normal_cdf(x); }
+template <typename C> __device__ __forceinline__ C act_gelu(C x) { return times0(x, normal_cdf(x)); }
 template <typename C> __device__ __forceinline__ C act_gelu_backward(C dy, C x) {
     const C pdf = (C)0.39894228040143267794 * m_exp((C)-0.5 * x * x);
-    return dy * (normal_cdf(x) + x * pdf);
+    return dy * (normal_cdf(x) + term0(x, pdf));
 }
 template <typename C> __device__ __forceinline__ C gelu_tanh_inner(C x) {
     return m_tanh((C)0.79788456080286535588 * (x + (C)0.044715 * x * x * x));
 }
-template <typename C> __device__ __forceinline__ C act_gelu_tanh(C x) { return (C)0.5 * x * ((C)1 + gelu_tanh_inner(x)); }
+template <typename C> __device__ __forceinline__ C act_gelu_tanh(C x) { return times0((C)0.5 * x, (C)1 + gelu_tanh_inner(x)); }
 template <typename C> __device__ __forceinline__ C act_gelu_tanh_backward(C dy, C x) {
     const C t = gelu_tanh_inner(x);
     const C du = (C)0.79788456080286535588 * ((C)1 + (C)(3.0 * 0.044715) * x * x);
-    return dy * ((C)0.5 * ((C)1 + t) + (C)0.5 * x * ((C)1 - t * t) * du);
+    return dy * ((C)0.5 * ((C)1 + t) + term0((C)0.5 * x * du, (C)1 - t * t));
 }
 template <typename C> __device__ __forceinline__ C act_sigmoid(C x) { return (C)1 / ((C)1 + m_exp(-x)); }
 template <typename C> __device__ __forceinline__ C act_sigmoid_backward(C dy, C y) { return dy * y * ((C)1 - y); }
-template <typename C> __device__ __forceinline__ C act_silu(C x) { return x * act_sigmoid(x); }
+template <typename C> __device__ __forceinline__ C act_silu(C x) { return times0(x, act_sigmoid(x)); }
 template <typename C> __device__ __forceinline__ C act_silu_backward(C dy, C x) {
     const C s = act_sigmoid(x);
-    return dy * s * ((C)1 + x * ((C)1 - s));
+    return dy * term0((C)1 + term0(x, (C)1 - s), s);
 }
 
 // The op identifiers (-DOP=U_<name> or B_<name>, the names of plan.rs in capitals).
