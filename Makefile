@@ -3,7 +3,7 @@
 VENV    ?= .venv
 PY      := $(abspath $(VENV))/bin/python
 STAMP   := $(VENV)/.deps-installed
-PYDEPS  := "maturin>=1.16,<2" "numpy>=1.26" "pytest>=8" "ruff>=0.6"
+PYDEPS  := "maturin>=1.16,<2" "numpy>=1.26" "pytest>=8" "ruff>=0.6" "scikit-learn>=1.3"
 # Only for `make bench-cpu`: the plot and NumPy's BLAS thread count.
 BENCHDEPS := "matplotlib>=3.7" "threadpoolctl>=3"
 MATURIN := VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH maturin

@@ -514,3 +514,71 @@ def cumulative_prod(
     dtype: DTypeLike | None = None,
     include_initial: builtins.bool = False,
 ) -> Tensor: ...
+
+class _NN:
+    """The native submodule ``nn``, re-exported as :mod:`pocaflow.nn`."""
+
+    @staticmethod
+    def relu(x: ArrayLike, /) -> Tensor: ...
+    @staticmethod
+    def gelu(x: ArrayLike, /, approximate: str = "none") -> Tensor: ...
+    @staticmethod
+    def silu(x: ArrayLike, /) -> Tensor: ...
+    @staticmethod
+    def sigmoid(x: ArrayLike, /) -> Tensor: ...
+    @staticmethod
+    def relu_backward(dy: ArrayLike, x: ArrayLike, /) -> Tensor: ...
+    @staticmethod
+    def gelu_backward(dy: ArrayLike, x: ArrayLike, /, approximate: str = "none") -> Tensor: ...
+    @staticmethod
+    def silu_backward(dy: ArrayLike, x: ArrayLike, /) -> Tensor: ...
+    @staticmethod
+    def sigmoid_backward(dy: ArrayLike, y: ArrayLike, /) -> Tensor: ...
+    @staticmethod
+    def softmax(x: ArrayLike, /, axis: int = -1) -> Tensor: ...
+    @staticmethod
+    def log_softmax(x: ArrayLike, /, axis: int = -1) -> Tensor: ...
+    @staticmethod
+    def softmax_backward(dy: ArrayLike, y: ArrayLike, /, axis: int = -1) -> Tensor: ...
+    @staticmethod
+    def log_softmax_backward(dy: ArrayLike, y: ArrayLike, /, axis: int = -1) -> Tensor: ...
+    @staticmethod
+    def layer_norm(
+        x: ArrayLike,
+        normalized_shape: int | tuple[int, ...],
+        weight: ArrayLike | None = None,
+        bias: ArrayLike | None = None,
+        eps: float = 1e-5,
+    ) -> Tensor: ...
+    @staticmethod
+    def rms_norm(
+        x: ArrayLike,
+        normalized_shape: int | tuple[int, ...],
+        weight: ArrayLike | None = None,
+        eps: float = 1e-6,
+    ) -> Tensor: ...
+    @staticmethod
+    def layer_norm_backward(
+        dy: ArrayLike,
+        x: ArrayLike,
+        normalized_shape: int | tuple[int, ...],
+        weight: ArrayLike | None = None,
+        bias: ArrayLike | None = None,
+        eps: float = 1e-5,
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]: ...
+    @staticmethod
+    def rms_norm_backward(
+        dy: ArrayLike,
+        x: ArrayLike,
+        normalized_shape: int | tuple[int, ...],
+        weight: ArrayLike | None = None,
+        eps: float = 1e-6,
+    ) -> tuple[Tensor, Tensor | None]: ...
+    @staticmethod
+    def cross_entropy(logits: ArrayLike, target: ArrayLike, reduction: str = "mean") -> Tensor: ...
+    @staticmethod
+    def cross_entropy_backward(
+        logits: ArrayLike, target: ArrayLike, reduction: str = "mean"
+    ) -> Tensor: ...
+
+nn: _NN

@@ -45,20 +45,45 @@ impl RowFloat for f64 {
     }
 }
 
-/// `Σ f(i)` over `0..n` in [`LANES`] lanes, added in order at the end.
+/// `Σ f(a[i], b[i])` in [`LANES`] lanes, added in order at the end (slices of one length).
 #[inline(always)]
-fn lane_sum<C: Float>(n: usize, f: impl Fn(usize) -> C) -> C {
+fn lane_sum2<C: Float>(a: &[C], b: &[C], f: impl Fn(C, C) -> C) -> C {
     let mut acc = [C::ZERO; LANES];
-    let body = n / LANES * LANES;
-    for i in (0..body).step_by(LANES) {
-        for (l, a) in acc.iter_mut().enumerate() {
-            *a = *a + f(i + l);
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ta, tb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..LANES {
+            acc[l] = acc[l] + f(x[l], y[l]);
         }
     }
-    for (l, i) in (body..n).enumerate() {
-        acc[l] = acc[l] + f(i);
+    for (l, (&x, &y)) in ta.iter().zip(tb).enumerate() {
+        acc[l] = acc[l] + f(x, y);
     }
-    acc.iter().fold(C::ZERO, |a, &b| a + b)
+    acc.iter().fold(C::ZERO, |s, &v| s + v)
+}
+
+/// `Σ f(a[i])` in [`LANES`] lanes.
+#[inline(always)]
+fn lane_sum<C: Float>(a: &[C], f: impl Fn(C) -> C) -> C {
+    lane_sum2(a, a, |x, _| f(x))
+}
+
+/// `s[i] = e^(s[i] - max)`, returning `Σ s[i]` (in [`LANES`] lanes).
+#[inline(always)]
+fn exp_shifted<C: RowFloat, const FMA: bool>(s: &mut [C], max: C) -> C {
+    let mut acc = [C::ZERO; LANES];
+    let mut chunks = s.chunks_exact_mut(LANES);
+    for c in &mut chunks {
+        for l in 0..LANES {
+            c[l] = (c[l] - max).exp_v::<FMA>();
+            acc[l] = acc[l] + c[l];
+        }
+    }
+    for (l, v) in chunks.into_remainder().iter_mut().enumerate() {
+        *v = (*v - max).exp_v::<FMA>();
+        acc[l] = acc[l] + *v;
+    }
+    acc.iter().fold(C::ZERO, |a, &v| a + v)
 }
 
 /// The largest of `x` in [`LANES`] lanes (NaN is skipped here; it reaches the result through
@@ -66,16 +91,25 @@ fn lane_sum<C: Float>(n: usize, f: impl Fn(usize) -> C) -> C {
 #[inline(always)]
 fn lane_max<C: Float>(x: &[C]) -> C {
     let mut acc = [x[0]; LANES];
-    let body = x.len() / LANES * LANES;
-    for c in x[..body].chunks_exact(LANES) {
-        for (a, &v) in acc.iter_mut().zip(c) {
-            *a = if v > *a { v } else { *a };
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for l in 0..LANES {
+            acc[l] = if c[l] > acc[l] { c[l] } else { acc[l] };
         }
     }
-    for &v in &x[body..] {
+    for &v in tail {
         acc[0] = if v > acc[0] { v } else { acc[0] };
     }
     acc.iter().fold(acc[0], |a, &b| if b > a { b } else { a })
+}
+
+/// `dst[i] = T::down(f(s[i], i))`.
+#[inline(always)]
+fn store<T: FloatElem>(dst: &mut [T], s: &[T::C], f: impl Fn(T::C, usize) -> T::C) {
+    for (i, (d, &v)) in dst.iter_mut().zip(s).enumerate() {
+        *d = T::down(f(v, i));
+    }
 }
 
 /// One row's operands, as slices of `n` elements (`weight` and `bias` are shared by all rows).
@@ -86,8 +120,16 @@ struct Row<'a, T> {
     bias: Option<&'a [T]>,
 }
 
+/// `s = x.up()` elementwise.
+#[inline(always)]
+fn widen<T: FloatElem>(s: &mut [T::C], x: &[T]) {
+    for (s, &x) in s.iter_mut().zip(x) {
+        *s = x.up();
+    }
+}
+
 /// Computes `plan.op` on one row into `out` (and `stats`), with `s` and `g` as scratch rows of
-/// `n` compute values.
+/// `n` compute values (`g` holds `dy`, times the weight for the norms).
 #[inline(always)]
 fn row<T: FloatElem, const FMA: bool>(
     op: RowOp,
@@ -101,76 +143,61 @@ fn row<T: FloatElem, const FMA: bool>(
 {
     let n = out.len();
     let nf = T::C::of(n as f64);
-    for (s, &x) in s.iter_mut().zip(r.x) {
-        *s = x.up();
+    widen(s, r.x);
+    if let Some(dy) = r.dy {
+        widen(g, dy);
     }
     let w = |i: usize| r.weight.map_or(T::C::ONE, |w| w[i].up());
     let b = |i: usize| r.bias.map_or(T::C::ZERO, |b| b[i].up());
     match op {
-        RowOp::Softmax | RowOp::LogSoftmax => {
+        RowOp::Softmax => {
             let max = lane_max(s);
-            for v in s.iter_mut() {
-                *v = *v - max;
-            }
-            let sum = lane_sum(n, |i| s[i].exp_v::<FMA>());
-            if op == RowOp::Softmax {
-                let inv = T::C::ONE / sum;
-                for (o, &v) in out.iter_mut().zip(s.iter()) {
-                    *o = T::down(v.exp_v::<FMA>() * inv);
-                }
-            } else {
-                let ln = sum.ln();
-                for (o, &v) in out.iter_mut().zip(s.iter()) {
-                    *o = T::down(v - ln);
-                }
-            }
+            let inv = T::C::ONE / exp_shifted::<T::C, FMA>(s, max);
+            store(out, s, |v, _| v * inv);
+        }
+        RowOp::LogSoftmax => {
+            let max = lane_max(s);
+            let ln = lane_sum(s, |v| (v - max).exp_v::<FMA>()).ln();
+            store(out, s, |v, _| v - max - ln);
         }
         RowOp::SoftmaxBackward => {
-            let dy = r.dy.expect("dy");
-            let dot = lane_sum(n, |i| dy[i].up() * s[i]);
-            for ((o, &y), &d) in out.iter_mut().zip(s.iter()).zip(dy) {
-                *o = T::down(y * (d.up() - dot));
-            }
+            let dot = lane_sum2(g, s, |d, y| d * y);
+            let g = &*g;
+            store(out, s, |y, i| y * (g[i] - dot));
         }
         RowOp::LogSoftmaxBackward => {
-            let dy = r.dy.expect("dy");
-            let sum = lane_sum(n, |i| dy[i].up());
-            for ((o, &y), &d) in out.iter_mut().zip(s.iter()).zip(dy) {
-                *o = T::down(d.up() - y.exp_v::<FMA>() * sum);
-            }
+            let sum = lane_sum(g, |d| d);
+            let g = &*g;
+            store(out, s, |y, i| g[i] - y.exp_v::<FMA>() * sum);
         }
         RowOp::LayerNorm | RowOp::LayerNormBackward => {
-            let mean = lane_sum(n, |i| s[i]) / nf;
+            let mean = lane_sum(s, |v| v) / nf;
             for v in s.iter_mut() {
                 *v = *v - mean;
             }
-            let var = lane_sum(n, |i| s[i] * s[i]) / nf;
+            let var = lane_sum(s, |v| v * v) / nf;
             let rstd = T::C::ONE / (var + eps).sqrt();
             if op == RowOp::LayerNorm {
-                for (i, o) in out.iter_mut().enumerate() {
-                    *o = T::down(s[i] * rstd * w(i) + b(i));
-                }
+                store(out, s, |v, i| v * rstd * w(i) + b(i));
             } else {
                 for v in s.iter_mut() {
                     *v = *v * rstd;
                 }
-                norm_backward(r, rstd, s, g, out, &w, true);
+                norm_backward::<T>(rstd, s, g, out, &w, true);
                 stats[0] = mean;
                 stats[1] = rstd;
             }
         }
         RowOp::RmsNorm | RowOp::RmsNormBackward => {
-            let ms = lane_sum(n, |i| s[i] * s[i]) / nf;
+            let ms = lane_sum(s, |v| v * v) / nf;
             let rstd = T::C::ONE / (ms + eps).sqrt();
             if op == RowOp::RmsNorm {
-                for (i, o) in out.iter_mut().enumerate() {
-                    *o = T::down(s[i] * rstd * w(i));
-                }
+                store(out, s, |v, i| v * rstd * w(i));
             } else {
                 for v in s.iter_mut() {
                     *v = *v * rstd;
                 }
-                norm_backward(r, rstd, s, g, out, &w, false);
+                norm_backward::<T>(rstd, s, g, out, &w, false);
                 stats[0] = T::C::ZERO;
                 stats[1] = rstd;
             }
@@ -179,10 +206,9 @@ fn row<T: FloatElem, const FMA: bool>(
 }
 
 /// `dx = rstd (g - mean(g) - xhat mean(g xhat))` with `g = dy * weight` (the `mean(g)` term
-/// only when `centered`, as layer norm), from the normalized row `xhat`.
+/// only when `centered`, as layer norm), from the normalized row `xhat` and `g` holding `dy`.
 #[inline(always)]
 fn norm_backward<T: FloatElem>(
-    r: &Row<'_, T>,
     rstd: T::C,
     xhat: &[T::C],
     g: &mut [T::C],
@@ -190,21 +216,18 @@ fn norm_backward<T: FloatElem>(
     w: &impl Fn(usize) -> T::C,
     centered: bool,
 ) {
-    let n = out.len();
-    let nf = T::C::of(n as f64);
-    let dy = r.dy.expect("dy");
+    let nf = T::C::of(out.len() as f64);
     for (i, g) in g.iter_mut().enumerate() {
-        *g = dy[i].up() * w(i);
+        *g = *g * w(i);
     }
     let mean_g = if centered {
-        lane_sum(n, |i| g[i]) / nf
+        lane_sum(g, |v| v) / nf
     } else {
         T::C::ZERO
     };
-    let mean_gx = lane_sum(n, |i| g[i] * xhat[i]) / nf;
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = T::down(rstd * (g[i] - mean_g - xhat[i] * mean_gx));
-    }
+    let mean_gx = lane_sum2(g, xhat, |a, b| a * b) / nf;
+    let g = &*g;
+    store(out, xhat, |xh, i| rstd * (g[i] - mean_g - xh * mean_gx));
 }
 
 /// Runs `plan` over a block of rows (`out` and `stats` hold exactly those rows).
@@ -220,7 +243,7 @@ fn rows_block<T: FloatElem, const FMA: bool>(
 {
     let n = plan.n;
     let mut s = vec![T::C::ZERO; n];
-    let mut g = vec![T::C::ZERO; if plan.op.writes_stats() { n } else { 0 }];
+    let mut g = vec![T::C::ZERO; if plan.op.is_backward() { n } else { 0 }];
     let eps = T::C::of(plan.eps);
     let with_stats = !stats.is_empty();
     for (k, o) in out.chunks_exact_mut(n).enumerate() {
