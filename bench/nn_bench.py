@@ -197,7 +197,9 @@ def bench_mlp(device: str, bar: float) -> None:
     o = statistics.median(r["steps_per_second"] for r in ours)
     p = statistics.median(r["steps_per_second"] for r in peer)
     acc = ours[-1]["test_accuracy"], peer[-1]["test_accuracy"]
-    print(f"MLP test accuracy after {kw['epochs']} epochs: pocaflow {acc[0]:.4f}, torch {acc[1]:.4f}")
+    print(
+        f"MLP test accuracy after {kw['epochs']} epochs: pocaflow {acc[0]:.4f}, torch {acc[1]:.4f}"
+    )
     row(f"MLP train steps ({device}, batch 64)", "steps/s", o, p, o / p, bar)
 
 

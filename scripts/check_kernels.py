@@ -49,7 +49,9 @@ def binary_types(op):
     dtype rules: logical ops in bool, integer true division in float64)."""
     if op in ("subtract", "floor_divide", "remainder", "pow"):
         return NUMERIC
-    if op in ("atan2", "hypot", "copysign", "logaddexp", "nextafter", "divide"):
+    if op in ("atan2", "hypot", "copysign", "logaddexp", "nextafter", "divide") or op.endswith(
+        "_backward"
+    ):
         return FLOATS
     if op in ("bitwise_and", "bitwise_or", "bitwise_xor"):
         return ["Bool"] + INTS
@@ -91,6 +93,11 @@ def reduce_jobs(base):
         for op in op_names("ReduceOp")
         for t in reduce_types(op)
     ]
+
+
+def loss_jobs(base):
+    parts = ["common.cuh", "convert.cuh", "math.cuh", "loss.cu"]
+    return [(f"loss_{t}", parts, base + ["--fmad=true", f"-DELEM={t}"]) for t in FLOATS]
 
 
 def nvrtc():
@@ -138,7 +145,7 @@ def main():
         for s in TYPES
         for d in TYPES
     ]
-    jobs += elementwise_jobs(base) + reduce_jobs(base)
+    jobs += elementwise_jobs(base) + reduce_jobs(base) + loss_jobs(base)
     with ThreadPoolExecutor(int(os.environ.get("JOBS", os.cpu_count()))) as pool:
         results = list(pool.map(lambda j: compile_module(*j), jobs))
     failed = [r for r in results if r[1] != 0]

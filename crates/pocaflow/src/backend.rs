@@ -186,4 +186,21 @@ pub(crate) trait BackendStorage: Sized {
     /// dtype, a float), from `args` (which do not overlap `dst`). An op without a `weight`
     /// scales by 1, without a `bias` shifts by 0.
     fn rowwise(&self, dst: &Layout, plan: &RowPlan, args: &RowArgs<'_, Self>) -> Result<()>;
+
+    /// The cross-entropy of the C-contiguous float rows `logits` `(rows, c)` against the
+    /// C-contiguous int64 class indices `target` `(rows,)`: with `grad` `None`, `self[dst]`
+    /// (dense `(rows,)`, the logits' dtype) is each row's `logsumexp(row) - row[target]`; with
+    /// `Some(scale)`, `self[dst]` (dense `(rows, c)`) is `(softmax(row) - onehot(target)) *
+    /// scale`. Statistics in `float32` for half rows.
+    ///
+    /// # Errors
+    /// [`crate::Error::Index`] if a target is outside `[0, c)` (the other rows are written; a
+    /// GPU backend waits for this check).
+    fn cross_entropy(
+        &self,
+        dst: &Layout,
+        logits: (&Self, &Layout),
+        target: (&Self, &Layout),
+        grad: Option<f64>,
+    ) -> Result<()>;
 }

@@ -464,4 +464,19 @@ impl Storage {
             }
         }
     }
+
+    /// See [`BackendStorage::cross_entropy`].
+    pub(crate) fn cross_entropy(
+        &self,
+        dst: &Layout,
+        (logits, ll): (&Storage, &Layout),
+        (target, tl): (&Storage, &Layout),
+        grad: Option<f64>,
+    ) -> Result<()> {
+        same_backend!(
+            "cross_entropy",
+            (self => d, logits => l, target => t),
+            d.cross_entropy(dst, (l, ll), (t, tl), grad)
+        )
+    }
 }

@@ -420,3 +420,81 @@ pub(crate) fn rowwise(
         ))),
     }
 }
+
+/// One row's cross-entropy: the loss into `loss[0]`, or the gradient row times `scale` into
+/// `grad` (with `s` as scratch).
+#[inline(always)]
+fn cross_entropy_row<T: FloatElem>(x: &[T], t: usize, s: &mut [T::C], out: Out<'_, T>)
+where
+    T::C: RowFloat,
+{
+    widen(s, x);
+    let max = lane_max(s);
+    match out {
+        Out::Loss(l) => {
+            let sum = lane_sum(s, |v| (v - max).exp_v::<false>());
+            l[0] = T::down(sum.ln() + max - s[t]);
+        }
+        Out::Grad(g, scale) => {
+            let inv = T::C::ONE / exp_shifted::<T::C, false>(s, max);
+            store(g, s, |v, _| v * inv * scale);
+            g[t] = T::down((s[t] * inv - T::C::ONE) * scale);
+        }
+    }
+}
+
+/// Where one row's cross-entropy goes.
+enum Out<'a, T: FloatElem> {
+    Loss(&'a mut [T]),
+    Grad(&'a mut [T], T::C),
+}
+
+/// See `BackendStorage::cross_entropy`.
+pub(crate) fn cross_entropy(
+    dst: &CpuStorage,
+    dl: &Layout,
+    (logits, ll): (&CpuStorage, &Layout),
+    (target, tl): (&CpuStorage, &Layout),
+    grad: Option<f64>,
+) -> Result<()> {
+    let c = *ll.shape().last().expect("2-D logits");
+    let (gl, gt) = (logits.read(), target.read());
+    let t = slice::<i64>(&gt, tl);
+    if let Some(&bad) = t.iter().find(|&&v| v < 0 || v as u64 >= c as u64) {
+        return Err(Error::Index(format!(
+            "cross_entropy: target {bad} is outside [0, {c}) (the number of classes)"
+        )));
+    }
+    let mut out = dst.write();
+    macro_rules! go {
+        ($t:ty) => {{
+            let x = slice::<$t>(&gl, ll);
+            let o = out.as_mut_slice::<$t>().expect("the logits' dtype");
+            let o = &mut o[dl.offset()..dl.offset() + dl.numel()];
+            let mut s = vec![<<$t as FloatElem>::C as Float>::ZERO; c];
+            match grad {
+                None => {
+                    for ((l, x), &t) in o.chunks_exact_mut(1).zip(x.chunks_exact(c)).zip(t) {
+                        cross_entropy_row::<$t>(x, t as usize, &mut s, Out::Loss(l));
+                    }
+                }
+                Some(scale) => {
+                    let scale = <<$t as FloatElem>::C as Float>::of(scale);
+                    for ((g, x), &t) in o.chunks_exact_mut(c).zip(x.chunks_exact(c)).zip(t) {
+                        cross_entropy_row::<$t>(x, t as usize, &mut s, Out::Grad(g, scale));
+                    }
+                }
+            }
+            Ok(())
+        }};
+    }
+    match gl.dtype() {
+        DType::F16 => go!(half::f16),
+        DType::BF16 => go!(half::bf16),
+        DType::F32 => go!(f32),
+        DType::F64 => go!(f64),
+        d => Err(Error::DType(format!(
+            "cross_entropy: expected floating-point logits, got {d}"
+        ))),
+    }
+}

@@ -503,6 +503,16 @@ impl BackendStorage for CpuStorage {
         super::rowwise::rowwise(self, dst, plan, args)
     }
 
+    fn cross_entropy(
+        &self,
+        dst: &Layout,
+        logits: (&CpuStorage, &Layout),
+        target: (&CpuStorage, &Layout),
+        grad: Option<f64>,
+    ) -> Result<()> {
+        super::rowwise::cross_entropy(self, dst, logits, target, grad)
+    }
+
     fn matmul(&self, plan: &MatmulPlan, a: &CpuStorage, b: &CpuStorage) -> Result<()> {
         let ga = a.read();
         let gb = (!std::ptr::eq(a, b)).then(|| b.read());

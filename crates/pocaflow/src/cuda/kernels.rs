@@ -31,6 +31,7 @@ use std::ffi::{c_void, CStr, CString};
 use std::sync::OnceLock;
 
 pub(crate) use elementwise::{Arg, BinaryModule, UnaryModule};
+pub(crate) use loss::LossModule;
 pub(crate) use reduce::{ReduceModule, ReduceShape, MAX_SPLITS, PARTIAL_BYTES};
 
 const COMMON: &str = include_str!("kernels/common.cuh");
@@ -277,6 +278,8 @@ pub(crate) struct Kernels {
     binary: Vec<OnceLock<Result<BinaryModule>>>,
     /// `reduce` of (op, operand dtype), at `op.index() * 13 + dtype`.
     reduce: Vec<OnceLock<Result<ReduceModule>>>,
+    /// `loss` of each (float) dtype, at `dtype`.
+    loss: Vec<OnceLock<Result<LossModule>>>,
 }
 
 fn nvrtc_err(op: &str, e: nr::NvrtcError) -> Error {
@@ -455,6 +458,7 @@ macro_rules! params {
 }
 
 mod elementwise;
+mod loss;
 mod reduce;
 
 impl Kernels {
@@ -471,6 +475,7 @@ impl Kernels {
             unary: slots(UnaryOp::ALL.len()),
             binary: slots(BinaryOp::ALL.len()),
             reduce: slots(ReduceOp::ALL.len()),
+            loss: slots(1),
         }
     }
 

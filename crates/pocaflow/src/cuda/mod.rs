@@ -14,6 +14,7 @@ mod context;
 mod driver;
 mod elementwise;
 mod kernels;
+mod loss;
 mod matmul;
 mod memory;
 mod pinned;

@@ -390,8 +390,14 @@ impl CudaStorage {
         Ok(())
     }
 
-    /// Reads the error flag of a gather or scatter (waits for the stream's work so far).
-    fn check_index_error(err: &CudaStorage, stream: &Arc<StreamInner>) -> Result<()> {
+    /// Zeroes the 32-byte error flag of an index or loss kernel, ordered on `stream`.
+    pub(super) fn zero_flag(&self, stream: &Arc<StreamInner>) -> Result<()> {
+        // SAFETY: the flag holds 32 bytes; the memset is ordered on the stream.
+        unsafe { dr::memset_d8_async(self.at(0), 0, 32, stream.raw) }.cuda("cuMemsetD8Async")
+    }
+
+    /// Reads the error flag of a gather, scatter or loss (waits for the stream's work so far).
+    pub(super) fn check_index_error(err: &CudaStorage, stream: &Arc<StreamInner>) -> Result<()> {
         let mut words = [0u8; 32];
         pinned::download(stream, &mut words, err.at(0))?;
         let w = |i: usize| u64::from_le_bytes(words[8 * i..8 * i + 8].try_into().expect("8 bytes"));
@@ -500,8 +506,7 @@ impl CudaStorage {
         let (d, stream) = context(self.ordinal())?;
         let args = CudaStorage::index_args(plan, indices, plain.1)?;
         let err = CudaStorage::alloc(self.ordinal(), DType::U64, 4)?;
-        // SAFETY: the flag holds 32 bytes; the memset is ordered on the stream.
-        unsafe { dr::memset_d8_async(err.at(0), 0, 32, stream.raw) }.cuda("cuMemsetD8Async")?;
+        err.zero_flag(&stream)?;
         for i in indices {
             i.buf.record_use(&stream);
         }
@@ -880,6 +885,16 @@ impl BackendStorage for CudaStorage {
 
     fn rowwise(&self, dst: &Layout, plan: &RowPlan, args: &RowArgs<'_, CudaStorage>) -> Result<()> {
         super::rowwise::rowwise(self, dst, plan, args)
+    }
+
+    fn cross_entropy(
+        &self,
+        dst: &Layout,
+        logits: (&CudaStorage, &Layout),
+        target: (&CudaStorage, &Layout),
+        grad: Option<f64>,
+    ) -> Result<()> {
+        super::loss::cross_entropy(self, dst, logits, target, grad)
     }
 }
 

@@ -5,7 +5,7 @@
 use super::elementwise::{binary, unary, Value};
 use super::view::normalize_axis;
 use crate::backend::RowArgs;
-use crate::dtype::{DType, Scalar};
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::layout::{fmt_shape, Layout};
 use crate::plan::{BinaryOp, RowOp, RowPlan, UnaryOp};
@@ -555,24 +555,51 @@ fn loss_operands(name: &str, logits: &Tensor, target: &Tensor) -> Result<(Tensor
     Ok((logits, target))
 }
 
-/// The per-element log-probabilities of the targets, `(..., 1)`, or an [`Error::Index`] for a
-/// target outside `[0, C)`.
-fn target_log_probs(name: &str, lsm: &Tensor, target: &Tensor) -> Result<Tensor> {
-    let c = *lsm.shape().last().expect("class axis");
-    // Negative targets are made out of range so the gather rejects them too.
-    let ok = target.zip(BinaryOp::GreaterEqual, Value::Scalar(Scalar::Int(0)))?;
-    let t = super::reduce::where_(
-        &ok,
-        Value::Tensor(target),
-        Value::Scalar(Scalar::Int(c as i64)),
+/// The fused cross-entropy rows of `logits` (class axis last) against `target`: per-element
+/// losses in `target`'s shape (`grad` `None`), or the gradient times the scale in `logits`'
+/// shape.
+fn cross_entropy_rows(
+    name: &str,
+    logits: &Tensor,
+    target: &Tensor,
+    grad: Option<f64>,
+) -> Result<Tensor> {
+    super::same_device(name, &[logits, target])?;
+    let c = *logits.shape().last().expect("class axis");
+    let rows = target.numel();
+    let lg = dense(logits, logits.dtype(), &[rows, c])?;
+    let tg = dense(target, DType::I64, &[rows])?;
+    let out_shape: Vec<usize> = if grad.is_some() {
+        vec![rows, c]
+    } else {
+        vec![rows]
+    };
+    let out = Tensor::uninit(
+        Layout::c_contiguous(&out_shape),
+        logits.dtype(),
+        logits.device(),
     )?;
-    let t = t.expand_dims(-1)?;
-    lsm.take_along_axis(&t, -1).map_err(|e| match e {
-        Error::Index(_) => Error::Index(format!(
-            "{name}: a target is outside [0, {c}) (the number of classes)"
-        )),
-        e => e,
-    })
+    if rows > 0 {
+        out.storage
+            .cross_entropy(
+                &out.layout,
+                (&lg.storage, &lg.layout),
+                (&tg.storage, &tg.layout),
+                grad,
+            )
+            .map_err(|e| match e {
+                Error::Index(_) => Error::Index(format!(
+                    "{name}: a target is outside [0, {c}) (the number of classes)"
+                )),
+                e => e,
+            })?;
+    }
+    let shape = if grad.is_some() {
+        logits.shape()
+    } else {
+        target.shape()
+    };
+    reshape_like(&out, shape)
 }
 
 /// The cross-entropy of `logits` (unnormalized log-probabilities) against integer class
@@ -585,9 +612,7 @@ fn target_log_probs(name: &str, lsm: &Tensor, target: &Tensor) -> Result<Tensor>
 pub fn cross_entropy(logits: &Tensor, target: &Tensor, reduction: Reduction) -> Result<Tensor> {
     let name = "cross_entropy";
     let (logits, target) = loss_operands(name, logits, target)?;
-    let lsm = log_softmax(&logits, -1)?;
-    let picked = target_log_probs(name, &lsm, &target)?.squeeze(&[-1])?;
-    let loss = unary(UnaryOp::Negative, &picked, None)?;
+    let loss = cross_entropy_rows(name, &logits, &target, None)?;
     match reduction {
         Reduction::None => Ok(loss),
         Reduction::Sum => {
@@ -610,32 +635,11 @@ pub fn cross_entropy_backward(
     let name = "cross_entropy_backward";
     let shape = logits.shape().to_vec();
     let (moved, target) = loss_operands(name, logits, target)?;
-    let p = softmax(&moved, -1)?;
-    let c = *p.shape().last().expect("class axis");
-    let rows = p.numel() / c.max(1);
-    let p2 = p.reshape(&[rows as isize, c as isize], None)?;
-    let t2 = target.reshape(&[rows as isize], None)?;
-    let at_target = target_log_probs(name, &p2, &t2)?;
-    let minus_one = at_target.zip(BinaryOp::Subtract, Value::Scalar(Scalar::Float(1.0)))?;
-    let rows_index = super::creation::arange(
-        Scalar::Int(0),
-        Scalar::Int(rows as i64),
-        Scalar::Int(1),
-        DType::I64,
-        &p.device(),
-    )?;
-    p2.index_put(
-        &[
-            super::IndexItem::Array(rows_index),
-            super::IndexItem::Array(t2),
-        ],
-        &minus_one.squeeze(&[-1])?,
-    )?;
-    let grad = if reduction == Reduction::Mean && rows > 0 {
-        p.zip(BinaryOp::Divide, Value::Scalar(Scalar::Float(rows as f64)))?
-    } else {
-        p
+    let scale = match reduction {
+        Reduction::Mean => 1.0 / target.numel().max(1) as f64,
+        Reduction::Sum | Reduction::None => 1.0,
     };
+    let grad = cross_entropy_rows(name, &moved, &target, Some(scale))?;
     if shape.len() > 2 {
         grad.moveaxis(&[-1], &[1])?.contiguous()
     } else {
