@@ -72,24 +72,36 @@ fn flat(t: &Tensor) -> Vec<f64> {
         .collect()
 }
 
-/// Asserts `got` matches `want` row by row (rows of `n`) within `dtype`'s tolerance, NaN where
-/// and only where the reference is NaN.
-fn check(got: &[f64], want: &[f64], n: usize, dtype: DType, what: &str) {
+/// A reference value and the magnitude of the terms it comes from (the scale of the rounding
+/// errors of computing it: differences of large terms cancel).
+type Want = [f64; 2];
+
+/// The smallest step of `dtype` near 0 (float16's subnormals round results to 2^-24).
+fn tiny(dtype: DType) -> f64 {
+    if dtype == DType::F16 {
+        2f64.powi(-24)
+    } else {
+        0.0
+    }
+}
+
+/// Asserts `got` matches `want` within `dtype`'s tolerance (relative to the value, absolute
+/// in units of the terms' magnitude), NaN where and only where the reference is NaN.
+fn check(got: &[f64], want: &[Want], n: usize, dtype: DType, what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     let (rtol, atol) = tolerance(dtype);
-    for (r, (g, w)) in got.chunks(n).zip(want.chunks(n)).enumerate() {
-        let scale = w
-            .iter()
-            .filter(|v| v.is_finite())
-            .fold(0.0f64, |a, v| a.max(v.abs()));
-        for (i, (&g, &w)) in g.iter().zip(w).enumerate() {
-            let ok = if w.is_nan() {
-                g.is_nan()
-            } else {
-                (g - w).abs() <= rtol * w.abs() + atol * scale
-            };
-            assert!(ok, "{what}: row {r} element {i}: got {g}, want {w}");
-        }
+    for (k, (&g, &[w, mag])) in got.iter().zip(want).enumerate() {
+        let ok = if w.is_nan() {
+            g.is_nan()
+        } else {
+            (g - w).abs() <= rtol * w.abs() + atol * mag + tiny(dtype)
+        };
+        assert!(
+            ok,
+            "{what}: row {} element {}: got {g}, want {w}",
+            k / n,
+            k % n
+        );
     }
 }
 
@@ -99,27 +111,36 @@ fn row_max(x: &[f64]) -> f64 {
         .fold(f64::NEG_INFINITY, |m, &v| if v > m { v } else { m })
 }
 
-fn softmax_ref(x: &[f64], log: bool) -> Vec<f64> {
+fn softmax_ref(x: &[f64], log: bool) -> Vec<Want> {
     let m = row_max(x);
     let s: f64 = x.iter().map(|v| (v - m).exp()).sum();
     x.iter()
         .map(|v| {
             if log {
-                v - m - s.ln()
+                [v - m - s.ln(), (v - m).abs() + s.ln().abs()]
             } else {
-                (v - m).exp() / s
+                let y = (v - m).exp() / s;
+                [y, y.abs()]
             }
         })
         .collect()
 }
 
-fn softmax_backward_ref(dy: &[f64], y: &[f64], log: bool) -> Vec<f64> {
+fn softmax_backward_ref(dy: &[f64], y: &[f64], log: bool) -> Vec<Want> {
     if log {
         let s: f64 = dy.iter().sum();
-        dy.iter().zip(y).map(|(d, y)| d - y.exp() * s).collect()
+        let sa: f64 = dy.iter().map(|d| d.abs()).sum();
+        dy.iter()
+            .zip(y)
+            .map(|(d, y)| [d - y.exp() * s, d.abs() + y.exp() * sa])
+            .collect()
     } else {
         let dot: f64 = dy.iter().zip(y).map(|(d, y)| d * y).sum();
-        dy.iter().zip(y).map(|(d, y)| y * (d - dot)).collect()
+        let da: f64 = dy.iter().zip(y).map(|(d, y)| (d * y).abs()).sum();
+        dy.iter()
+            .zip(y)
+            .map(|(d, y)| [y * (d - dot), y.abs() * (d.abs() + da)])
+            .collect()
     }
 }
 
@@ -135,10 +156,20 @@ fn norm_stats(x: &[f64], centered: bool, eps: f64) -> (f64, f64) {
     (mean, 1.0 / (var + eps).sqrt())
 }
 
-fn norm_ref(x: &[f64], w: Option<&[f64]>, b: Option<&[f64]>, centered: bool, eps: f64) -> Vec<f64> {
+fn norm_ref(
+    x: &[f64],
+    w: Option<&[f64]>,
+    b: Option<&[f64]>,
+    centered: bool,
+    eps: f64,
+) -> Vec<Want> {
     let (mean, rstd) = norm_stats(x, centered, eps);
     (0..x.len())
-        .map(|i| (x[i] - mean) * rstd * w.map_or(1.0, |w| w[i]) + b.map_or(0.0, |b| b[i]))
+        .map(|i| {
+            let (wi, bi) = (w.map_or(1.0, |w| w[i]), b.map_or(0.0, |b| b[i]));
+            let xa = (x[i].abs() + mean.abs()) * rstd * wi.abs();
+            [(x[i] - mean) * rstd * wi + bi, xa + bi.abs()]
+        })
         .collect()
 }
 
@@ -148,21 +179,28 @@ fn norm_backward_ref(
     w: Option<&[f64]>,
     centered: bool,
     eps: f64,
-) -> Vec<f64> {
+) -> Vec<Want> {
     let n = x.len() as f64;
     let (mean, rstd) = norm_stats(x, centered, eps);
     let xhat: Vec<f64> = x.iter().map(|v| (v - mean) * rstd).collect();
     let g: Vec<f64> = (0..x.len())
         .map(|i| dy[i] * w.map_or(1.0, |w| w[i]))
         .collect();
-    let mean_g = if centered {
-        g.iter().sum::<f64>() / n
+    let mean_of = |f: &dyn Fn(usize) -> f64| (0..x.len()).map(f).sum::<f64>() / n;
+    let (mean_g, mean_ga) = if centered {
+        (mean_of(&|i| g[i]), mean_of(&|i| g[i].abs()))
     } else {
-        0.0
+        (0.0, 0.0)
     };
-    let mean_gx = g.iter().zip(&xhat).map(|(g, h)| g * h).sum::<f64>() / n;
+    let mean_gx = mean_of(&|i| g[i] * xhat[i]);
+    let mean_gxa = mean_of(&|i| (g[i] * xhat[i]).abs());
     (0..x.len())
-        .map(|i| rstd * (g[i] - mean_g - xhat[i] * mean_gx))
+        .map(|i| {
+            [
+                rstd * (g[i] - mean_g - xhat[i] * mean_gx),
+                rstd * (g[i].abs() + mean_ga + (x[i].abs() + mean.abs()) * rstd * mean_gxa),
+            ]
+        })
         .collect()
 }
 
@@ -178,7 +216,7 @@ fn draw(rng: &mut Rng, count: usize, center: f64, spread: f64, nan: Option<usize
 }
 
 /// Maps `f` over the rows of `v` (rows of `n`), concatenated.
-fn per_row(v: &[f64], n: usize, f: impl Fn(usize, &[f64]) -> Vec<f64>) -> Vec<f64> {
+fn per_row<T>(v: &[f64], n: usize, f: impl Fn(usize, &[f64]) -> Vec<T>) -> Vec<T> {
     v.chunks(n).enumerate().flat_map(|(r, x)| f(r, x)).collect()
 }
 
@@ -235,7 +273,7 @@ fn softmax_and_log_softmax_forward_and_backward_against_float64() {
                 }
                 // The backward op from the forward output of finite rows, dy with the NaN.
                 let yv = per_row(&draw(&mut rng, rows * n, 0.0, 4.0, None), n, |_, r| {
-                    softmax_ref(r, log)
+                    softmax_ref(r, log).into_iter().map(|[v, _]| v).collect()
                 });
                 let y = rows_on(dev, &yv, &shape, dtype, shifted);
                 let dy = rows_on(
@@ -252,7 +290,7 @@ fn softmax_and_log_softmax_forward_and_backward_against_float64() {
                     nn::softmax_backward(&dy, &y, -1)
                 }
                 .unwrap();
-                let want: Vec<f64> = per_row(&dyv, n, |r, d| {
+                let want = per_row(&dyv, n, |r, d| {
                     softmax_backward_ref(d, &yv[r * n..(r + 1) * n], log)
                 });
                 check(
