@@ -1,8 +1,8 @@
 //! The row-wise ops of `pf.nn` on CUDA buffers: the choice of kernel (the kernels are in
 //! `kernels/rowwise.cu`).
 //!
-//! Rows of up to 16K-32K elements (by dtype and op) are held in registers, read once and
-//! written once: a group of 4 to 32 lanes of a warp per row for rows up to 1024 elements, a
+//! Rows of up to 32768 elements (16384 for the backward ops, 8192 for float64) are held in
+//! registers, read once and written once: a group of 4 to 32 lanes of a warp per row for rows up to 1024 elements, a
 //! block of 128 to 1024 threads per row above; longer rows take a block per row that reads the
 //! row once per pass. Every operand moves in 16-byte packs when all pointers are 16-byte
 //! aligned and the row length is a multiple of the pack, else element by element. One launch,
