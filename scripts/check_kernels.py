@@ -1,10 +1,12 @@
 """Compiles every CUDA kernel module of pocaflow with NVRTC, as the library assembles them at run
 time, without a GPU: `python scripts/check_kernels.py [sm_90]` after `pip install
-nvidia-cuda-nvrtc` (13.x). Prints one line per failing module and exits 1 if any failed.
+nvidia-cuda-nvrtc` (13.x). Prints one line per failing module and exits 1 if any failed;
+`ONLY=<prefix>` compiles only the modules whose name starts with it (e.g. `rowwise_`).
 
-The elementwise and reduction modules are compiled for every (op, dtype) the ops layer can
-send: op names come from plan.rs, the domains below mirror ops/elementwise.rs and
-ops/reduce.rs."""
+The elementwise, reduction and row-wise modules are compiled for every (op, dtype) the ops
+layer can send: op names come from plan.rs, the domains below mirror ops/elementwise.rs,
+ops/reduce.rs and ops/nn.rs (row-wise ops: every float type, each module with the register
+variants cuda/kernels/rowwise.rs gives it)."""
 
 import ctypes
 import glob
@@ -100,6 +102,27 @@ def loss_jobs(base):
     return [(f"loss_{t}", parts, base + ["--fmad=true", f"-DELEM={t}"]) for t in FLOATS]
 
 
+def row_variants(op, t):
+    """The register variants of a row-wise module (kernels/rowwise.rs: row_variants): all 11
+    for the forward ops of 2- and 4-byte types, 10 for their backward ops, 9 for float64."""
+    if t == "double":
+        return 9
+    return 11 - op.endswith("_backward")
+
+
+def rowwise_jobs(base):
+    parts = ["common.cuh", "convert.cuh", "math.cuh", "rowwise.cu"]
+    return [
+        (
+            f"rowwise_{op}_{t}",
+            parts,
+            base + [f"-DRO=ROW_{op.upper()}", f"-DELEM={t}", f"-DVARIANTS={row_variants(op, t)}"],
+        )
+        for op in op_names("RowOp")
+        for t in FLOATS
+    ]
+
+
 def nvrtc():
     libs = []
     for root in nvidia.__path__:
@@ -134,6 +157,7 @@ def compile_module(name, parts, options):
 
 def main():
     arch = sys.argv[1] if len(sys.argv) > 1 else "sm_90"
+    only = os.environ.get("ONLY", "")
     base = [f"--gpu-architecture={arch}", "--std=c++17"]
     jobs = [
         ("bits", ["common.cuh", "bits.cu"], base),
@@ -145,7 +169,8 @@ def main():
         for s in TYPES
         for d in TYPES
     ]
-    jobs += elementwise_jobs(base) + reduce_jobs(base) + loss_jobs(base)
+    jobs += elementwise_jobs(base) + reduce_jobs(base) + loss_jobs(base) + rowwise_jobs(base)
+    jobs = [j for j in jobs if j[0].startswith(only)]
     with ThreadPoolExecutor(int(os.environ.get("JOBS", os.cpu_count()))) as pool:
         results = list(pool.map(lambda j: compile_module(*j), jobs))
     failed = [r for r in results if r[1] != 0]

@@ -5,6 +5,8 @@
 mod common;
 #[path = "cuda/elementwise.rs"]
 mod elementwise;
+#[path = "cuda/rowwise.rs"]
+mod rowwise;
 
 use common::{assert_close, eps, on, reference, values, Rng};
 use ndarray::{ArrayD, IxDyn};

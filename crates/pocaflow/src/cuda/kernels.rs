@@ -14,8 +14,10 @@
 //! - `gemm`: the small-matmul kernel for float32 and float64 (see [`Kernels::small_matmul`] and
 //!   `cuda::set_small_matmul_threshold`);
 //! - `unary` and `binary` for one (op, compute dtype) ([`elementwise`]), `reduce` for one
-//!   (reduce op, operand dtype), with the scans in the Sum and Prod modules ([`reduce`]), each
-//!   compiled when first used, in a slot indexed by the op's and the dtype's positions.
+//!   (reduce op, operand dtype), with the scans in the Sum and Prod modules ([`reduce`]), and
+//!   `rowwise` for one (row op, row dtype) ([`rowwise`]: softmax, log-softmax, the
+//!   normalizations and their backward ops), each compiled when first used, in a slot indexed
+//!   by the op's and the dtype's positions.
 //!
 //! Strided views reach the kernels as [`View`]s: dimensions every operand steps through as one
 //! are merged first (`merge_dims`), at most [`MAXD`] remain.
@@ -24,7 +26,7 @@ use super::driver::DriverResultExt;
 use super::stream::StreamInner;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::plan::{BinaryOp, ReduceOp, UnaryOp};
+use crate::plan::{BinaryOp, ReduceOp, RowOp, UnaryOp};
 use cudarc::driver::{result as dr, sys as ds};
 use cudarc::nvrtc::{result as nr, sys as ns};
 use std::ffi::{c_void, CStr, CString};
@@ -33,6 +35,7 @@ use std::sync::OnceLock;
 pub(crate) use elementwise::{Arg, BinaryModule, UnaryModule};
 pub(crate) use loss::LossModule;
 pub(crate) use reduce::{ReduceModule, ReduceShape, MAX_SPLITS, PARTIAL_BYTES};
+pub(crate) use rowwise::{RowModule, RowPtrs};
 
 const COMMON: &str = include_str!("kernels/common.cuh");
 const CONVERT: &str = include_str!("kernels/convert.cuh");
@@ -280,6 +283,8 @@ pub(crate) struct Kernels {
     reduce: Vec<OnceLock<Result<ReduceModule>>>,
     /// `loss` of each (float) dtype, at `dtype`.
     loss: Vec<OnceLock<Result<LossModule>>>,
+    /// `rowwise` of (row op, row dtype), at `op.index() * 13 + dtype`.
+    rowwise: Vec<OnceLock<Result<RowModule>>>,
 }
 
 fn nvrtc_err(op: &str, e: nr::NvrtcError) -> Error {
@@ -460,6 +465,7 @@ macro_rules! params {
 mod elementwise;
 mod loss;
 mod reduce;
+mod rowwise;
 
 impl Kernels {
     /// The kernels of a device of compute capability `major.minor` (nothing compiled yet).
@@ -476,6 +482,7 @@ impl Kernels {
             binary: slots(BinaryOp::ALL.len()),
             reduce: slots(ReduceOp::ALL.len()),
             loss: slots(1),
+            rowwise: slots(RowOp::ALL.len()),
         }
     }
 
