@@ -1,8 +1,8 @@
 """Trains a two-hidden-layer MLP on scikit-learn's bundled digits (8x8 images, 10 classes; no
-download) with ``pf.nn`` forward and backward ops and Adam written with pocaflow ops, then
-reports the test accuracy.
+download) with ``pf.nn`` forward and backward ops and SGD with momentum (or Adam) written with
+pocaflow ops, then reports the test accuracy.
 
-    python -m pocaflow.demos.mlp [--device cpu|cuda] [--epochs N] [--batch-size B]
+    python -m pocaflow.demos.mlp [--device cpu|cuda] [--epochs N] [--optimizer sgd|adam]
 
 Nothing records a graph: the forward pass keeps what the backward pass needs (each layer's
 input), and the backward pass calls each op's ``*_backward`` in reverse order.
@@ -69,6 +69,20 @@ class MLP:
         return grads
 
 
+class SGD:
+    """SGD with momentum (torch's form: ``v = mu v + g``, ``p -= lr v``), in place."""
+
+    def __init__(self, params, lr=0.05, momentum=0.9):
+        self.params, self.lr, self.mu = params, lr, momentum
+        self.v = [pf.zeros_like(p) for p in params]
+
+    def step(self, grads):
+        for p, g, v in zip(self.params, grads, self.v):
+            v *= self.mu
+            v += g
+            p -= self.lr * v
+
+
 class Adam:
     """Adam (Kingma and Ba) with in-place pocaflow ops on each parameter."""
 
@@ -104,11 +118,16 @@ def accuracy(model: MLP, x, y: np.ndarray) -> float:
     return float((np.argmax(logits.numpy(), axis=1) == y).mean())
 
 
+#: The default step size of each optimizer.
+LR = {"sgd": 0.05, "adam": 2e-3}
+
+
 def train(
     device: str = "cpu",
     epochs: int = 30,
     batch_size: int = 64,
-    lr: float = 2e-3,
+    optimizer: str = "sgd",
+    lr: float | None = None,
     hidden: int = 128,
     seed: int = 0,
     out=sys.stdout,
@@ -117,7 +136,7 @@ def train(
     training steps per second (batches of the last epochs, after the first)."""
     x_tr, y_tr, x_te, y_te = load_digits(seed)
     model = MLP([x_tr.shape[1], hidden, hidden, 10], device, seed)
-    opt = Adam(model.params, lr=lr)
+    opt = {"sgd": SGD, "adam": Adam}[optimizer](model.params, lr=lr or LR[optimizer])
     xt = pf.asarray(x_tr, device=device)
     yt = pf.asarray(y_tr, device=device)
     rng = np.random.default_rng(seed + 1)
@@ -157,11 +176,12 @@ def main(argv=None) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--optimizer", default="sgd", choices=["sgd", "adam"])
+    p.add_argument("--lr", type=float, default=None, help="default: 0.05 (sgd), 0.002 (adam)")
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
-    r = train(a.device, a.epochs, a.batch_size, a.lr, a.hidden, a.seed)
+    r = train(a.device, a.epochs, a.batch_size, a.optimizer, a.lr, a.hidden, a.seed)
     print(f"test accuracy {r['test_accuracy']:.4f} on {a.device}")
     print(f"{r['steps_per_second']:.0f} training steps per second (batch {a.batch_size})")
     if r["test_accuracy"] < 0.95:
