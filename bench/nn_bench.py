@@ -85,59 +85,65 @@ def check(ours, theirs, rtol: float) -> None:
 
 def bench_cuda_ops(rng: np.random.Generator) -> None:
     import torch
-    import torch.nn.functional as F
 
-    n = SHAPE[1]
     for dtype, tdt, size, name in (
         (pf.float32, torch.float32, 4, "f32"),
         (pf.bfloat16, torch.bfloat16, 2, "bf16"),
     ):
-        x = nonzero(rng, SHAPE)
-        w, b = nonzero(rng, n), nonzero(rng, n)
-        px = pf.astype(pf.asarray(x, device="cuda"), dtype)
-        pw = pf.astype(pf.asarray(w, device="cuda"), dtype)
-        pb = pf.astype(pf.asarray(b, device="cuda"), dtype)
-        tx = torch.as_tensor(x, device="cuda").to(tdt)
-        tw = torch.as_tensor(w, device="cuda").to(tdt)
-        tb = torch.as_tensor(b, device="cuda").to(tdt)
-        bf = name == "bf16"
-        rtol = 2e-2 if bf else 2e-5
-        cases = {
-            "softmax": (
-                lambda: pf.nn.softmax(px),
-                lambda: torch.softmax(tx, -1),
-                2.5 if bf else 1.3,
-            ),
-            "log_softmax": (
-                lambda: pf.nn.log_softmax(px),
-                lambda: torch.log_softmax(tx, -1),
-                2.5 if bf else 1.3,
-            ),
-            "layer_norm w+b": (
-                lambda: pf.nn.layer_norm(px, n, weight=pw, bias=pb),
-                lambda: F.layer_norm(tx, (n,), tw, tb),
-                1.25 if bf else 1.2,
-            ),
-            "rms_norm w": (
-                lambda: pf.nn.rms_norm(px, n, weight=pw),
-                lambda: F.rms_norm(tx, (n,), tw, eps=1e-6),
-                1.1,
-            ),
-            "gelu": (lambda: pf.nn.gelu(px), lambda: F.gelu(tx), 1.3 if bf else 0.97),
-        }
-        for case, (fp, ft, bar) in cases.items():
-            # log-probabilities are large where probabilities are small: compare them absolutely.
-            check(fp(), ft(), rtol * (10 if case == "log_softmax" else 1))
-            ours, peer = gpu_ms(fp, pf.cuda.Event), gpu_ms(ft, torch.cuda.Event)
-            nbytes = 2 * x.size * size
-            row(
-                f"{case} (8192,4096) {name}",
-                "GB/s",
-                nbytes / ours / 1e6,
-                nbytes / peer / 1e6,
-                peer / ours,
-                bar,
-            )
+        cuda_ops_case(rng, dtype, tdt, size, name)
+
+
+def cuda_ops_case(rng: np.random.Generator, dtype, tdt, size: int, name: str) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    n = SHAPE[1]
+    x = nonzero(rng, SHAPE)
+    w, b = nonzero(rng, n), nonzero(rng, n)
+    px = pf.astype(pf.asarray(x, device="cuda"), dtype)
+    pw = pf.astype(pf.asarray(w, device="cuda"), dtype)
+    pb = pf.astype(pf.asarray(b, device="cuda"), dtype)
+    tx = torch.as_tensor(x, device="cuda").to(tdt)
+    tw = torch.as_tensor(w, device="cuda").to(tdt)
+    tb = torch.as_tensor(b, device="cuda").to(tdt)
+    bf = name == "bf16"
+    rtol = 2e-2 if bf else 2e-5
+    cases = {
+        "softmax": (
+            lambda: pf.nn.softmax(px),
+            lambda: torch.softmax(tx, -1),
+            2.5 if bf else 1.3,
+        ),
+        "log_softmax": (
+            lambda: pf.nn.log_softmax(px),
+            lambda: torch.log_softmax(tx, -1),
+            2.5 if bf else 1.3,
+        ),
+        "layer_norm w+b": (
+            lambda: pf.nn.layer_norm(px, n, weight=pw, bias=pb),
+            lambda: F.layer_norm(tx, (n,), tw, tb),
+            1.25 if bf else 1.2,
+        ),
+        "rms_norm w": (
+            lambda: pf.nn.rms_norm(px, n, weight=pw),
+            lambda: F.rms_norm(tx, (n,), tw, eps=1e-6),
+            1.1,
+        ),
+        "gelu": (lambda: pf.nn.gelu(px), lambda: F.gelu(tx), 1.3 if bf else 0.97),
+    }
+    for case, (fp, ft, bar) in cases.items():
+        # log-probabilities are large where probabilities are small: compare them absolutely.
+        check(fp(), ft(), rtol * (10 if case == "log_softmax" else 1))
+        ours, peer = gpu_ms(fp, pf.cuda.Event), gpu_ms(ft, torch.cuda.Event)
+        nbytes = 2 * x.size * size
+        row(
+            f"{case} (8192,4096) {name}",
+            "GB/s",
+            nbytes / ours / 1e6,
+            nbytes / peer / 1e6,
+            peer / ours,
+            bar,
+        )
 
 
 def torch_train(device: str, epochs: int, batch_size: int, lr: float, hidden: int, seed: int):
