@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine, from the repository root, with the .gpu/ bundle present (see
-# gpu-bundle.sh). Steps (default: all): rust pytest demo bench arraybench elementbench sanitizer.
+# gpu-bundle.sh). Steps (default: all): rust pytest demo mlp bench arraybench elementbench nnbench
+# linearbench sanitizer.
 #   scripts/gpu-run.sh                 # everything (and: pipcuda, on request)
 #   scripts/gpu-run.sh pytest bench    # a subset
 # Logs and results go to $OUT (or /tmp/pocaflow-gpu); a summary table is printed last.
@@ -9,7 +10,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/pocaflow-gpu}
 mkdir -p "$OUT"
 export POCAFLOW_REQUIRE_CUDA=1 PYTHONUNBUFFERED=1
-STEPS=${*:-rust pytest demo bench arraybench elementbench sanitizer}
+STEPS=${*:-rust pytest demo mlp bench arraybench elementbench nnbench linearbench sanitizer}
 SITE=/tmp/pocaflow-site
 python3 -m pip install -q --no-index --no-deps --upgrade --target "$SITE" .gpu/wheels/*.whl || exit 1
 export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
@@ -32,9 +33,12 @@ for step in $STEPS; do
       run rust-example .gpu/bin/example-matmul ;;
     pytest) run pytest python3 -m pytest -q -p no:cacheprovider tests/python ;;
     demo) run demo python3 -m pocaflow.demos.readme ;;
+    mlp) run mlp python3 -m pocaflow.demos.mlp --device cuda ;;
     bench) run bench python3 bench/gpu_bench.py --json "$OUT/gpu-bench.json" ;;
     arraybench) run arraybench python3 bench/array_bench.py --json "$OUT/array-bench.json" ;;
     elementbench) run elementbench python3 bench/elementwise_bench.py --json "$OUT/elementwise-bench.json" ;;
+    nnbench) run nnbench python3 bench/nn_bench.py --json "$OUT/nn-bench.json" ;;
+    linearbench) run linearbench python3 bench/linear_bench.py --json "$OUT/linear-bench.json" ;;
     sanitizer)
       # Memory errors, not speed: left out are the tests that assert timings (every kernel runs
       # many times slower under the sanitizer) and the ones that provoke an out-of-memory error
@@ -43,6 +47,8 @@ for step in $STEPS; do
         .gpu/bin/test-cuda --test-threads=1 --skip enqueueing_does_not_wait --skip out_of_memory
       run memcheck-elementwise compute-sanitizer --tool memcheck --error-exitcode 1 \
         .gpu/bin/test-elementwise --test-threads=1
+      run memcheck-nn compute-sanitizer --tool memcheck --error-exitcode 1 \
+        .gpu/bin/test-nn --test-threads=1
       run memcheck-pytest compute-sanitizer --tool memcheck --error-exitcode 1 \
         python3 -m pytest -q -p no:cacheprovider tests/python -m cuda \
         -k "not returns_before and not event_timing and not gil_is_released and not out_of_memory" ;;
