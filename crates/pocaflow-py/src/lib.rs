@@ -5,6 +5,7 @@
 mod convert;
 mod cuda;
 mod errors;
+mod linear;
 mod math;
 mod tensor;
 mod types;
@@ -74,6 +75,7 @@ fn _pocaflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(types::get_default_device, m)?)?;
     m.add_function(wrap_pyfunction!(show_config, m)?)?;
     math::register(m)?;
+    linear::register(m)?;
     m.add_class::<cuda::PyStream>()?;
     m.add_class::<cuda::PyEvent>()?;
     m.add_function(wrap_pyfunction!(cuda::set_matmul_precision, m)?)?;

@@ -1,0 +1,3 @@
+"""Neural-network functions (``pf.nn``)."""
+
+from ._linear import linear, linear_backward
