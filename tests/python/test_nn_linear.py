@@ -11,7 +11,7 @@ import pocaflow as pf
 from pocaflow.nn import linear, linear_backward
 
 ACTIVATIONS = [None, "relu", "gelu", "gelu_tanh"]
-_erfc = np.vectorize(math.erfc)
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
 
 
 def act(name, z):
@@ -71,8 +71,9 @@ def reference(x, w, b, activation):
 def reference_backward(dy, x, w, b, activation):
     z = x @ w.T + (0.0 if b is None else b)
     dz = dy * act_grad(activation, z)
-    x2 = x.reshape(-1, w.shape[1])
-    dz2 = dz.reshape(-1, w.shape[0])
+    rows = int(np.prod(x.shape[:-1]))
+    x2 = x.reshape(rows, w.shape[1])
+    dz2 = dz.reshape(rows, w.shape[0])
     return dz @ w, dz2.T @ x2, dz2.sum(axis=0)
 
 

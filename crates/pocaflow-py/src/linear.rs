@@ -74,7 +74,11 @@ pub fn nn_linear_backward(
         pocaflow::nn::linear_backward(&dy, &x, &w, b.as_ref(), act)
     })
     .py()?;
-    Ok((PyTensor::wrap(dx), PyTensor::wrap(dw), db.map(PyTensor::wrap)))
+    Ok((
+        PyTensor::wrap(dx),
+        PyTensor::wrap(dw),
+        db.map(PyTensor::wrap),
+    ))
 }
 
 /// Adds the functions to the module.

@@ -403,7 +403,8 @@ unsafe fn gemm_unpacked<T: GemmScalar>(
         for j0 in cols.clone().step_by(nr) {
             for i0 in (0..m).step_by(mr) {
                 // SAFETY: the tile (i0, j0) and the rows and columns of A and B it reads are
-                // inside the matrices; A has unit row stride; this call's columns are its own.
+                // inside the matrices; A has unit row stride; this call's columns are its own;
+                // the epilogue's bias covers C.
                 unsafe {
                     (kernel.direct)(
                         k,
@@ -616,7 +617,8 @@ unsafe fn macro_kernel<T: GemmScalar>(
                 for i0 in (0..mcb).step_by(mr) {
                     let nrows = mr.min(mcb - i0);
                     // SAFETY: the tile (ic+i0, j0) of nrows x ncols is inside C and this
-                    // thread's; the packed panels hold kc steps of mr and nr elements.
+                    // thread's; the packed panels hold kc steps of mr and nr elements; the
+                    // epilogue's bias covers C.
                     unsafe {
                         (kernel.func)(
                             kc,
