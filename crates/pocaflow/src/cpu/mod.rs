@@ -101,12 +101,18 @@ pub(crate) fn matmul(
     let bias = bias.filter(|_| plan.epilogue.bias == BiasMode::Add);
     let act = plan.epilogue.activation;
     if let (Some(a), Some(b), Some(c)) = (a.as_slice(), b.as_slice(), c.as_mut_slice()) {
-        let bias = bias.map(|(buf, l)| (buf.as_slice::<f32>().unwrap_or(&[]), l));
+        let bias = match bias {
+            Some((buf, l)) => Some((buf.as_slice::<f32>().ok_or_else(|| bias_dtype(buf))?, l)),
+            None => None,
+        };
         batched::<f32>(plan, a, b, c, cfg, bias, act);
         return Ok(());
     }
     if let (Some(a), Some(b), Some(c)) = (a.as_slice(), b.as_slice(), c.as_mut_slice()) {
-        let bias = bias.map(|(buf, l)| (buf.as_slice::<f64>().unwrap_or(&[]), l));
+        let bias = match bias {
+            Some((buf, l)) => Some((buf.as_slice::<f64>().ok_or_else(|| bias_dtype(buf))?, l)),
+            None => None,
+        };
         batched::<f64>(plan, a, b, c, cfg, bias, act);
         return Ok(());
     }
@@ -115,6 +121,14 @@ pub(crate) fn matmul(
          matmul runs on CUDA devices)",
         a.dtype()
     )))
+}
+
+/// The error for a bias whose dtype is not the product's.
+fn bias_dtype(buf: &CpuBuffer) -> Error {
+    Error::DType(format!(
+        "matmul: the bias has dtype {}, not the product's",
+        buf.dtype()
+    ))
 }
 
 /// Storage offsets of the matrices of each batch index (the layout's batch strides over `batch`).
