@@ -286,6 +286,19 @@ def random_fill(
 def show_config() -> dict[str, Any]: ...
 def set_matmul_precision(precision: Literal["highest", "high"]) -> None: ...
 def get_matmul_precision() -> Literal["highest", "high"]: ...
+def nn_linear(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    activation: Literal["relu", "gelu", "gelu_tanh"] | None = None,
+) -> Tensor: ...
+def nn_linear_backward(
+    dy: Tensor,
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    activation: Literal["relu", "gelu", "gelu_tanh"] | None = None,
+) -> tuple[Tensor, Tensor, Tensor | None]: ...
 
 class Stream:
     """A CUDA stream (see ``pocaflow.cuda``)."""

@@ -5,6 +5,7 @@
 mod convert;
 mod cuda;
 mod errors;
+mod linear;
 mod math;
 mod nn;
 mod tensor;
@@ -76,6 +77,7 @@ fn _pocaflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(show_config, m)?)?;
     math::register(m)?;
     nn::register(m)?;
+    linear::register(m)?;
     m.add_class::<cuda::PyStream>()?;
     m.add_class::<cuda::PyEvent>()?;
     m.add_function(wrap_pyfunction!(cuda::set_matmul_precision, m)?)?;

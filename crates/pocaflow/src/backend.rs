@@ -151,8 +151,17 @@ pub(crate) trait BackendStorage: Sized {
 
     /// `C = A * B` into `self` for every batch index of `plan` (float dtypes; `self` shares
     /// memory with neither operand; on backends that need BLAS operands every matrix of the
-    /// plan is BLAS-describable).
-    fn matmul(&self, plan: &MatmulPlan, a: &Self, b: &Self) -> Result<()>;
+    /// plan is BLAS-describable), then `plan.epilogue`. `bias` is present exactly when the
+    /// epilogue has a [`crate::plan::BiasMode`] other than `None`: a 1-D view of `self`'s
+    /// dtype, read for `Add` (length `n`), written for `RowSumsOfA` (length `m`, dense, sharing
+    /// memory with no operand).
+    fn matmul(
+        &self,
+        plan: &MatmulPlan,
+        a: &Self,
+        b: &Self,
+        bias: Option<(&Self, &Layout)>,
+    ) -> Result<()>;
 
     /// `self[dst] = op(src[src_layout])` elementwise: `src` has the compute dtype, `self` that
     /// dtype or `bool` (see [`UnaryOp::returns_bool`]). `src` is `self` only with `src_layout`

@@ -1,7 +1,7 @@
 //! The `ndarray` entry points: matrix products of 2-D views on the CPU, without copying the
 //! operands whatever their strides.
 
-use crate::cpu::gemm::{self, GemmConfig, GemmScalar, MatPtr, MatPtrMut};
+use crate::cpu::gemm::{self, Epilogue, GemmConfig, GemmScalar, MatPtr, MatPtrMut};
 use crate::cpu::Multiplier;
 use crate::error::{Error, Result};
 use crate::layout::fmt_shape;
@@ -36,7 +36,9 @@ pub fn matmul<T: GemmScalar>(a: ArrayView2<'_, T>, b: ArrayView2<'_, T>) -> Arra
 pub fn try_matmul<T: GemmScalar>(a: ArrayView2<'_, T>, b: ArrayView2<'_, T>) -> Result<Array2<T>> {
     product(a, b, |m, n, k, pa, pb, pc| {
         // SAFETY: forwarded from `product`.
-        unsafe { Multiplier::new(GemmConfig::default()).product(m, n, k, pa, pb, pc) }
+        unsafe {
+            Multiplier::new(GemmConfig::default()).product(m, n, k, pa, pb, pc, Epilogue::NONE)
+        }
     })
 }
 
@@ -60,7 +62,7 @@ pub fn matmul_with<T: GemmScalar>(
     }
     product(a, b, |m, n, k, pa, pb, pc| {
         // SAFETY: forwarded from `product`; the ISA is supported.
-        unsafe { gemm::gemm_ptr(m, n, k, pa, pb, pc, cfg) }
+        unsafe { gemm::gemm_ptr(m, n, k, pa, pb, pc, cfg, Epilogue::NONE) }
     })
 }
 

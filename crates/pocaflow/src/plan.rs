@@ -23,6 +23,86 @@ pub struct MatmulPlan {
     pub b: Layout,
     /// C: `batch + [m, n]`.
     pub c: Layout,
+    /// What happens to C (and the bias operand) around the product.
+    pub epilogue: Epilogue,
+}
+
+/// An activation a matmul applies to each element of its result (see [`Epilogue`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Activation {
+    /// `max(x, 0)` ([`UnaryOp::Relu`]).
+    Relu,
+    /// The exact GELU, `x Φ(x)` ([`UnaryOp::Gelu`]).
+    Gelu,
+    /// The tanh approximation of GELU ([`UnaryOp::GeluTanh`]).
+    GeluTanh,
+}
+
+impl Activation {
+    /// Every activation.
+    pub const ALL: &'static [Activation] =
+        &[Activation::Relu, Activation::Gelu, Activation::GeluTanh];
+
+    /// The public name (`"relu"`, `"gelu"`, `"gelu_tanh"`).
+    pub fn name(self) -> &'static str {
+        self.unary_op().name()
+    }
+
+    /// The activation of a public name, if it is one.
+    pub fn from_name(name: &str) -> Option<Activation> {
+        Activation::ALL.iter().copied().find(|a| a.name() == name)
+    }
+
+    /// The elementwise op computing it.
+    pub fn unary_op(self) -> UnaryOp {
+        match self {
+            Activation::Relu => UnaryOp::Relu,
+            Activation::Gelu => UnaryOp::Gelu,
+            Activation::GeluTanh => UnaryOp::GeluTanh,
+        }
+    }
+
+    /// The elementwise op of its gradient: `op(dy, z)` is `act'(z) * dy`.
+    pub fn backward_op(self) -> BinaryOp {
+        match self {
+            Activation::Relu => BinaryOp::ReluBackward,
+            Activation::Gelu => BinaryOp::GeluBackward,
+            Activation::GeluTanh => BinaryOp::GeluTanhBackward,
+        }
+    }
+}
+
+/// What a matmul does with its bias operand (a 1-D view of C's dtype).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum BiasMode {
+    /// There is no bias operand.
+    #[default]
+    None,
+    /// `C[.., i, j] += bias[j]` (length `n`), before the activation.
+    Add,
+    /// The bias operand is an output: `bias[i] = Σ_p A[i, p]` (length `m`), the bias gradient
+    /// of a linear layer when A is `dy^T`.
+    RowSumsOfA,
+}
+
+/// The work a matmul fuses with its product: a bias, then an activation, applied to each
+/// element of C once it holds its final sum (on CUDA cuBLASLt's epilogues, on the CPU each
+/// result tile while it is still in cache). Plans with a non-trivial epilogue have no batch
+/// dimensions, and an activation only with [`BiasMode::None`] or [`BiasMode::Add`]. With
+/// `k = 0` the product is zero and the epilogue still applies (a bias gradient is then 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Epilogue {
+    /// The bias operand's role.
+    pub bias: BiasMode,
+    /// The activation applied last.
+    pub activation: Option<Activation>,
+}
+
+impl Epilogue {
+    /// Whether the product is all there is.
+    pub fn is_none(&self) -> bool {
+        self.bias == BiasMode::None && self.activation.is_none()
+    }
 }
 
 /// An integer-array index into `k` consecutive axes of a strided view (gather and scatter).

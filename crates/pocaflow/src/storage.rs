@@ -352,8 +352,23 @@ impl Storage {
     }
 
     /// See [`BackendStorage::matmul`].
-    pub(crate) fn matmul(&self, plan: &MatmulPlan, a: &Storage, b: &Storage) -> Result<()> {
-        same_backend!("matmul", (self => c, a => a, b => b), c.matmul(plan, a, b))
+    pub(crate) fn matmul(
+        &self,
+        plan: &MatmulPlan,
+        a: &Storage,
+        b: &Storage,
+        bias: Option<(&Storage, &Layout)>,
+    ) -> Result<()> {
+        match bias {
+            None => {
+                same_backend!("matmul", (self => c, a => a, b => b), c.matmul(plan, a, b, None))
+            }
+            Some((bias, bl)) => same_backend!(
+                "matmul",
+                (self => c, a => a, b => b, bias => bias),
+                c.matmul(plan, a, b, Some((bias, bl)))
+            ),
+        }
     }
 
     /// See [`BackendStorage::unary`].

@@ -10,6 +10,7 @@ output once.
 """
 
 from .._pocaflow import nn as _native
+from ._linear import linear, linear_backward
 
 relu = _native.relu
 gelu = _native.gelu
@@ -37,6 +38,8 @@ __all__ = [
     "gelu_backward",
     "layer_norm",
     "layer_norm_backward",
+    "linear",
+    "linear_backward",
     "log_softmax",
     "log_softmax_backward",
     "relu",

@@ -19,8 +19,8 @@ pub(crate) use storage::CpuStorage;
 use crate::error::{Error, Result};
 use crate::host::CpuBuffer;
 use crate::layout::Layout;
-use crate::plan::MatmulPlan;
-use gemm::{GemmConfig, GemmScalar, MatMut, MatPtr, MatPtrMut, MatRef};
+use crate::plan::{Activation, BiasMode, MatmulPlan};
+use gemm::{Epilogue, GemmConfig, GemmScalar, MatMut, MatPtr, MatPtrMut, MatRef};
 use rayon::prelude::*;
 use std::marker::PhantomData;
 
@@ -57,11 +57,13 @@ impl<T: GemmScalar> Multiplier<T> {
         }
     }
 
-    /// `c = a * b`: by the system BLAS when a feature selects one (and the sizes fit its
-    /// 32-bit integers), else by [`gemm`].
+    /// `c = epi(a * b)`: by the system BLAS when a feature selects one (and the sizes fit its
+    /// 32-bit integers; the epilogue is then a pass over C in blocks of rows), else by
+    /// [`gemm`] (the epilogue applied to each tile as it completes).
     ///
     /// # Safety
     /// As for `gemm::gemm_ptr`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) unsafe fn product(
         &mut self,
         m: usize,
@@ -70,32 +72,48 @@ impl<T: GemmScalar> Multiplier<T> {
         a: MatPtr<T>,
         b: MatPtr<T>,
         c: MatPtrMut<T>,
+        epi: Epilogue<T>,
     ) {
         #[cfg(any(feature = "blas", feature = "accelerate"))]
         // SAFETY: forwarded from the caller.
         if unsafe { blas::gemm(m, n, k, a, b, c, &mut self.bufs) }.is_some() {
+            // SAFETY: C is m x n, written by the call above and this call's alone.
+            unsafe { epi.apply_all(c, m, n, self.cfg.threads) };
             return;
         }
         // SAFETY: forwarded from the caller.
-        unsafe { gemm::gemm_ptr(m, n, k, a, b, c, self.cfg) }
+        unsafe { gemm::gemm_ptr(m, n, k, a, b, c, self.cfg, epi) }
     }
 }
 
-/// Batched matmul on host buffers: for every batch index, `C = A * B` with the strides of
-/// `plan`. `c` must not share memory with `a` or `b` (the dispatch point guarantees it).
+/// Batched matmul on host buffers: for every batch index, `C = act(A * B + bias)` with the
+/// strides of `plan` (the bias and activation of `plan.epilogue`, the bias a view of `bias`
+/// along C's columns). `c` must not share memory with `a` or `b` (the dispatch point guarantees
+/// it). A bias the epilogue writes ([`BiasMode::RowSumsOfA`]) is the caller's.
 pub(crate) fn matmul(
     plan: &MatmulPlan,
     a: &CpuBuffer,
     b: &CpuBuffer,
     c: &mut CpuBuffer,
     cfg: GemmConfig,
+    bias: Option<(&CpuBuffer, &Layout)>,
 ) -> Result<()> {
+    let bias = bias.filter(|_| plan.epilogue.bias == BiasMode::Add);
+    let act = plan.epilogue.activation;
     if let (Some(a), Some(b), Some(c)) = (a.as_slice(), b.as_slice(), c.as_mut_slice()) {
-        batched::<f32>(plan, a, b, c, cfg);
+        let bias = match bias {
+            Some((buf, l)) => Some((buf.as_slice::<f32>().ok_or_else(|| bias_dtype(buf))?, l)),
+            None => None,
+        };
+        batched::<f32>(plan, a, b, c, cfg, bias, act);
         return Ok(());
     }
     if let (Some(a), Some(b), Some(c)) = (a.as_slice(), b.as_slice(), c.as_mut_slice()) {
-        batched::<f64>(plan, a, b, c, cfg);
+        let bias = match bias {
+            Some((buf, l)) => Some((buf.as_slice::<f64>().ok_or_else(|| bias_dtype(buf))?, l)),
+            None => None,
+        };
+        batched::<f64>(plan, a, b, c, cfg, bias, act);
         return Ok(());
     }
     Err(Error::DType(format!(
@@ -105,13 +123,41 @@ pub(crate) fn matmul(
     )))
 }
 
+/// The error for a bias whose dtype is not the product's.
+fn bias_dtype(buf: &CpuBuffer) -> Error {
+    Error::DType(format!(
+        "matmul: the bias has dtype {}, not the product's",
+        buf.dtype()
+    ))
+}
+
 /// Storage offsets of the matrices of each batch index (the layout's batch strides over `batch`).
 fn batch_offsets<'a>(batch: &'a [usize], l: &'a Layout) -> crate::layout::StridedIndices<'a> {
     crate::layout::StridedIndices::new(batch, &l.strides()[..batch.len()], l.offset())
 }
 
-fn batched<T: GemmScalar>(plan: &MatmulPlan, a: &[T], b: &[T], c: &mut [T], cfg: GemmConfig) {
+fn batched<T: GemmScalar>(
+    plan: &MatmulPlan,
+    a: &[T],
+    b: &[T],
+    c: &mut [T],
+    cfg: GemmConfig,
+    bias: Option<(&[T], &Layout)>,
+    act: Option<Activation>,
+) {
     let (m, k, n) = (plan.m, plan.k, plan.n);
+    let bias = bias.map(|(data, l)| {
+        assert!(l.shape() == [n], "matmul: a bias of {n} elements expected");
+        let inc = l.strides()[0];
+        gemm::check_span("the bias", data.len(), l.offset(), 1, n, 0, inc);
+        // SAFETY: the offset is inside the slice (checked above, n >= 1 here as C is not
+        // empty when the pointer is read).
+        (
+            unsafe { data.as_ptr().add(l.offset().min(data.len())) },
+            inc,
+        )
+    });
+    let epi = Epilogue::new(bias, act);
     let (al, bl, cl) = (&plan.a, &plan.b, &plan.c);
     let nd = al.ndim();
     let mat = |l: &Layout| (l.strides()[nd - 2], l.strides()[nd - 1]);
@@ -145,12 +191,14 @@ fn batched<T: GemmScalar>(plan: &MatmulPlan, a: &[T], b: &[T], c: &mut [T], cfg:
                     rs: crs,
                     cs: ccs,
                 };
-                gemm::gemm(
+                let p = gemm::checked_ptrs(
                     mref(a, ao, m, k, ars, acs),
                     mref(b, bo, k, n, brs, bcs),
                     cm,
-                    single,
                 );
+                // SAFETY: checked_ptrs checked every span; this C matrix is this item's alone;
+                // the bias covers n elements.
+                unsafe { gemm::gemm_ptr(p.m, p.n, p.k, p.a, p.b, p.c, single, epi) };
             });
         return;
     }
@@ -168,6 +216,6 @@ fn batched<T: GemmScalar>(plan: &MatmulPlan, a: &[T], b: &[T], c: &mut [T], cfg:
         };
         let p = gemm::checked_ptrs(mref(a, ao, m, k, ars, acs), mref(b, bo, k, n, brs, bcs), cm);
         // SAFETY: checked_ptrs checked every span; C is borrowed mutably, distinct from A, B.
-        unsafe { mul.product(p.m, p.n, p.k, p.a, p.b, p.c) };
+        unsafe { mul.product(p.m, p.n, p.k, p.a, p.b, p.c, epi) };
     }
 }

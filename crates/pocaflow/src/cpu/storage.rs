@@ -7,8 +7,8 @@ use crate::error::{Error, Result};
 use crate::host::{Bits, CpuBuffer};
 use crate::layout::Layout;
 use crate::plan::{
-    BinaryOp, Distribution, IndexPlan, MatmulPlan, RandomSpec, ReduceOp, ReducePlan, RowPlan,
-    ScanOp, UnaryOp,
+    BiasMode, BinaryOp, Distribution, IndexPlan, MatmulPlan, RandomSpec, ReduceOp, ReducePlan,
+    RowPlan, ScanOp, UnaryOp,
 };
 use crate::{with_bits, with_dtype};
 use rayon::prelude::*;
@@ -513,11 +513,44 @@ impl BackendStorage for CpuStorage {
         super::rowwise::cross_entropy(self, dst, logits, target, grad)
     }
 
-    fn matmul(&self, plan: &MatmulPlan, a: &CpuStorage, b: &CpuStorage) -> Result<()> {
-        let ga = a.read();
-        let gb = (!std::ptr::eq(a, b)).then(|| b.read());
-        let bb = gb.as_deref().unwrap_or(&ga);
-        let mut gc = self.write();
-        super::matmul(plan, &ga, bb, &mut gc, super::gemm::GemmConfig::default())
+    fn matmul(
+        &self,
+        plan: &MatmulPlan,
+        a: &CpuStorage,
+        b: &CpuStorage,
+        bias: Option<(&CpuStorage, &Layout)>,
+    ) -> Result<()> {
+        {
+            let ga = a.read();
+            let gb = (!std::ptr::eq(a, b)).then(|| b.read());
+            let bb = gb.as_deref().unwrap_or(&ga);
+            // A bias the product adds is read, under its own lock unless it is an operand's.
+            let added = bias.filter(|_| plan.epilogue.bias == BiasMode::Add);
+            let gbias = added
+                .filter(|(s, _)| !std::ptr::eq(*s, a) && !std::ptr::eq(*s, b))
+                .map(|(s, _)| s.read());
+            let bias_buf = added.map(|(s, l)| {
+                let buf: &CpuBuffer = match &gbias {
+                    Some(g) => g,
+                    None if std::ptr::eq(s, a) => &ga,
+                    None => bb,
+                };
+                (buf, l)
+            });
+            let mut gc = self.write();
+            let cfg = super::gemm::GemmConfig::default();
+            super::matmul(plan, &ga, bb, &mut gc, cfg, bias_buf)?;
+        }
+        match bias {
+            // The bias gradient: the row sums of A, a pairwise reduction.
+            Some((db, l)) if plan.epilogue.bias == BiasMode::RowSumsOfA => {
+                let sums = ReducePlan {
+                    src: plan.a.clone(),
+                    kept: plan.a.ndim() - 1,
+                };
+                super::reduce::reduce(db, l, ReduceOp::Sum, a, &sums)
+            }
+            _ => Ok(()),
+        }
     }
 }

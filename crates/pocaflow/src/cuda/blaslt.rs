@@ -91,6 +91,17 @@ pub(crate) struct PlanKey {
     pub align_a: u32,
     pub align_b: u32,
     pub align_c: u32,
+    /// The fused epilogue; its bias (of the matrices' dtype) is set per call.
+    pub epilogue: lts::cublasLtEpilogue_t,
+}
+
+/// Whether an epilogue reads or writes a bias vector.
+fn uses_bias(e: lts::cublasLtEpilogue_t) -> bool {
+    use lts::cublasLtEpilogue_t as E;
+    !matches!(
+        e,
+        E::CUBLASLT_EPILOGUE_DEFAULT | E::CUBLASLT_EPILOGUE_RELU | E::CUBLASLT_EPILOGUE_GELU
+    )
 }
 
 #[derive(Debug)]
@@ -153,6 +164,11 @@ impl Drop for Plan {
 pub(crate) struct BlasLt {
     handle: lts::cublasLtHandle_t,
     plans: FxMap<PlanKey, Plan>,
+    /// Keys with a fused epilogue that cuBLASLt has no algorithm for.
+    unsupported: FxMap<PlanKey, ()>,
+    /// Keys whose plan [`BlasLt::has_plan`] made and that have not run yet (their first run
+    /// starts the tuning).
+    fresh: Vec<PlanKey>,
     /// `(stream id, workspace)`, most recently used last.
     workspaces: Vec<(u64, DeviceBuffer)>,
 }
@@ -183,6 +199,8 @@ impl BlasLt {
         Ok(BlasLt {
             handle,
             plans: FxMap::default(),
+            unsupported: FxMap::default(),
+            fresh: Vec::new(),
             workspaces: Vec::new(),
         })
     }
@@ -231,6 +249,25 @@ impl BlasLt {
                 4,
             )
             .map_err(err("cublasLtMatmulDescSetAttribute(TRANSB)"))?;
+            if key.epilogue != lts::cublasLtEpilogue_t::CUBLASLT_EPILOGUE_DEFAULT {
+                lt::set_matmul_desc_attribute(
+                    desc,
+                    D::CUBLASLT_MATMUL_DESC_EPILOGUE,
+                    &key.epilogue as *const lts::cublasLtEpilogue_t as *const c_void,
+                    size_of_val(&key.epilogue),
+                )
+                .map_err(err("cublasLtMatmulDescSetAttribute(EPILOGUE)"))?;
+            }
+            if uses_bias(key.epilogue) {
+                let bias_type = data_type(key.dtype);
+                lt::set_matmul_desc_attribute(
+                    desc,
+                    D::CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
+                    &bias_type as *const lts::cudaDataType as *const c_void,
+                    size_of_val(&bias_type),
+                )
+                .map_err(err("cublasLtMatmulDescSetAttribute(BIAS_DATA_TYPE)"))?;
+            }
         }
         let ty = data_type(key.dtype);
         let dims = [
@@ -370,23 +407,63 @@ impl BlasLt {
         Ok(self.workspaces.last().expect("pushed above").1.ptr())
     }
 
-    /// Enqueues `D = op(A) op(B)` for `key` on `stream` (pointers already at element 0 of the
-    /// first matrix of the batch).
+    /// Whether cuBLASLt has an algorithm for `key`, making (and caching) its plan if there is
+    /// none yet; a key it has none for is remembered as such.
+    pub(crate) fn has_plan(&mut self, key: &PlanKey) -> bool {
+        if self.plans.contains_key(key) {
+            return true;
+        }
+        if self.unsupported.contains_key(key) {
+            return false;
+        }
+        match self.make_plan(key) {
+            Ok(plan) => {
+                self.plans.insert(*key, plan);
+                self.fresh.push(*key);
+                true
+            }
+            Err(_) => {
+                self.unsupported.insert(*key, ());
+                false
+            }
+        }
+    }
+
+    /// Enqueues `D = epilogue(op(A) op(B))` for `key` on `stream` (pointers already at element
+    /// 0 of the first matrix of the batch; `bias` the bias vector's address when the epilogue
+    /// has one).
     pub(crate) fn matmul(
         &mut self,
         device: &Arc<DeviceState>,
         stream: &Arc<StreamInner>,
         key: &PlanKey,
         (a, b, c): (u64, u64, u64),
+        bias: u64,
     ) -> Result<()> {
         let ws = self.workspace(device, stream)?;
         let handle = self.handle;
-        let fresh = !self.plans.contains_key(key);
-        if fresh {
+        let made_by_check = self.fresh.iter().position(|k| k == key);
+        let fresh = made_by_check.is_some() || !self.plans.contains_key(key);
+        if let Some(i) = made_by_check {
+            self.fresh.swap_remove(i);
+        } else if fresh {
             let plan = self.make_plan(key)?;
             self.plans.insert(*key, plan);
         }
         let plan = self.plans.get_mut(key).expect("inserted above");
+        if uses_bias(key.epilogue) {
+            // SAFETY: the descriptor is live and used under this state's lock only; the value
+            // is read for its size during the call (launches read the pointer when enqueued).
+            unsafe {
+                lt::set_matmul_desc_attribute(
+                    plan.desc,
+                    lts::cublasLtMatmulDescAttributes_t::CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                    &bias as *const u64 as *const c_void,
+                    size_of_val(&bias),
+                )
+            }
+            .map_err(|e| blas_err("cublasLtMatmulDescSetAttribute(BIAS_POINTER)", e))?;
+        }
         if let Some(tuning) = &plan.tuning {
             if let Some(best) = tuning.fastest()? {
                 plan.chosen = best;

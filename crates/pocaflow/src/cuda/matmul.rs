@@ -10,7 +10,8 @@ use super::{matmul_precision, small_matmul_threshold, MatmulPrecision};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::layout::{BlasMatrix, Layout, MatOrder};
-use crate::plan::MatmulPlan;
+use crate::plan::{Activation, BiasMode, Epilogue, MatmulPlan};
+use cudarc::cublaslt::sys::cublasLtEpilogue_t as LtEpilogue;
 use std::sync::Arc;
 
 /// The address `offset` elements of `esize` bytes past `base`. Batch walks start at offset 0
@@ -46,9 +47,12 @@ fn batch_groups(plan: &MatmulPlan) -> Vec<(usize, isize, isize, isize)> {
 }
 
 /// `C = A * B` of `dtype` for every batch index of `plan` on `stream` (device `d`, bound):
-/// small float32/float64 products in pocaflow's own kernel, the rest through cuBLASLt. The
-/// dispatch point guarantees that every matrix of A, B and C is BLAS-describable and that the
-/// product is not empty (m, n, k and the batch all nonzero).
+/// small float32/float64 products without an epilogue in pocaflow's own kernel, the rest
+/// through cuBLASLt, with as much of `plan.epilogue` as its epilogues can do (the bias, if
+/// any, in `bias`). Returns the part of the epilogue left for the caller to apply: the exact
+/// GELU (cuBLASLt's is the tanh form), or everything when no fused kernel fits. The dispatch
+/// point guarantees that every matrix of A, B and C is BLAS-describable and that the product
+/// is not empty (m, n, k and the batch all nonzero).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn matmul(
     d: &Arc<DeviceState>,
@@ -58,7 +62,8 @@ pub(crate) fn matmul(
     abuf: &DeviceBuffer,
     bbuf: &DeviceBuffer,
     cbuf: &DeviceBuffer,
-) -> Result<()> {
+    bias: Option<(&DeviceBuffer, &Layout)>,
+) -> Result<Epilogue> {
     let (m, k, n) = (plan.m, plan.k, plan.n);
     let groups = batch_groups(plan);
     let (inner, outer) = match groups.split_last() {
@@ -80,7 +85,7 @@ pub(crate) fn matmul(
     let ptr = |base: u64, off: usize| offset_ptr(base, off, esize);
     // Recorded before anything is enqueued, so that a launch failing halfway through the batch
     // still leaves the earlier launches covered.
-    for buf in [abuf, bbuf, cbuf] {
+    for buf in [abuf, bbuf, cbuf].into_iter().chain(bias.map(|b| b.0)) {
         buf.record_use(stream);
     }
     let nd = plan.a.ndim();
@@ -88,7 +93,10 @@ pub(crate) fn matmul(
         .iter()
         .chain(&plan.batch)
         .fold(1u64, |w, &x| w.saturating_mul(x as u64));
-    if work <= small_matmul_threshold() && Kernels::small_matmul_fits(dtype, (m, n, k), inner.0) {
+    if plan.epilogue.is_none()
+        && work <= small_matmul_threshold()
+        && Kernels::small_matmul_fits(dtype, (m, n, k), inner.0)
+    {
         let kernels = d.kernels();
         let rc = |l: &Layout| [l.strides()[nd - 2] as i64, l.strides()[nd - 1] as i64];
         let g = SmallGemm {
@@ -104,7 +112,14 @@ pub(crate) fn matmul(
             let ptrs = (ptr(a_base, oa), ptr(b_base, ob), ptr(c_base, oc));
             kernels.small_matmul(stream, dtype, ptrs, g, inner.0)?;
         }
+        Ok(Epilogue::default())
     } else {
+        let bias = bias.map(|(buf, l)| {
+            (
+                offset_ptr(buf.ptr(), l.offset(), esize),
+                l.strides().first().copied().unwrap_or(1),
+            )
+        });
         matmul_blaslt(
             plan,
             dtype,
@@ -113,12 +128,52 @@ pub(crate) fn matmul(
             (a_base, b_base, c_base),
             inner,
             offsets,
-        )?;
+            bias,
+        )
     }
-    Ok(())
 }
 
-/// The cuBLASLt path of [`matmul`]: one strided-batched call per outer batch offset.
+/// Splits `e` into the cuBLASLt epilogue that does part of it and the rest, for a product
+/// whose column-major D is C^T (`swap`) or C, with a bias of unit stride (`unit_bias`) or not.
+/// cuBLASLt adds a bias along D's rows (C's columns when swapped), its GELU is the tanh form,
+/// and BGRADA/BGRADB reduce op(A)/op(B) over k (A of the plan is op(B) when swapped).
+fn split_epilogue(e: Epilogue, swap: bool, unit_bias: bool) -> (LtEpilogue, Epilogue) {
+    let rest = |activation| Epilogue {
+        bias: BiasMode::None,
+        activation,
+    };
+    let fused_act = |plain: LtEpilogue, relu: LtEpilogue, gelu: LtEpilogue| match e.activation {
+        None => (plain, rest(None)),
+        Some(Activation::Relu) => (relu, rest(None)),
+        Some(Activation::GeluTanh) => (gelu, rest(None)),
+        Some(Activation::Gelu) => (plain, rest(Some(Activation::Gelu))),
+    };
+    match e.bias {
+        BiasMode::None => fused_act(
+            LtEpilogue::CUBLASLT_EPILOGUE_DEFAULT,
+            LtEpilogue::CUBLASLT_EPILOGUE_RELU,
+            LtEpilogue::CUBLASLT_EPILOGUE_GELU,
+        ),
+        BiasMode::Add if swap && unit_bias => fused_act(
+            LtEpilogue::CUBLASLT_EPILOGUE_BIAS,
+            LtEpilogue::CUBLASLT_EPILOGUE_RELU_BIAS,
+            LtEpilogue::CUBLASLT_EPILOGUE_GELU_BIAS,
+        ),
+        BiasMode::RowSumsOfA if unit_bias && e.activation.is_none() => (
+            if swap {
+                LtEpilogue::CUBLASLT_EPILOGUE_BGRADB
+            } else {
+                LtEpilogue::CUBLASLT_EPILOGUE_BGRADA
+            },
+            rest(None),
+        ),
+        _ => (LtEpilogue::CUBLASLT_EPILOGUE_DEFAULT, e),
+    }
+}
+
+/// The cuBLASLt path of [`matmul`]: one strided-batched call per outer batch offset, with the
+/// epilogue that fits (`bias`: the bias address and stride in elements); returns the rest.
+#[allow(clippy::too_many_arguments)]
 fn matmul_blaslt(
     plan: &MatmulPlan,
     dtype: DType,
@@ -127,7 +182,8 @@ fn matmul_blaslt(
     (a_base, b_base, c_base): (u64, u64, u64),
     inner: (usize, isize, isize, isize),
     offsets: impl Iterator<Item = ((usize, usize), usize)>,
-) -> Result<()> {
+    bias: Option<(u64, isize)>,
+) -> Result<Epilogue> {
     let (m, k, n) = (plan.m, plan.k, plan.n);
     let nd = plan.a.ndim();
     let mat = |l: &Layout, rows, cols| {
@@ -167,6 +223,9 @@ fn matmul_blaslt(
     };
     let esize = dtype.size_in_bytes();
     let ptr = |base: u64, off: usize| offset_ptr(base, off, esize);
+    let unit_bias = bias.is_some_and(|(_, inc)| inc == 1 || plan.epilogue.bias != BiasMode::Add);
+    let (mut epilogue, mut rest) = split_epilogue(plan.epilogue, swap, unit_bias);
+    let bias_ptr = bias.map_or(0, |b| b.0);
     let mut lt = d.blaslt()?;
     for ((oa, ob), oc) in offsets {
         let (pa, pb, pc) = (ptr(a_base, oa), ptr(b_base, ob), ptr(c_base, oc));
@@ -196,8 +255,16 @@ fn matmul_blaslt(
             align_a: alignment(pfirst, bytes(sfirst)),
             align_b: alignment(psecond, bytes(ssecond)),
             align_c: alignment(pc, bytes(inner.3)),
+            epilogue,
         };
-        lt.matmul(d, stream, &key, (pfirst, psecond, pc))?;
+        let key = if epilogue != LtEpilogue::CUBLASLT_EPILOGUE_DEFAULT && !lt.has_plan(&key) {
+            // No fused kernel for this shape and dtype: the plain product, and the rest after.
+            (epilogue, rest) = (LtEpilogue::CUBLASLT_EPILOGUE_DEFAULT, plan.epilogue);
+            PlanKey { epilogue, ..key }
+        } else {
+            key
+        };
+        lt.matmul(d, stream, &key, (pfirst, psecond, pc), bias_ptr)?;
     }
-    Ok(())
+    Ok(rest)
 }

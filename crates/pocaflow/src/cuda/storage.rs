@@ -21,8 +21,8 @@ use crate::error::{Error, Result};
 use crate::host::CpuBuffer;
 use crate::layout::Layout;
 use crate::plan::{
-    BinaryOp, Distribution, IndexPlan, MatmulPlan, RandomSpec, ReduceOp, ReducePlan, RowPlan,
-    ScanOp, UnaryOp,
+    BiasMode, BinaryOp, Distribution, Epilogue, IndexPlan, MatmulPlan, RandomSpec, ReduceOp,
+    ReducePlan, RowPlan, ScanOp, UnaryOp,
 };
 use crate::{with_bits, with_dtype};
 use cudarc::driver::result as dr;
@@ -525,6 +525,47 @@ impl CudaStorage {
     }
 }
 
+impl CudaStorage {
+    /// Applies the part `rest` of `plan`'s epilogue that the product did not fuse, as
+    /// elementwise passes over C (a bias added, then one in-place activation pass) or, for a
+    /// bias gradient, a row reduction of A into the bias.
+    fn finish_epilogue(
+        &self,
+        plan: &MatmulPlan,
+        rest: Epilogue,
+        a: &CudaStorage,
+        bias: Option<(&CudaStorage, &Layout)>,
+    ) -> Result<()> {
+        let c = &plan.c;
+        match (rest.bias, bias) {
+            (BiasMode::Add, Some((bs, bl))) => {
+                let nd = c.ndim();
+                let mut strides = vec![0isize; nd];
+                strides[nd - 1] = bl.strides()[0];
+                let along = Layout::new(c.shape(), &strides, bl.offset())?;
+                self.binary(
+                    c,
+                    BinaryOp::Add,
+                    Operand::Array(self, c),
+                    Operand::Array(bs, &along),
+                )?;
+            }
+            (BiasMode::RowSumsOfA, Some((bs, bl))) => {
+                let sums = ReducePlan {
+                    src: plan.a.clone(),
+                    kept: plan.a.ndim() - 1,
+                };
+                bs.reduce(bl, ReduceOp::Sum, a, &sums)?;
+            }
+            _ => {}
+        }
+        match rest.activation {
+            Some(act) => self.unary(c, act.unary_op(), self, c),
+            None => Ok(()),
+        }
+    }
+}
+
 impl BackendStorage for CudaStorage {
     fn dtype(&self) -> DType {
         self.dtype
@@ -830,9 +871,19 @@ impl BackendStorage for CudaStorage {
         Ok(())
     }
 
-    fn matmul(&self, plan: &MatmulPlan, a: &CudaStorage, b: &CudaStorage) -> Result<()> {
+    fn matmul(
+        &self,
+        plan: &MatmulPlan,
+        a: &CudaStorage,
+        b: &CudaStorage,
+        bias: Option<(&CudaStorage, &Layout)>,
+    ) -> Result<()> {
         let dtype = self.dtype;
-        if !dtype.is_float() || a.dtype != dtype || b.dtype != dtype {
+        if !dtype.is_float()
+            || a.dtype != dtype
+            || b.dtype != dtype
+            || bias.is_some_and(|(s, _)| s.dtype != dtype)
+        {
             return Err(Error::DType(format!(
                 "matmul on CUDA supports float16, bfloat16, float32 and float64 operands of \
                  one dtype, got {}, {} into {dtype}",
@@ -840,13 +891,32 @@ impl BackendStorage for CudaStorage {
             )));
         }
         if plan.m == 0 || plan.n == 0 || plan.batch.contains(&0) {
-            return Ok(());
+            // C is empty, but a bias gradient (the row sums of A) may not be.
+            let grad = Epilogue {
+                bias: plan.epilogue.bias,
+                activation: None,
+            };
+            return match plan.epilogue.bias {
+                BiasMode::RowSumsOfA => self.finish_epilogue(plan, grad, a, bias),
+                _ => Ok(()),
+            };
         }
         if plan.k == 0 {
-            return self.fill(&plan.c, Scalar::Int(0));
+            self.fill(&plan.c, Scalar::Int(0))?;
+            return self.finish_epilogue(plan, plan.epilogue, a, bias);
         }
         let (d, stream) = context(self.ordinal())?;
-        super::matmul::matmul(&d, &stream, plan, dtype, &a.buf, &b.buf, &self.buf)
+        let rest = super::matmul::matmul(
+            &d,
+            &stream,
+            plan,
+            dtype,
+            &a.buf,
+            &b.buf,
+            &self.buf,
+            bias.map(|(s, l)| (&s.buf, l)),
+        )?;
+        self.finish_epilogue(plan, rest, a, bias)
     }
 
     fn unary(

@@ -4,7 +4,7 @@ use super::same_device;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::layout::{broadcast_shapes, fmt_shape, Layout};
-use crate::plan::MatmulPlan;
+use crate::plan::{Epilogue, MatmulPlan};
 use crate::tensor::Tensor;
 
 /// The shapes of a matmul: `batch + [m, k]` times `batch + [k, n]`, after NumPy's promotion of
@@ -82,7 +82,7 @@ impl MatmulShapes {
 
 impl MatmulShapes {
     /// The plan of this product over operand layouts `a` and `b` into `c` (the output shape).
-    fn plan(&self, a: &Layout, b: &Layout, c: &Layout) -> Result<MatmulPlan> {
+    pub(crate) fn plan(&self, a: &Layout, b: &Layout, c: &Layout) -> Result<MatmulPlan> {
         let sh = self;
         let mut a_shape = sh.batch.clone();
         a_shape.extend([sh.m, sh.k]);
@@ -119,6 +119,7 @@ impl MatmulShapes {
             a: a.broadcast_to(&a_shape)?,
             b: b.broadcast_to(&b_shape)?,
             c: Layout::new(&c_shape, &c_strides, c.offset())?,
+            epilogue: Epilogue::default(),
         })
     }
 }
@@ -217,7 +218,7 @@ pub fn matmul(a: &Tensor, b: &Tensor, out: Option<&Tensor>) -> Result<Tensor> {
         _ => fresh(&shapes.out)?,
     };
     let plan = shapes.plan(a.layout(), b.layout(), target.layout())?;
-    target.storage.matmul(&plan, &a.storage, &b.storage)?;
+    target.storage.matmul(&plan, &a.storage, &b.storage, None)?;
     match out {
         // `out` overlaps an operand (or is not BLAS-describable): the product went to a fresh
         // tensor first.
@@ -242,7 +243,7 @@ impl Tensor {
 /// Whether every matrix (last two axes) of `l` has a BLAS order and leading dimension. A 1-D
 /// operand is described as a one-row matrix: any positive stride will do, a zero or negative
 /// one will not.
-fn blas_describable(l: &Layout) -> bool {
+pub(crate) fn blas_describable(l: &Layout) -> bool {
     use crate::layout::BlasMatrix;
     match (l.shape(), l.strides()) {
         ([.., r, c], [.., rs, cs]) => BlasMatrix::classify(*r, *c, *rs, *cs).is_some(),

@@ -4,6 +4,7 @@
 pub mod creation;
 pub mod elementwise;
 pub mod index;
+pub mod linear;
 pub mod matmul;
 pub mod nn;
 pub mod random;

@@ -2,6 +2,8 @@
 //! softmax, log-softmax and the normalizations (one row-wise backend op each, forward and
 //! backward), and cross-entropy (built from those).
 
+pub use super::linear::{linear, linear_backward, Activation};
+
 use super::elementwise::{binary, unary, Value};
 use super::view::normalize_axis;
 use crate::backend::RowArgs;

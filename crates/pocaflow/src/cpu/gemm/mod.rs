@@ -7,12 +7,15 @@
 //! beforehand. See `docs/ARCHITECTURE.md` for the loop nest.
 
 pub mod blocking;
+mod epilogue;
 mod gemv;
 mod kernel;
 mod pack;
 mod par;
 mod scratch;
 
+pub(crate) use epilogue::Epilogue;
+use epilogue::EpilogueScalar;
 pub use kernel::Isa;
 use kernel::{Kernel, KernelScalar};
 
@@ -26,7 +29,7 @@ use std::sync::OnceLock;
 /// Element types the CPU GEMM computes in: `f32` and `f64`.
 #[cfg(not(any(feature = "blas", feature = "accelerate")))]
 pub trait GemmScalar:
-    Element + KernelScalar + ScratchScalar + Add<Output = Self> + Mul<Output = Self>
+    Element + KernelScalar + ScratchScalar + EpilogueScalar + Add<Output = Self> + Mul<Output = Self>
 {
 }
 
@@ -36,6 +39,7 @@ pub trait GemmScalar:
     Element
     + KernelScalar
     + ScratchScalar
+    + EpilogueScalar
     + Add<Output = Self>
     + Mul<Output = Self>
     + crate::cpu::blas::BlasScalar
@@ -129,7 +133,7 @@ pub struct MatMut<'a, T> {
 
 /// Panics unless every element of a `rows x cols` matrix at `offset` with strides `rs`, `cs`
 /// lies inside `len` elements.
-fn check_span(
+pub(crate) fn check_span(
     what: &str,
     len: usize,
     offset: usize,
@@ -160,7 +164,7 @@ pub fn gemm<T: GemmScalar>(a: MatRef<'_, T>, b: MatRef<'_, T>, c: MatMut<'_, T>,
     let p = checked_ptrs(a, b, c);
     // SAFETY: checked_ptrs checked the spans of A, B and C; C is borrowed mutably, so it does
     // not overlap A or B, and its elements are distinct.
-    unsafe { gemm_ptr(p.m, p.n, p.k, p.a, p.b, p.c, cfg) }
+    unsafe { gemm_ptr(p.m, p.n, p.k, p.a, p.b, p.c, cfg, Epilogue::NONE) }
 }
 
 /// The operands of one product as raw pointers, after [`checked_ptrs`].
@@ -214,15 +218,17 @@ pub(crate) fn checked_ptrs<T>(a: MatRef<'_, T>, b: MatRef<'_, T>, c: MatMut<'_, 
     }
 }
 
-/// `c = a * b` on raw strided matrices (for callers such as `ndarray` views whose elements are
-/// not one slice).
+/// `c = epi(a * b)` on raw strided matrices (for callers such as `ndarray` views whose
+/// elements are not one slice): each tile of C gets the epilogue right after its last k-panel.
 ///
 /// # Safety
 /// `a` readable for `m x k` elements, `b` for `k x n`, `c` writable for `m x n` distinct
-/// elements that overlap neither `a` nor `b`, none of them touched by others meanwhile.
+/// elements that overlap neither `a` nor `b`, none of them touched by others meanwhile; the
+/// epilogue's bias (if any) readable for `n` elements.
 ///
 /// # Panics
 /// If `cfg.isa` is not supported by this CPU.
+#[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn gemm_ptr<T: GemmScalar>(
     m: usize,
     n: usize,
@@ -231,11 +237,12 @@ pub(crate) unsafe fn gemm_ptr<T: GemmScalar>(
     b: MatPtr<T>,
     c: MatPtrMut<T>,
     cfg: GemmConfig,
+    epi: Epilogue<T>,
 ) {
     let kernel = T::kernel(cfg.isa)
         .unwrap_or_else(|| panic!("gemm: this CPU does not support the {} kernel", cfg.isa));
     // SAFETY: forwarded from the caller.
-    unsafe { gemm_raw(m, n, k, a, b, c, kernel, cfg.threads) }
+    unsafe { gemm_raw(m, n, k, a, b, c, kernel, cfg.threads, epi) }
 }
 
 /// A strided read-only matrix by raw pointer.
@@ -316,6 +323,7 @@ unsafe fn gemm_raw<T: GemmScalar>(
     c: MatPtrMut<T>,
     kernel: Kernel<T>,
     threads: usize,
+    epi: Epilogue<T>,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -323,15 +331,15 @@ unsafe fn gemm_raw<T: GemmScalar>(
     // The microkernel stores columns of its tile fastest when C's columns are contiguous. A
     // row-major C is the column-major C^T = B^T A^T: swap the operands instead of scattering.
     // A single row of C is the matrix-vector product C^T = B^T A^T too.
-    let (m, n, a, b, c) = if m == 1 || (c.cs.unsigned_abs() == 1 && c.rs.unsigned_abs() != 1) {
+    let (m, n, a, b, c, epi) = if m == 1 || (c.cs.unsigned_abs() == 1 && c.rs.unsigned_abs() != 1) {
         let ct = MatPtrMut {
             ptr: c.ptr,
             rs: c.cs,
             cs: c.rs,
         };
-        (n, m, b.t(), a.t(), ct)
+        (n, m, b.t(), a.t(), ct, epi.t())
     } else {
-        (m, n, a, b, c)
+        (m, n, a, b, c, epi)
     };
     if k == 0 {
         for j in 0..n {
@@ -340,13 +348,18 @@ unsafe fn gemm_raw<T: GemmScalar>(
                 unsafe { *c.at(i, j) = T::default() };
             }
         }
+        // SAFETY: C is m x n and this thread's.
+        unsafe { epi.apply(c, 0, 0, m, n) };
     } else if n == 1 {
         let x = gemv::VecPtr {
             ptr: b.ptr,
             inc: b.rs,
         };
         // SAFETY: forwarded; column 0 of B is x and column 0 of C is y.
-        unsafe { gemv::gemv(m, k, a, x, c.ptr, c.rs, kernel.isa, threads) }
+        unsafe { gemv::gemv(m, k, a, x, c.ptr, c.rs, kernel.isa, threads) };
+        // A vector of m results, a pass over it costs nothing next to reading A.
+        // SAFETY: C is m x 1 and this thread's.
+        unsafe { epi.apply(c, 0, 0, m, 1) };
     } else {
         let threads = if parallel_worthwhile::<T>(m, n, k) {
             threads.max(1)
@@ -357,10 +370,10 @@ unsafe fn gemm_raw<T: GemmScalar>(
         let bl = || Blocking::new(CacheSizes::detect(), kernel.mr, kernel.nr, size_of::<T>());
         if a.rs == 1 && (tiny || bl().holds_unpacked(m, k, size_of::<T>())) {
             // SAFETY: forwarded; A has unit row stride.
-            unsafe { gemm_unpacked(m, n, k, a, b, c, kernel, threads) }
+            unsafe { gemm_unpacked(m, n, k, a, b, c, kernel, threads, epi) }
         } else {
             // SAFETY: forwarded.
-            unsafe { gemm_blocked(m, n, k, a, b, c, kernel, bl(), threads) }
+            unsafe { gemm_blocked(m, n, k, a, b, c, kernel, bl(), threads, epi) }
         }
     }
 }
@@ -382,6 +395,7 @@ unsafe fn gemm_unpacked<T: GemmScalar>(
     c: MatPtrMut<T>,
     kernel: Kernel<T>,
     threads: usize,
+    epi: Epilogue<T>,
 ) {
     let (mr, nr) = (kernel.mr, kernel.nr);
     let columns = |cols: std::ops::Range<usize>| {
@@ -389,7 +403,8 @@ unsafe fn gemm_unpacked<T: GemmScalar>(
         for j0 in cols.clone().step_by(nr) {
             for i0 in (0..m).step_by(mr) {
                 // SAFETY: the tile (i0, j0) and the rows and columns of A and B it reads are
-                // inside the matrices; A has unit row stride; this call's columns are its own.
+                // inside the matrices; A has unit row stride; this call's columns are its own;
+                // the epilogue's bias covers C.
                 unsafe {
                     (kernel.direct)(
                         k,
@@ -403,7 +418,9 @@ unsafe fn gemm_unpacked<T: GemmScalar>(
                         c.cs,
                         mr.min(m - i0),
                         nr.min(cols.end - j0),
-                    )
+                    );
+                    // The tile is complete (the direct kernel runs all of k) and in L1.
+                    epi.apply(c, i0, j0, mr.min(m - i0), nr.min(cols.end - j0));
                 };
             }
         }
@@ -432,6 +449,7 @@ unsafe fn gemm_blocked<T: GemmScalar>(
     kernel: Kernel<T>,
     bl: Blocking,
     threads: usize,
+    epi: Epilogue<T>,
 ) {
     let (mr, nr) = (kernel.mr, kernel.nr);
     // Blocks of B as even as whole panels allow: 1040 columns are two blocks of 528 and 512,
@@ -464,6 +482,13 @@ unsafe fn gemm_blocked<T: GemmScalar>(
                         ..c
                     }
                 };
+                // Tiles get the epilogue once this last k-panel has been added to them.
+                let epi = if pc + kcb == k {
+                    // SAFETY: the block starts at column jc of C.
+                    unsafe { epi.shifted(0, jc) }
+                } else {
+                    Epilogue::NONE
+                };
                 let bpack = &mut bpack[..kcb * ncb.div_ceil(nr) * nr];
                 let macro_tile =
                     |rows: std::ops::Range<usize>, cols: std::ops::Range<usize>, bpack: &[T]| {
@@ -479,6 +504,7 @@ unsafe fn gemm_blocked<T: GemmScalar>(
                                 pc > 0,
                                 kernel,
                                 bl.mc,
+                                epi,
                             )
                         }
                     };
@@ -546,11 +572,13 @@ fn prefetch<T>(p: *const T) {
 }
 
 /// Multiplies rows `rows` of the packed-A side by the packed B columns `cols` (a multiple of
-/// `nr` at the start) of one `kc` block, packing A itself `mc` rows at a time.
+/// `nr` at the start) of one `kc` block, packing A itself `mc` rows at a time, and applies
+/// `epi` to each tile right after the microkernel stored it.
 ///
 /// # Safety
 /// `a` readable for `rows x kc`, `c` writable for `rows x cols` and not touched by any other
-/// thread meanwhile; `bpack` holds the packed panels of `cols`, from its first.
+/// thread meanwhile; `bpack` holds the packed panels of `cols`, from its first; `epi` covers
+/// `c`.
 #[allow(clippy::too_many_arguments)]
 unsafe fn macro_kernel<T: GemmScalar>(
     a: MatPtr<T>,
@@ -562,6 +590,7 @@ unsafe fn macro_kernel<T: GemmScalar>(
     accumulate: bool,
     kernel: Kernel<T>,
     mc: usize,
+    epi: Epilogue<T>,
 ) {
     let (mr, nr) = (kernel.mr, kernel.nr);
     let a_len = mc.div_ceil(mr) * mr * kc;
@@ -588,7 +617,8 @@ unsafe fn macro_kernel<T: GemmScalar>(
                 for i0 in (0..mcb).step_by(mr) {
                     let nrows = mr.min(mcb - i0);
                     // SAFETY: the tile (ic+i0, j0) of nrows x ncols is inside C and this
-                    // thread's; the packed panels hold kc steps of mr and nr elements.
+                    // thread's; the packed panels hold kc steps of mr and nr elements; the
+                    // epilogue's bias covers C.
                     unsafe {
                         (kernel.func)(
                             kc,
@@ -600,7 +630,8 @@ unsafe fn macro_kernel<T: GemmScalar>(
                             nrows,
                             ncols,
                             accumulate,
-                        )
+                        );
+                        epi.apply(c, ic + i0, j0, nrows, ncols);
                     };
                 }
             }
