@@ -23,5 +23,7 @@ cargo build --release -q -p pocaflow --example matmul --example cuda_overhead --
 cp target/release/examples/matmul .gpu/bin/example-matmul
 cp target/release/examples/cuda_overhead .gpu/bin/example-cuda_overhead
 cp target/release/examples/cuda_transfer .gpu/bin/example-cuda_transfer
+# Symbols off: the device copy of the work tree is limited to 64 MiB.
+strip .gpu/bin/*
 git rev-parse --short HEAD > .gpu/COMMIT
 du -sh .gpu
