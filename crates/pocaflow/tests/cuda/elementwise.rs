@@ -46,7 +46,8 @@ fn binary_dtypes(op: BinaryOp) -> Vec<DType> {
     use BinaryOp::*;
     match op {
         Subtract | FloorDivide | Remainder | Pow => numeric(),
-        Atan2 | Hypot | Copysign | Logaddexp | Nextafter | Divide => FLOATS.to_vec(),
+        Atan2 | Hypot | Copysign | Logaddexp | Nextafter | Divide | ReluBackward | GeluBackward
+        | GeluTanhBackward | SiluBackward | SigmoidBackward => FLOATS.to_vec(),
         BitwiseAnd | BitwiseOr | BitwiseXor => int_or_bool(),
         BitwiseLeftShift | BitwiseRightShift => INTS.to_vec(),
         LogicalAnd | LogicalOr | LogicalXor => vec![DType::Bool],
@@ -80,7 +81,16 @@ fn transcendental_unary(op: UnaryOp) -> bool {
 
 fn transcendental_binary(op: BinaryOp) -> bool {
     use BinaryOp::*;
-    matches!(op, Pow | Atan2 | Hypot | Logaddexp)
+    matches!(
+        op,
+        Pow | Atan2
+            | Hypot
+            | Logaddexp
+            | GeluBackward
+            | GeluTanhBackward
+            | SiluBackward
+            | SigmoidBackward
+    )
 }
 
 /// `n` values of `dtype` on the CPU: integers in [-60, 60] with the type's extremes mixed in

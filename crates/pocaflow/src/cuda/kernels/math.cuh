@@ -108,7 +108,6 @@ MATH1(m_ceil, ceilf, ceil)
 MATH1(m_floor, floorf, floor)
 MATH1(m_rint, rintf, rint)
 MATH1(m_trunc, truncf, trunc)
-MATH1(m_erf, erff, erf)
 MATH2(m_fmod, fmodf, fmod)
 MATH2(m_pow, powf, pow)
 MATH2(m_atan2, atan2f, atan2)
@@ -236,18 +235,32 @@ template <typename C> __device__ __forceinline__ C act_relu_backward(C dy, C x) 
 template <typename C> __device__ __forceinline__ C times0(C x, C s) { return s == (C)0 ? -(C)0 : x * s; }
 // x * s for a term that vanishes where s has underflowed to 0.
 template <typename C> __device__ __forceinline__ C term0(C x, C s) { return s == (C)0 ? (C)0 : x * s; }
-// The normal distribution function as torch computes it, 0.5 (1 + erf(x / sqrt 2)): in the far
-// left tail it has absolute accuracy (about an ulp of 1) where the CPU's 0.5 erfc(-x / sqrt 2)
-// keeps relative accuracy; both are far inside the tests' bounds.
-template <typename C> __device__ __forceinline__ C normal_cdf(C x) { return (C)0.5 * ((C)1 + m_erf(x * (C)0.70710678118654752440)); }
-// The same for results rounded to float16/bfloat16: 0.5 erfc(|x| / sqrt 2) by Abramowitz and
-// Stegun 7.1.26 (absolute error <= 1.5e-7, far below half an ulp of either) with the fast exp
-// and division; about a third of erff's instructions.
-__device__ __forceinline__ float normal_cdf_half(float x) {
-    const float z = fabsf(x) * 0.70710678f;
-    const float t = __fdividef(1.0f, fmaf(0.3275911f, z, 1.0f));
-    const float p = t * fmaf(t, fmaf(t, fmaf(t, fmaf(t, 1.061405429f, -1.453152027f), 1.421413741f), -0.284496736f), 0.254829592f);
-    const float y = 0.5f * p * __expf(-z * z);
+// erfc(z) for z >= 0 in float with a fractional error below 1.2e-7 everywhere (Numerical
+// Recipes' erfcc: t = 1 / (1 + z/2), erfc = t exp(-z^2 + P(t))), with the fast exp when FAST (for
+// results rounded to float16/bfloat16); a third of libdevice's erfcf.
+template <bool FAST> __device__ __forceinline__ float erfc_pos(float z) {
+    const float t = __fdividef(1.0f, fmaf(0.5f, z, 1.0f));
+    float p = 0.17087277f;
+    p = fmaf(p, t, -0.82215223f);
+    p = fmaf(p, t, 1.48851587f);
+    p = fmaf(p, t, -1.13520398f);
+    p = fmaf(p, t, 0.27886807f);
+    p = fmaf(p, t, -0.18628806f);
+    p = fmaf(p, t, 0.09678418f);
+    p = fmaf(p, t, 0.37409196f);
+    p = fmaf(p, t, 1.00002368f);
+    p = fmaf(p, t, -1.26551223f);
+    const float e = fmaf(-z, z, p);
+    return t * (FAST ? __expf(e) : expf(e));
+}
+// The normal distribution function Phi(x) = erfc(-x / sqrt 2) / 2, accurate in both tails:
+// libdevice's erfc in double, erfc_pos in float (1 - erfc(|x| / sqrt 2) / 2 on the right, where
+// the subtraction loses nothing).
+template <bool FAST = false> __device__ __forceinline__ double normal_cdf(double x) {
+    return 0.5 * erfc(-x * 0.70710678118654752440);
+}
+template <bool FAST = false> __device__ __forceinline__ float normal_cdf(float x) {
+    const float y = 0.5f * erfc_pos<FAST>(fabsf(x) * 0.70710678f);
     return x >= 0.0f ? 1.0f - y : y;
 }
 template <typename C> __device__ __forceinline__ C act_gelu(C x) { return times0(x, normal_cdf(x)); }
@@ -409,7 +422,7 @@ __device__ __forceinline__ O unary_op(T x) {
     typedef Num<T> N;
     if constexpr (OPC == U_GELU && N::FLOAT && sizeof(T) == 2) {
         const float v = N::up(x);
-        return N::down(times0(v, normal_cdf_half(v)));
+        return N::down(times0(v, normal_cdf<true>(v)));
     } else {
         const auto r = unary_c<OPC, typename N::C, N::FLOAT, N::BOOL>(N::up(x));
         if constexpr (op_is_predicate(OPC)) return Num<Bool>::down(r);
