@@ -21,55 +21,18 @@ The summary table is printed last.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import statistics
 import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
-from _meta import measured_commit
+from _meta import Report, gpu_ms, host_us
 
 import pocaflow as pf
 
-ROWS: list[dict] = []
-
-
-def row(case: str, unit: str, ours: float, peer: float, ratio: float, bar: float | None) -> None:
-    ok = None if bar is None else ratio >= bar
-    ROWS.append(dict(case=case, unit=unit, pocaflow=ours, torch=peer, ratio=ratio, bar=bar, ok=ok))
-    print(f"{case:<44} {ours:>12.4g} {peer:>12.4g} {unit:<6} ratio {ratio:6.3f}", flush=True)
-
-
-def host_us(fn: Callable[[], object], sync: Callable[[], None], calls: int = 10_000) -> float:
-    """Median over 5 blocks of the host time per call, with one sync per block."""
-    for _ in range(200):
-        fn()
-    sync()
-    times = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        sync()
-        times.append((time.perf_counter() - t0) / calls * 1e6)
-    return statistics.median(times)
-
-
-def gpu_ms(fn: Callable[[], object], event_cls, reps: int = 15) -> float:
-    """Median GPU time of one call, by the library's events (after 3 warm-up calls)."""
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(reps):
-        start, end = event_cls(enable_timing=True), event_cls(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
+REPORT = Report(width=44)
+row = REPORT.row
+ROWS = REPORT.rows
 
 
 def bench_host(rng: np.random.Generator) -> None:
@@ -134,7 +97,7 @@ def bench_index(rng: np.random.Generator) -> None:
         "scatter x[int64 idx] = values": (set_int_pf, set_int_t),
     }
     for name, (fp, ft) in cases.items():
-        ours, peer = gpu_ms(fp, pf.cuda.Event), gpu_ms(ft, torch.cuda.Event)
+        ours, peer = gpu_ms(fp, pf.cuda.Event, 15), gpu_ms(ft, torch.cuda.Event, 15)
         row(name, "ms", ours, peer, peer / ours, 1.0)
 
 
@@ -174,31 +137,9 @@ def main() -> None:
     ap.add_argument("--json", default="array-bench.json")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
-    print(f"{'case':<44} {'pocaflow':>12} {'torch':>12}")
-    for section in (bench_host, bench_index, bench_zero_copy, bench_rng):
-        try:
-            section(rng)
-        except Exception as e:  # report and go on: one broken section must not hide the rest
-            print(f"{section.__name__} FAILED: {e!r}")
-            ROWS.append(dict(case=section.__name__, error=repr(e), ok=False))
-    commit = measured_commit()
-    meta = dict(
-        date=datetime.datetime.now().isoformat(timespec="seconds"),
-        commit=commit,
-        gpu=torch.cuda.get_device_name(0),
-        torch=torch.__version__,
-    )
-    with open(args.json, "w") as f:
-        json.dump(dict(meta=meta, rows=ROWS), f, indent=1)
-    print()
-    print(f"{'case':<44} {'ratio':>7} {'bar':>6}  ok")
-    for r in ROWS:
-        ratio = r.get("ratio")
-        bar = r.get("bar")
-        print(
-            f"{r['case']:<44} {ratio if ratio is None else f'{ratio:7.3f}'}"
-            f" {'' if bar is None else f'{bar:6.2f}'}  {r.get('ok')}"
-        )
+    REPORT.header()
+    REPORT.run((bench_host, bench_index, bench_zero_copy, bench_rng), rng)
+    REPORT.finish(args.json, gpu=torch.cuda.get_device_name(0), torch=torch.__version__)
 
 
 if __name__ == "__main__":

@@ -25,43 +25,18 @@ summary table is printed last.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import statistics
-from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _meta import measured_commit
+from _meta import Report, gpu_ms
 
 import pocaflow as pf
 from pocaflow.nn import linear, linear_backward
 
-ROWS: list[dict] = []
+REPORT = Report(width=64)
+row = REPORT.row
 M, K, N = 8192, 4096, 4096
-
-
-def row(case: str, unit: str, ours: float, peer: float, ratio: float, bar: float | None) -> None:
-    ok = None if bar is None else ratio >= bar
-    ROWS.append(dict(case=case, unit=unit, pocaflow=ours, torch=peer, ratio=ratio, bar=bar, ok=ok))
-    print(f"{case:<64} {ours:>10.4g} {peer:>10.4g} {unit:<8} ratio {ratio:6.3f}", flush=True)
-
-
-def gpu_ms(fn: Callable[[], object], event_cls, reps: int = 21) -> float:
-    """Median GPU time of one call, by the library's events (after 5 warm-up calls, which also
-    let cuBLASLt's plan cache finish timing its candidates)."""
-    for _ in range(5):
-        fn()
-    times = []
-    for _ in range(reps):
-        start, end = event_cls(enable_timing=True), event_cls(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
 
 
 def both(x: np.ndarray, dtype: str):
@@ -95,7 +70,9 @@ def tflops(flops: float, ms: float) -> float:
 
 
 def compare(name: str, flops: float, fp, ft, bar: float | None) -> None:
-    ours, peer = gpu_ms(fp, pf.cuda.Event), gpu_ms(ft, torch.cuda.Event)
+    # Five warm-up calls: they also let cuBLASLt's plan cache finish timing its candidates.
+    ours = gpu_ms(fp, pf.cuda.Event, warmup=5)
+    peer = gpu_ms(ft, torch.cuda.Event, warmup=5)
     row(name, "TFLOP/s", tflops(flops, ours), tflops(flops, peer), peer / ours, bar)
 
 
@@ -171,30 +148,9 @@ def main() -> None:
     torch.backends.cuda.matmul.allow_tf32 = False
     assert pf.get_matmul_precision() == "highest"
     rng = np.random.default_rng(0)
-    print(f"{'case':<64} {'pocaflow':>10} {'torch':>10}")
-    for section in (bench_forward, bench_backward):
-        try:
-            section(rng)
-        except Exception as e:  # report and go on: one broken section must not hide the rest
-            print(f"{section.__name__} FAILED: {e!r}")
-            ROWS.append(dict(case=section.__name__, error=repr(e), ok=False))
-    meta = dict(
-        date=datetime.datetime.now().isoformat(timespec="seconds"),
-        commit=measured_commit(),
-        gpu=torch.cuda.get_device_name(0),
-        torch=torch.__version__,
-    )
-    with open(args.json, "w") as f:
-        json.dump(dict(meta=meta, rows=ROWS), f, indent=1)
-    print()
-    print(f"{'case':<64} {'ratio':>7} {'bar':>6}  ok")
-    for r in ROWS:
-        ratio = r.get("ratio")
-        bar = r.get("bar")
-        print(
-            f"{r['case']:<64} {ratio if ratio is None else f'{ratio:7.3f}'}"
-            f" {'' if bar is None else f'{bar:6.2f}'}  {r.get('ok')}"
-        )
+    REPORT.header()
+    REPORT.run((bench_forward, bench_backward), rng)
+    REPORT.finish(args.json, gpu=torch.cuda.get_device_name(0), torch=torch.__version__)
 
 
 if __name__ == "__main__":

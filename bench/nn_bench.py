@@ -23,52 +23,20 @@ each library's CUDA events around the call (wall clock on the CPU), medians; the
 from __future__ import annotations
 
 import argparse
-import datetime
 import io
-import json
 import statistics
 import sys
 import time
 
 import numpy as np
-from _meta import measured_commit
+from _meta import Report, gpu_ms, wall_ms
 
 import pocaflow as pf
 from pocaflow.demos import mlp
 
-ROWS: list[dict] = []
+REPORT = Report(width=44, peer="peer")
+row = REPORT.row
 SHAPE = (8192, 4096)
-
-
-def row(case: str, unit: str, ours: float, peer: float, ratio: float, bar: float | None) -> None:
-    ok = None if bar is None else ratio >= bar
-    ROWS.append(dict(case=case, unit=unit, pocaflow=ours, peer=peer, ratio=ratio, bar=bar, ok=ok))
-    print(f"{case:<44} {ours:>12.4g} {peer:>12.4g} {unit:<8} ratio {ratio:6.3f}", flush=True)
-
-
-def gpu_ms(fn, event_cls, reps: int = 21) -> float:
-    """Median GPU time of one call, by the library's events (after 3 warm-up calls)."""
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(reps):
-        start, end = event_cls(enable_timing=True), event_cls(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
-
-
-def wall_ms(fn, reps: int = 11) -> float:
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
 
 
 def nonzero(rng: np.random.Generator, shape) -> np.ndarray:
@@ -234,37 +202,15 @@ def main() -> None:
     ap.add_argument("--json", default="nn-bench.json")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
-    print(f"{'case':<44} {'pocaflow':>12} {'peer':>12}")
+    REPORT.header()
     if args.device == "cuda":
-        sections = [lambda: bench_cuda_ops(rng), lambda: bench_mlp("cuda", 1.5)]
+        sections = [bench_cuda_ops, lambda rng: bench_mlp("cuda", 1.5)]
     else:
-        sections = [lambda: bench_cpu_softmax(rng), lambda: bench_mlp("cpu", 1.0)]
-    for section in sections:
-        try:
-            section()
-        except Exception as e:  # report and go on: one broken section must not hide the rest
-            print(f"section FAILED: {e!r}")
-            ROWS.append(dict(case="section", error=repr(e), ok=False))
-    meta = dict(
-        date=datetime.datetime.now().isoformat(timespec="seconds"),
-        commit=measured_commit(),
-        device=args.device,
-        python=sys.version.split()[0],
-        numpy=np.__version__,
+        sections = [bench_cpu_softmax, lambda rng: bench_mlp("cpu", 1.0)]
+    REPORT.run(sections, rng)
+    REPORT.finish(
+        args.json, device=args.device, python=sys.version.split()[0], numpy=np.__version__
     )
-    with open(args.json, "w") as f:
-        json.dump(dict(meta=meta, rows=ROWS), f, indent=1)
-    print()
-    print(f"{'case':<44} {'pocaflow':>10} {'peer':>10} {'unit':<8} {'ratio':>6} {'bar':>5}  ok")
-    for r in ROWS:
-        if "error" in r:
-            print(f"{r['case']:<44} ERROR {r['error']}")
-            continue
-        bar = "" if r["bar"] is None else f"{r['bar']:.2f}"
-        print(
-            f"{r['case']:<44} {r['pocaflow']:>10.4g} {r['peer']:>10.4g} {r['unit']:<8} "
-            f"{r['ratio']:>6.3f} {bar:>5}  {r['ok']}"
-        )
 
 
 if __name__ == "__main__":

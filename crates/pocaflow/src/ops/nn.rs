@@ -423,7 +423,11 @@ pub fn layer_norm_backward(
     let op = RowOp::LayerNormBackward;
     let (dx, stats, rows, dtype) = norm_backward(op, dy, x, normalized_shape, (weight, bias), eps)?;
     let n: usize = normalized_shape.iter().product();
-    let dy2 = dense(dy, dtype, &[rows, n])?;
+    let dy2 = if weight.is_some() || bias.is_some() {
+        Some(dense(dy, dtype, &[rows, n])?)
+    } else {
+        None
+    };
     let dweight = weight
         .map(|_| {
             let x2 = dense(x, dtype, &[rows, n])?;
@@ -434,14 +438,14 @@ pub fn layer_norm_backward(
                 .zip(BinaryOp::Subtract, &mean)?
                 .zip(BinaryOp::Multiply, &rstd)?;
             column_sum(
-                &xhat.zip(BinaryOp::Multiply, &dy2)?,
+                &xhat.zip(BinaryOp::Multiply, dy2.as_ref().expect("dense dy"))?,
                 dtype,
                 normalized_shape,
             )
         })
         .transpose()?;
     let dbias = bias
-        .map(|_| column_sum(&dy2, dtype, normalized_shape))
+        .map(|_| column_sum(dy2.as_ref().expect("dense dy"), dtype, normalized_shape))
         .transpose()?;
     Ok((dx, dweight, dbias))
 }
