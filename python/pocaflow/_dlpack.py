@@ -1,28 +1,50 @@
-"""``from_dlpack`` for now: pocaflow arrays pass through ``asarray``; other producers go through
-NumPy's DLPack importer, so only CPU producers are accepted (device producers raise
-``RuntimeError`` until pocaflow imports DLPack capsules natively)."""
+"""``from_dlpack``: arrays of other libraries (NumPy, PyTorch, CuPy, JAX, ...) as pocaflow
+arrays, on the CPU or CUDA, sharing their memory.
+
+The exchange follows the DLPack protocol of the Array API standard: pocaflow asks the producer
+for a versioned capsule (falling back to the legacy form for producers that predate it) and
+names its current CUDA stream, which the producer makes wait, on the GPU, for the work pending
+on the memory; the host never waits. The producer's memory is kept alive as long as any
+pocaflow array uses it, and given back after the GPU work queued on it is done.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
+from ._pocaflow import Tensor, asarray, cuda_current_stream, from_dlpack_capsule
 
-from ._creation import asarray
-from ._pocaflow import Tensor
+#: DLPack device types whose memory is on a CUDA device (kDLCUDA, kDLCUDAManaged).
+_CUDA_TYPES = (2, 13)
+
+
+def _capsule(x: Any, stream: int | None) -> Any:
+    """The producer's capsule: versioned when it can make one, else legacy."""
+    try:
+        return x.__dlpack__(stream=stream, max_version=(1, 1))
+    except TypeError:  # a producer from before DLPack 1.0 (no ``max_version``)
+        return x.__dlpack__(stream=stream)
 
 
 def from_dlpack(x: Any, /, *, device: Any = None, copy: bool | None = None) -> Tensor:
-    """An array sharing memory with the DLPack producer ``x`` (CPU producers only for now)."""
+    """The array ``x`` of another library (anything with ``__dlpack__``) as a pocaflow array.
+
+    ``copy=None`` shares the producer's memory when it can (it copies read-only memory and
+    booleans); ``copy=True`` always copies; ``copy=False`` never does and raises
+    ``BufferError`` (or ``ValueError`` for a move to another ``device``) when it would have to.
+    """
     if isinstance(x, Tensor):
         return asarray(x, device=device, copy=copy)
-    dev = getattr(x, "__dlpack_device__", None)
-    if dev is not None:
-        kind = dev()[0]
-        if int(kind) not in (1, 3):  # kDLCPU, kDLCUDAHost
-            raise RuntimeError(
-                f"from_dlpack: producers on DLPack device type {int(kind)} are not supported "
-                "yet (only CPU)"
-            )
-    host = np.from_dlpack(x)
-    return asarray(host, device="cpu" if device is None else device, copy=copy)
+    if not hasattr(x, "__dlpack__") or not hasattr(x, "__dlpack_device__"):
+        raise TypeError(
+            f"from_dlpack: expected an object with __dlpack__ and __dlpack_device__, "
+            f"got {type(x).__name__}"
+        )
+    kind, index = (int(v) for v in x.__dlpack_device__())
+    stream = cuda_current_stream(index).cuda_stream if kind in _CUDA_TYPES else None
+    capsule = _capsule(x, stream)
+    if device is None:
+        return from_dlpack_capsule(capsule, copy)
+    # The move to another device, or else ``asarray``, makes the one copy ``copy=True`` asks for.
+    shared = from_dlpack_capsule(capsule, False if copy is False else None)
+    return asarray(shared, device=device, copy=copy)

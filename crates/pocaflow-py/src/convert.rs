@@ -7,7 +7,7 @@ use ndarray::{ArrayD, ShapeBuilder};
 use numpy::{
     PyArray, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
 };
-use pocaflow::{CpuBuffer, DType, Device, Layout, Scalar, Tensor};
+use pocaflow::{DType, Device, Scalar, Tensor};
 use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt};
@@ -50,31 +50,23 @@ fn share_numpy(arr: &Bound<'_, PyUntypedArray>, dtype: DType) -> PyResult<Option
     {
         return Ok(None);
     }
-    let shape = arr.shape().to_vec();
     let strides: Vec<isize> = arr.strides().iter().map(|s| s / item).collect();
-    let empty = shape.contains(&0);
-    let (mut lo, mut hi) = (0isize, 0isize);
-    for (&n, &s) in shape.iter().zip(&strides) {
-        if n > 1 {
-            let reach = (n as isize - 1) * s;
-            lo += reach.min(0);
-            hi += reach.max(0);
-        }
-    }
-    let len = if empty { 0 } else { (hi - lo + 1) as usize };
-    let offset = if empty { 0 } else { (-lo) as usize };
-    let start = if empty {
-        data
-    } else {
-        data.wrapping_offset(lo * item)
-    };
     let owner: Box<dyn std::any::Any + Send + Sync> = Box::new(arr.clone().unbind());
-    // SAFETY: the elements the strides reach lie in [start, start + len) of the array's
-    // memory, aligned (NumPy's flag) and writeable; `owner` keeps the array (and so its memory)
-    // alive as long as the buffer; the values are valid for the dtype (not bool).
-    let buf = unsafe { CpuBuffer::from_foreign(dtype, start, len, owner) };
-    let layout = Layout::new(&shape, &strides, offset).py()?;
-    Tensor::from_cpu_buffer(buf, layout).py().map(Some)
+    // SAFETY: the elements the strides reach from `data` are the array's memory, aligned
+    // (NumPy's flag) and writeable; `owner` keeps the array (and so its memory) alive as long
+    // as the tensor; the values are valid for the dtype (not bool).
+    unsafe {
+        Tensor::from_foreign(
+            Device::Cpu,
+            dtype,
+            data as usize as u64,
+            arr.shape(),
+            &strides,
+            owner,
+        )
+    }
+    .py()
+    .map(Some)
 }
 
 /// A CPU tensor with a copy of `arr`'s values.
@@ -229,6 +221,24 @@ pub fn asarray(
         return pocaflow::ops::full(&[], s, d, &device).py();
     }
     let mut is_numpy = obj.cast::<PyUntypedArray>().is_ok();
+    if !is_numpy && obj.hasattr("__dlpack__")? && obj.hasattr("__dlpack_device__")? {
+        // Another library's array (PyTorch, CuPy, ...): shared through DLPack, then moved or
+        // converted as asked.
+        let kwargs = pyo3::types::PyDict::new(py);
+        kwargs.set_item(
+            "copy",
+            if copy == Some(false) {
+                Some(false)
+            } else {
+                None
+            },
+        )?;
+        let shared = py
+            .import("pocaflow._dlpack")?
+            .getattr("from_dlpack")?
+            .call((obj,), Some(&kwargs))?;
+        return asarray(&shared, dtype, device, copy);
+    }
     let mut arr = numpy_array(obj)?;
     // Byte-swapped arrays (a big-endian dtype here) are converted to native order: a copy.
     let order: String = arr.getattr("dtype")?.getattr("byteorder")?.extract()?;

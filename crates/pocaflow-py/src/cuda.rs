@@ -43,6 +43,13 @@ impl PyStream {
         self.0.device()
     }
 
+    /// The raw ``CUstream`` handle as an integer (as ``torch.cuda.Stream.cuda_stream``), for
+    /// other libraries: ``torch.cuda.ExternalStream(s.cuda_stream)``, DLPack's ``stream=``.
+    #[getter]
+    fn cuda_stream(&self) -> u64 {
+        self.0.handle()
+    }
+
     /// Blocks until all work enqueued on the stream is done (the GIL is released meanwhile).
     fn synchronize(&self, py: Python<'_>) -> PyResult<()> {
         py.detach(|| self.0.synchronize()).py()

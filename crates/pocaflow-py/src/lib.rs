@@ -2,8 +2,10 @@
 //! Python package `pocaflow`. Conversions, argument checks and exception mapping live here;
 //! everything else is in the core crate.
 
+mod buffer;
 mod convert;
 mod cuda;
+mod dlpack;
 mod errors;
 mod linear;
 mod math;
@@ -72,6 +74,7 @@ fn _pocaflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tensor::result_type2, m)?)?;
     m.add_function(wrap_pyfunction!(tensor::can_cast, m)?)?;
     m.add_function(wrap_pyfunction!(tensor::random_fill, m)?)?;
+    m.add_function(wrap_pyfunction!(dlpack::from_dlpack_capsule, m)?)?;
     m.add_function(wrap_pyfunction!(types::set_default_device, m)?)?;
     m.add_function(wrap_pyfunction!(types::get_default_device, m)?)?;
     m.add_function(wrap_pyfunction!(show_config, m)?)?;

@@ -9,7 +9,7 @@ use pocaflow::ops::IndexItem;
 use pocaflow::{BinaryOp, DType, Device, Kind, Scalar, Tensor, UnaryOp};
 use pyo3::exceptions::{PyIndexError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyEllipsis, PyList, PySlice, PyTuple};
+use pyo3::types::{PyDict, PyEllipsis, PyList, PySlice, PyTuple};
 
 /// An n-dimensional array on the CPU or a CUDA device (the Array API standard's array object).
 #[pyclass(name = "Tensor", module = "pocaflow", frozen)]
@@ -180,24 +180,87 @@ impl PyTensor {
         tensor_to_numpy(py, &self.inner, Order::parse(order)?)
     }
 
-    /// NumPy's conversion hook: ``np.asarray(t)`` (always a copy).
+    /// NumPy's conversion hook: ``np.asarray(t)``. A CPU array is viewed in place (through the
+    /// buffer protocol) unless `copy` is true; CUDA and bfloat16 arrays are copied (bfloat16
+    /// to float32), so `copy=False` fails for them.
     #[pyo3(signature = (dtype = None, copy = None))]
     fn __array__<'py>(
-        &self,
-        py: Python<'py>,
+        slf: &Bound<'py, Self>,
         dtype: Option<&Bound<'py, PyAny>>,
         copy: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        if copy == Some(false) {
-            return Err(PyValueError::new_err(
-                "a pocaflow Tensor cannot be viewed by NumPy without a copy",
-            ));
-        }
-        let arr = tensor_to_numpy(py, &self.inner, Order::Keep)?;
+        let py = slf.py();
+        let t = &slf.get().inner;
+        let viewable = t.device() == Device::Cpu && t.dtype() != DType::BF16;
+        let arr = if viewable && copy != Some(true) {
+            let view = py
+                .import("builtins")?
+                .getattr("memoryview")?
+                .call1((slf,))?;
+            py.import("numpy")?.getattr("asarray")?.call1((view,))?
+        } else if copy == Some(false) {
+            return Err(PyValueError::new_err(format!(
+                "a pocaflow array of {} on {} cannot be viewed by NumPy without a copy",
+                t.dtype(),
+                t.device()
+            )));
+        } else {
+            tensor_to_numpy(py, t, Order::Keep)?
+        };
         match dtype {
             Some(d) if !d.is_none() => arr.call_method1("astype", (d,)),
             _ => Ok(arr),
         }
+    }
+
+    /// Exports the array as a DLPack capsule (the Array API standard's ``__dlpack__``): its
+    /// memory in place unless `copy` is true or `dl_device` is another device. `stream` is
+    /// the consumer's CUDA stream (None: the legacy default stream; -1: no ordering), made to
+    /// wait on the GPU for the work queued on the memory. `max_version` of (1, x) or more gives
+    /// a versioned capsule, None a legacy one.
+    #[pyo3(signature = (*, stream = None, max_version = None, dl_device = None, copy = None))]
+    fn __dlpack__(
+        &self,
+        py: Python<'_>,
+        stream: Option<i64>,
+        max_version: Option<(u32, u32)>,
+        dl_device: Option<(i32, i32)>,
+        copy: Option<bool>,
+    ) -> PyResult<Py<PyAny>> {
+        let req = crate::dlpack::ExportRequest {
+            stream,
+            max_version,
+            dl_device,
+            copy,
+        };
+        crate::dlpack::export(py, &self.inner, &req)
+    }
+
+    /// The DLPack device of the array: ``(1, 0)`` for the CPU, ``(2, i)`` for ``cuda:i``.
+    fn __dlpack_device__(&self) -> (i32, i32) {
+        crate::dlpack::dl_device(self.inner.device())
+    }
+
+    /// The CUDA array interface (version 3) of a CUDA array; AttributeError for others.
+    #[getter]
+    fn __cuda_array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        crate::buffer::cuda_array_interface(py, &self.inner)
+    }
+
+    /// The buffer protocol: a CPU array's memory in place (writable).
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut pyo3::ffi::Py_buffer,
+        flags: std::ffi::c_int,
+    ) -> PyResult<()> {
+        // SAFETY: the interpreter passes a `Py_buffer` for `bf_getbuffer`.
+        unsafe { crate::buffer::get_buffer(&slf, view, flags) }
+    }
+
+    /// Releases what ``__getbuffer__`` stored.
+    unsafe fn __releasebuffer__(&self, view: *mut pyo3::ffi::Py_buffer) {
+        // SAFETY: `view` was filled by `__getbuffer__`.
+        unsafe { crate::buffer::release_buffer(view) }
     }
 
     /// Makes NumPy's binary operators defer to the Tensor's (``ndarray @ Tensor`` calls

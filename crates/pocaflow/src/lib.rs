@@ -19,6 +19,7 @@ pub mod cuda;
 pub mod device;
 pub mod dtype;
 pub mod error;
+mod external;
 pub mod host;
 pub mod layout;
 mod ndarray_api;

@@ -131,6 +131,71 @@ impl Storage {
         }
     }
 
+    /// Storage over another library's memory on `device`: `len` elements of `dtype` at
+    /// address `ptr`, kept alive by `owner`.
+    ///
+    /// # Safety
+    /// As [`CpuBuffer::from_foreign`] for the CPU; on CUDA, `ptr` addresses memory of that
+    /// device and the owner's pending writes are ordered before this thread's current stream.
+    ///
+    /// # Errors
+    /// [`Error::Device`] if the device is not available.
+    pub(crate) unsafe fn foreign(
+        device: Device,
+        dtype: DType,
+        ptr: u64,
+        len: usize,
+        owner: Box<dyn std::any::Any + Send + Sync>,
+    ) -> Result<Arc<Storage>> {
+        match device {
+            Device::Cpu => {
+                // SAFETY: the caller's contract is the buffer's.
+                let buf =
+                    unsafe { CpuBuffer::from_foreign(dtype, ptr as usize as *mut u8, len, owner) };
+                Ok(Storage::cpu(buf))
+            }
+            #[cfg(feature = "cuda")]
+            Device::Cuda(i) => {
+                // SAFETY: the caller's contract is the storage's.
+                let s = unsafe { crate::cuda::CudaStorage::foreign(i, dtype, ptr, len, owner) }?;
+                Ok(Arc::new(Storage::Cuda(s)))
+            }
+            #[cfg(not(feature = "cuda"))]
+            Device::Cuda(_) => {
+                let _ = (dtype, ptr, len, owner);
+                Err(no_cuda())
+            }
+        }
+    }
+
+    /// The address of element `offset` in host or device memory, for other libraries.
+    pub(crate) fn address(&self, offset: usize) -> u64 {
+        match self {
+            Storage::Cpu(s) => {
+                let buf = s.read();
+                buf.as_ptr() as usize as u64 + (offset * buf.dtype().size_in_bytes()) as u64
+            }
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(s) => s.address(offset),
+        }
+    }
+
+    /// Makes another library's CUDA stream wait for the work queued so far on this memory
+    /// (see `CudaStorage::order_external`); host memory has nothing to order.
+    ///
+    /// # Errors
+    /// CUDA errors.
+    pub(crate) fn order_external_stream(&self, handle: u64) -> Result<()> {
+        match self {
+            Storage::Cpu(_) => {
+                let _ = handle;
+                Ok(())
+            }
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(s) => s.order_external(handle),
+        }
+    }
+
     /// The element type.
     pub(crate) fn dtype(&self) -> DType {
         match self {

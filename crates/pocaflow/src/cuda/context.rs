@@ -5,7 +5,7 @@
 use super::blaslt::BlasLt;
 use super::driver::{self, DriverResultExt};
 use super::kernels::Kernels;
-use super::memory::Pool;
+use super::memory::{DeferredReleases, Pool};
 use super::pinned::Staging;
 use super::stream::StreamInner;
 use crate::error::{Error, Result};
@@ -20,6 +20,8 @@ pub(crate) struct DeviceState {
     ctx: ds::CUcontext,
     default_stream: OnceLock<Result<Arc<StreamInner>>>,
     pub(crate) pool: Mutex<Pool>,
+    /// Owners of foreign memory waiting for their last GPU work (see `DeferredReleases`).
+    pub(crate) deferred: DeferredReleases,
     staging: Mutex<Staging>,
     pub(crate) blaslt: OnceLock<Result<Mutex<BlasLt>>>,
     kernels: Kernels,
@@ -53,6 +55,7 @@ impl DeviceState {
             ctx,
             default_stream: OnceLock::new(),
             pool: Mutex::new(Pool::new(ordinal)),
+            deferred: DeferredReleases::default(),
             staging: Mutex::new(Staging::default()),
             blaslt: OnceLock::new(),
             kernels: Kernels::new(major, minor),

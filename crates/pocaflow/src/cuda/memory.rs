@@ -15,9 +15,10 @@
 
 use super::context::DeviceState;
 use super::driver::{cuda_err, DriverResultExt};
-use super::stream::StreamInner;
+use super::stream::{RawEvent, StreamInner};
 use crate::error::{Error, Result};
 use cudarc::driver::{result as dr, sys as ds, DriverError};
+use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
@@ -265,8 +266,60 @@ impl Pool {
     }
 }
 
-/// Device memory for `len` elements, from the caching allocator. Returned to the cache when
-/// dropped (after the GPU work that uses it, by stream order).
+/// Whatever keeps device memory of another library alive (a DLPack capsule's managed tensor,
+/// say): dropping it gives the memory back to its owner.
+pub(crate) struct ForeignOwner(#[allow(dead_code)] pub(crate) Box<dyn Any + Send + Sync>);
+
+impl std::fmt::Debug for ForeignOwner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ForeignOwner")
+    }
+}
+
+/// The foreign owners of dropped buffers whose last GPU work may still be queued: each is
+/// dropped once its event has completed, checked (never waited for) when memory is allocated
+/// or another foreign buffer is dropped, and after a device-wide synchronize.
+#[derive(Debug, Default)]
+pub(crate) struct DeferredReleases(Mutex<Vec<(RawEvent, ForeignOwner)>>);
+
+impl DeferredReleases {
+    fn push(&self, event: RawEvent, owner: ForeignOwner) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((event, owner));
+    }
+
+    /// Drops the owners whose GPU work is done (or whose event failed: the device is broken
+    /// and nothing is gained by holding the memory). The owners run outside the lock.
+    pub(crate) fn poll(&self) {
+        let done: Vec<(RawEvent, ForeignOwner)> = {
+            let mut pending = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            if pending.is_empty() {
+                return;
+            }
+            let (done, keep) = std::mem::take(&mut *pending)
+                .into_iter()
+                .partition(|(ev, _)| ev.query().unwrap_or(true));
+            *pending = keep;
+            done
+        };
+        drop(done);
+    }
+}
+
+/// Who gives a buffer's memory back.
+#[derive(Debug)]
+enum Release {
+    /// The caching allocator: the block returns to the cache.
+    Pool,
+    /// Another library: its owner is dropped after the GPU work that used the memory.
+    Foreign(ForeignOwner),
+}
+
+/// Device memory for `len` elements: from the caching allocator (returned to the cache when
+/// dropped, after the GPU work that uses it, by stream order), or another library's memory that
+/// pocaflow uses without owning it.
 #[derive(Debug)]
 pub struct DeviceBuffer {
     ptr: u64,
@@ -274,6 +327,7 @@ pub struct DeviceBuffer {
     device: Arc<DeviceState>,
     home: Arc<StreamInner>,
     other_streams: Mutex<Vec<Arc<StreamInner>>>,
+    release: Release,
 }
 
 impl DeviceBuffer {
@@ -285,6 +339,7 @@ impl DeviceBuffer {
         stream: &Arc<StreamInner>,
     ) -> Result<DeviceBuffer> {
         device.bind()?;
+        device.deferred.poll();
         let ptr = device.pool().alloc(bytes, stream)?;
         Ok(DeviceBuffer {
             ptr,
@@ -292,7 +347,31 @@ impl DeviceBuffer {
             device: device.clone(),
             home: stream.clone(),
             other_streams: Mutex::new(Vec::new()),
+            release: Release::Pool,
         })
+    }
+
+    /// Another library's memory: `len` elements at `ptr`, kept alive by `owner`, ready for use
+    /// on `stream` (the caller ordered `stream` after the owner's work on it).
+    ///
+    /// # Safety
+    /// `ptr` must address at least `len` elements of the buffer's dtype in memory of `device`,
+    /// valid for reads and writes as long as `owner` lives.
+    pub(crate) unsafe fn foreign(
+        device: &Arc<DeviceState>,
+        ptr: u64,
+        len: usize,
+        stream: &Arc<StreamInner>,
+        owner: ForeignOwner,
+    ) -> DeviceBuffer {
+        DeviceBuffer {
+            ptr,
+            len,
+            device: device.clone(),
+            home: stream.clone(),
+            other_streams: Mutex::new(Vec::new()),
+            release: Release::Foreign(owner),
+        }
     }
 
     /// The device address of element 0.
@@ -333,11 +412,11 @@ impl DeviceBuffer {
     /// Notes that queued work on `stream` uses this buffer, so that freeing it waits for that
     /// work too (PyTorch's `record_stream`).
     pub(crate) fn record_use(&self, stream: &Arc<StreamInner>) {
-        if stream.id == self.home.id {
+        if stream.same(&self.home) {
             return;
         }
         let mut others = self.other_streams.lock().unwrap_or_else(|e| e.into_inner());
-        if !others.iter().any(|s| s.id == stream.id) {
+        if !others.iter().any(|s| s.same(stream)) {
             others.push(stream.clone());
         }
     }
@@ -359,6 +438,23 @@ impl Drop for DeviceBuffer {
                 return;
             }
         }
-        self.device.pool().release(self.ptr);
+        match std::mem::replace(&mut self.release, Release::Pool) {
+            Release::Pool => self.device.pool().release(self.ptr),
+            Release::Foreign(owner) => {
+                // The owner may free or reuse the memory at once: it goes when the GPU work
+                // queued on the memory so far is done. If the event cannot be made or recorded,
+                // the device is broken: the owner is kept (leaked) rather than risk a reuse.
+                let Ok(ev) = RawEvent::new(&self.device, false) else {
+                    std::mem::forget(owner);
+                    return;
+                };
+                if ev.record(&self.home).is_err() {
+                    std::mem::forget(owner);
+                    return;
+                }
+                self.device.deferred.push(ev, owner);
+                self.device.deferred.poll();
+            }
+        }
     }
 }

@@ -51,8 +51,11 @@ pub fn is_available() -> bool {
 /// # Errors
 /// CUDA errors, including those of earlier asynchronous work.
 pub fn synchronize(ordinal: usize) -> Result<()> {
-    device(ordinal)?.bind()?;
-    dr::ctx::synchronize().cuda("cuCtxSynchronize")
+    let d = device(ordinal)?;
+    d.bind()?;
+    dr::ctx::synchronize().cuda("cuCtxSynchronize")?;
+    d.deferred.poll();
+    Ok(())
 }
 
 /// The allocator counters of CUDA device `ordinal`.

@@ -12,7 +12,7 @@
 use super::context::{device, DeviceState};
 use super::driver::DriverResultExt;
 use super::kernels::{IndexArgs, RandomArgs, View, MAXD, MAXK};
-use super::memory::DeviceBuffer;
+use super::memory::{DeviceBuffer, ForeignOwner};
 use super::pinned;
 use super::stream::{Stream, StreamInner};
 use crate::backend::{BackendStorage, Operand, RowArgs};
@@ -177,6 +177,48 @@ impl CudaStorage {
             buf: DeviceBuffer::alloc(&d, len, bytes, &stream)?,
             dtype,
         })
+    }
+
+    /// Storage over another library's device memory: `len` elements of `dtype` at `ptr` on
+    /// device `ordinal`, kept alive by `owner` until the GPU work queued on it is done.
+    ///
+    /// # Safety
+    /// `ptr` must address `len` elements of `dtype` in memory of that device, valid for reads
+    /// and writes as long as `owner` lives, with the owner's pending writes ordered before the
+    /// work of this thread's current stream.
+    ///
+    /// # Errors
+    /// [`Error::Device`] if the device is not available.
+    pub(crate) unsafe fn foreign(
+        ordinal: usize,
+        dtype: DType,
+        ptr: u64,
+        len: usize,
+        owner: Box<dyn std::any::Any + Send + Sync>,
+    ) -> Result<CudaStorage> {
+        let (d, stream) = context(ordinal)?;
+        // SAFETY: the caller's contract is the buffer's.
+        let buf = unsafe { DeviceBuffer::foreign(&d, ptr, len, &stream, ForeignOwner(owner)) };
+        Ok(CudaStorage { buf, dtype })
+    }
+
+    /// Makes another library's stream (`handle`: a raw `CUstream`, 1 for the legacy default
+    /// stream, 2 for the per-thread one) wait on the GPU for the work queued so far on this
+    /// memory, and notes the stream as a user, so that freeing the memory waits for its work.
+    ///
+    /// # Errors
+    /// CUDA errors (an invalid handle, say).
+    pub(crate) fn order_external(&self, handle: u64) -> Result<()> {
+        let (d, _) = context(self.ordinal())?;
+        let external = StreamInner::borrowed(d, handle);
+        self.buf.order_after_uses(&external)?;
+        self.buf.record_use(&external);
+        Ok(())
+    }
+
+    /// The device address of element `offset`, for other libraries.
+    pub(crate) fn address(&self, offset: usize) -> u64 {
+        self.at(offset)
     }
 
     /// The device ordinal.

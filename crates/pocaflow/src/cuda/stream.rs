@@ -11,13 +11,20 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// An owned CUDA stream.
+/// A CUDA stream: one pocaflow made and owns, or one of another library it only uses.
 #[derive(Debug)]
 pub(crate) struct StreamInner {
     pub(crate) raw: ds::CUstream,
     pub(crate) device: Arc<DeviceState>,
     /// Unique for the life of the process (raw handles can be reused after destruction).
     pub(crate) id: u64,
+    /// Whether pocaflow made the stream (and destroys it when dropped).
+    owned: bool,
+}
+
+fn next_stream_id() -> u64 {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
 // SAFETY: a CUstream handle may be used from any thread (the driver serializes access).
@@ -27,7 +34,7 @@ unsafe impl Sync for StreamInner {}
 
 impl Drop for StreamInner {
     fn drop(&mut self) {
-        if self.device.bind().is_ok() {
+        if self.owned && self.device.bind().is_ok() {
             // SAFETY: the stream is owned and nothing uses it any more; destroying a stream with
             // pending work is allowed (the driver releases it when the work is done).
             let _ = unsafe { dr::stream::destroy(self.raw) };
@@ -37,19 +44,35 @@ impl Drop for StreamInner {
 
 impl StreamInner {
     pub(crate) fn new(device: Arc<DeviceState>) -> Result<Arc<StreamInner>> {
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         device.bind()?;
         let raw = dr::stream::create(dr::stream::StreamKind::NonBlocking).cuda("cuStreamCreate")?;
         Ok(Arc::new(StreamInner {
             raw,
             device,
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            id: next_stream_id(),
+            owned: true,
         }))
+    }
+
+    /// Another library's stream of `device`, by its raw handle (`CU_STREAM_LEGACY` = 1 and
+    /// `CU_STREAM_PER_THREAD` = 2 included), used but never destroyed by pocaflow.
+    pub(crate) fn borrowed(device: Arc<DeviceState>, handle: u64) -> Arc<StreamInner> {
+        Arc::new(StreamInner {
+            raw: handle as usize as ds::CUstream,
+            device,
+            id: next_stream_id(),
+            owned: false,
+        })
+    }
+
+    /// Whether `self` and `other` are the same stream: one object, or one raw handle.
+    pub(crate) fn same(&self, other: &StreamInner) -> bool {
+        self.id == other.id || self.raw == other.raw
     }
 
     /// Makes this stream wait (on the GPU) for all work enqueued so far on `other`.
     pub(crate) fn wait_for(&self, other: &StreamInner) -> Result<()> {
-        if other.id == self.id {
+        if other.same(self) {
             return Ok(());
         }
         let ev = RawEvent::new(&other.device, false)?;
@@ -151,6 +174,12 @@ impl Stream {
     /// A stable identifier of this stream (for equality in bindings).
     pub fn id(&self) -> u64 {
         self.0.id
+    }
+
+    /// The raw `CUstream` handle as an integer, for other libraries (the `stream` of DLPack's
+    /// `__dlpack__` and of `__cuda_array_interface__`, or `torch.cuda.ExternalStream`).
+    pub fn handle(&self) -> u64 {
+        self.0.raw as usize as u64
     }
 }
 
