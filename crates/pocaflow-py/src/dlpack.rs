@@ -250,7 +250,20 @@ fn export_tensor(py: Python<'_>, t: &Tensor, req: &ExportRequest) -> PyResult<(T
         }
         return Ok((py.detach(|| t.to_device(&target)).py()?, true));
     }
-    if req.copy == Some(true) {
+    // Negative strides are valid DLPack, but PyTorch aborts the process on them (its own
+    // arrays never have them): such views are exported as a dense copy.
+    let reversed = t
+        .shape()
+        .iter()
+        .zip(t.strides())
+        .any(|(&n, &s)| n > 1 && s < 0);
+    if reversed && req.copy == Some(false) {
+        return Err(PyBufferError::new_err(
+            "__dlpack__(copy=False): a view with negative strides is exported as a copy \
+             (consumers such as PyTorch cannot take negative strides)",
+        ));
+    }
+    if req.copy == Some(true) || reversed {
         return Ok((py.detach(|| t.copy_data()).py()?, true));
     }
     Ok((t.clone(), false))
