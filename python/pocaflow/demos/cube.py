@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if drawn:
         print(
-            f"{drawn} frames of {args.size}x{args.size // 2} on {args.device}: render "
+            f"frames drawn: {drawn} ({args.size}x{args.size // 2} on {args.device}); render "
             f"{1e3 * rendering / drawn:.2f} ms/frame ({drawn / rendering:.0f} fps), "
             f"shown at {drawn / total:.1f} fps",
             file=sys.stderr,
