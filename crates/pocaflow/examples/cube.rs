@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Dark to bright; one character per twelfth of the light's cosine range [-1, 1].
+/// Dark to bright; one character per twelfth of the light's cosine range [0, 1].
 const RAMP: &[u8] = b".,-~:;=!*#$@";
 /// The camera's distance from the cube's centre.
 const DISTANCE: f64 = 5.0;
@@ -37,11 +37,8 @@ const LEAVE: &str = "\x1b[?25h\x1b[?1049l";
 const HOME: &str = "\x1b[H";
 const USAGE: &str = "usage: cube [--frames N (0: until Ctrl-C)] [--fps F (0: unpaced)] [--size S]";
 
-/// The direction towards the light (unit): from the upper left, in front of the cube.
-fn light() -> [f64; 3] {
-    let c = 1.0 / 3f64.sqrt();
-    [-c, c, -c]
-}
+/// Where the light is: up and to the left of the camera (which sits at `(0, 0, -DISTANCE)`).
+const LIGHT_POSITION: [f64; 3] = [-2.0, 3.0, -6.0];
 
 /// The rotation angles `[ax, ay, az]` in radians of frame `frame` (0 is the first).
 fn angles_at(frame: u64) -> [f64; 3] {
@@ -97,53 +94,59 @@ fn surface(size: usize) -> Array2<f64> {
     Array2::from(rows)
 }
 
-/// A face's index into [`RAMP`] from its rotated normal.
-fn face_level(n: [f64; 3]) -> usize {
-    let l = light();
-    let lum = n[0] * l[0] + n[1] * l[1] + n[2] * l[2];
-    ((lum + 1.0) * 6.0)
-        .floor()
-        .clamp(0.0, (RAMP.len() - 1) as f64) as usize
+/// The index into [`RAMP`] of point `p` on a face with (rotated) normal `n`: `floor(12 n . l)`
+/// clipped to the ramp, `l` the unit vector from `p` towards the light.
+fn shade_level(p: [f64; 3], n: [f64; 3]) -> usize {
+    let d = [
+        LIGHT_POSITION[0] - p[0],
+        LIGHT_POSITION[1] - p[1],
+        LIGHT_POSITION[2] - p[2],
+    ];
+    let dot = n[0] * d[0] + n[1] * d[1] + n[2] * d[2];
+    let lum = dot / (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
+    (12.0 * lum).floor().clamp(0.0, (RAMP.len() - 1) as f64) as usize
+}
+
+/// The depth buffer: each of the `width * height` cells' nearest point (the later one on a
+/// tie), among the `rotated` points of the faces that face the camera.
+fn nearest_points(rotated: &Array2<f64>, width: usize, height: usize) -> Vec<Option<usize>> {
+    let per_face = (rotated.nrows() - 6) / 6;
+    let (kx, half_w, half_h) = (1.2 * width as f64, width as f64 / 2.0, height as f64 / 2.0);
+    let ky = kx / 2.0;
+    let faces_camera = |face: usize| DISTANCE * rotated[[6 * per_face + face, 2]] < -1.0;
+    let points = (0..6)
+        .filter(|&face| faces_camera(face))
+        .flat_map(|face| face * per_face..(face + 1) * per_face);
+    let mut depth = vec![f64::NEG_INFINITY; width * height];
+    let mut nearest = vec![None; width * height];
+    for i in points {
+        let q = 1.0 / (rotated[[i, 2]] + DISTANCE);
+        let col = (half_w + kx * rotated[[i, 0]] * q).floor();
+        let row = (half_h - ky * rotated[[i, 1]] * q).floor();
+        if col < 0.0 || col >= width as f64 || row < 0.0 || row >= height as f64 {
+            continue;
+        }
+        let cell = row as usize * width + col as usize;
+        if q >= depth[cell] {
+            depth[cell] = q;
+            nearest[cell] = Some(i);
+        }
+    }
+    nearest
 }
 
 /// The frame for rotation `angles` as `size / 2` lines of `size` characters joined by newlines
 /// (no trailing newline); `surface` is [`surface`]`(size)`. The rotation is one
-/// `pocaflow::matmul`; in each cell the nearest point wins, the later one on a tie.
+/// `pocaflow::matmul`.
 fn render(angles: [f64; 3], size: usize, surface: &Array2<f64>) -> String {
-    let (width, height) = (size, size / 2);
     let rotated = pocaflow::matmul(surface.view(), rotation(angles).view());
     let per_face = grid_size(size).pow(2);
-    let (kx, half_w, half_h) = (1.2 * width as f64, width as f64 / 2.0, height as f64 / 2.0);
-    let ky = kx / 2.0;
-    let mut depth = vec![f64::NEG_INFINITY; width * height];
-    let mut text = vec![b' '; width * height];
-    for face in 0..6 {
-        let n = rotated.row(6 * per_face + face);
-        if DISTANCE * n[2] >= -1.0 {
-            continue; // faces away from the camera
-        }
-        let shade = RAMP[face_level([n[0], n[1], n[2]])];
-        for p in rotated
-            .rows()
-            .into_iter()
-            .skip(face * per_face)
-            .take(per_face)
-        {
-            let q = 1.0 / (p[2] + DISTANCE);
-            let col = (half_w + kx * p[0] * q).floor();
-            let row = (half_h - ky * p[1] * q).floor();
-            if col < 0.0 || col >= width as f64 || row < 0.0 || row >= height as f64 {
-                continue;
-            }
-            let cell = row as usize * width + col as usize;
-            if q >= depth[cell] {
-                depth[cell] = q;
-                text[cell] = shade;
-            }
-        }
-    }
+    let row3 = |i: usize| [rotated[[i, 0]], rotated[[i, 1]], rotated[[i, 2]]];
+    let shade = |i: usize| RAMP[shade_level(row3(i), row3(6 * per_face + i / per_face))];
+    let nearest = nearest_points(&rotated, size, size / 2);
+    let text: Vec<u8> = nearest.iter().map(|p| p.map_or(b' ', shade)).collect();
     let lines: Vec<&str> = text
-        .chunks(width)
+        .chunks(size)
         .map(|line| std::str::from_utf8(line).expect("the ramp is ASCII"))
         .collect();
     lines.join("\n")

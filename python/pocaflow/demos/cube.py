@@ -19,9 +19,10 @@ The rules, shared with ``cargo run --release --example cube`` (which draws the s
   q)`` and row ``floor(H / 2 - ky * y * q)`` of a ``W x H`` frame (``W = size``, ``H = size //
   2``: characters are about twice as tall as wide), ``q = 1 / (z + DISTANCE)``, ``kx = 1.2 W``,
   ``ky = kx / 2``. In each cell the point with the largest ``q`` (the nearest) wins, the later one
-  in point order on a tie.
-- A face's character is ``RAMP[floor(6 (n . LIGHT + 1))]`` (clipped to the ramp), ``n`` its
-  rotated normal; empty cells are spaces.
+  in point order on a tie; empty cells are spaces.
+- The winner's character is ``RAMP[floor(12 n . l)]`` (clipped to the ramp), ``n`` its face's
+  rotated normal and ``l`` the unit vector from it towards the light at ``LIGHT_POSITION``: the
+  faces are shaded with gradients, so that two faces meeting at an edge differ along it.
 """
 
 from __future__ import annotations
@@ -43,12 +44,12 @@ import numpy as np
 
 import pocaflow as pf
 
-#: Dark to bright; one character per twelfth of the light's cosine range [-1, 1].
+#: Dark to bright; one character per twelfth of the light's cosine range [0, 1].
 RAMP = ".,-~:;=!*#$@"
 #: The camera's distance from the cube's centre.
 DISTANCE = 5.0
-#: The direction towards the light (unit): from the upper left, in front of the cube.
-LIGHT = (-1 / math.sqrt(3.0), 1 / math.sqrt(3.0), -1 / math.sqrt(3.0))
+#: Where the light is: up and to the left of the camera (which sits at ``(0, 0, -DISTANCE)``).
+LIGHT_POSITION = (-2.0, 3.0, -6.0)
 #: The smallest and largest ``--size``.
 MIN_SIZE, MAX_SIZE = 4, 400
 #: The frame rate the interactive demo paces itself to, and its default length (5 seconds).
@@ -121,10 +122,32 @@ def _surface_on(size: int, device: str) -> pf.Tensor:
     return pf.asarray(surface(size), device=device)
 
 
-def face_levels(normals: np.ndarray) -> np.ndarray:
-    """Each face's index into :data:`RAMP` from its rotated normal (``(6, 3)``)."""
-    lum = normals[:, 0] * LIGHT[0] + normals[:, 1] * LIGHT[1] + normals[:, 2] * LIGHT[2]
-    return np.clip(np.floor((lum + 1.0) * 6.0), 0, len(RAMP) - 1).astype(np.intp)
+def _nearest(points: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """The depth buffer: the text cells (indices into ``height`` lines of ``width + 1``
+    characters, the last one a newline) that points land in, and the index of each one's
+    nearest point (the later one on a tie)."""
+    kx = 1.2 * width
+    ky = kx / 2
+    q = 1.0 / (points[:, 2] + DISTANCE)
+    col = np.floor(width / 2 + kx * points[:, 0] * q)
+    row = np.floor(height / 2 - ky * points[:, 1] * q)
+    inside = np.flatnonzero((col >= 0) & (col < width) & (row >= 0) & (row < height))
+    cell = (row[inside] * (width + 1) + col[inside]).astype(np.intp)
+    order = np.lexsort((q[inside], cell))  # by cell, then by depth; stable: later points last
+    cell = cell[order]
+    last = np.append(cell[1:] != cell[:-1], True)  # each cell's nearest point
+    return cell[last], inside[order[last]]
+
+
+def shade_levels(points: np.ndarray, normals: np.ndarray) -> np.ndarray:
+    """Indices into :data:`RAMP`: ``floor(12 n . l)`` clipped to the ramp, ``n`` each point's
+    (rotated) face normal and ``l`` the unit vector from the point towards the light."""
+    dx = LIGHT_POSITION[0] - points[:, 0]
+    dy = LIGHT_POSITION[1] - points[:, 1]
+    dz = LIGHT_POSITION[2] - points[:, 2]
+    dot = normals[:, 0] * dx + normals[:, 1] * dy + normals[:, 2] * dz
+    lum = dot / np.sqrt(dx * dx + dy * dy + dz * dz)
+    return np.clip(np.floor(12.0 * lum), 0, len(RAMP) - 1).astype(np.intp)
 
 
 def render(angles: tuple[float, float, float], size: int, device: str = "cpu") -> str:
@@ -136,24 +159,13 @@ def render(angles: tuple[float, float, float], size: int, device: str = "cpu") -
     rotated = pf.matmul(stack, pf.asarray(rotation(angles), device=device)).numpy()
     per_face = grid_size(size) ** 2
     normals = rotated[-6:]
-    levels = face_levels(normals)
-    visible = np.flatnonzero(DISTANCE * normals[:, 2] < -1.0)
-    pts = np.concatenate([rotated[f * per_face : (f + 1) * per_face] for f in visible])
-    level = np.repeat(levels[visible], per_face)
-    kx = 1.2 * width
-    ky = kx / 2
-    q = 1.0 / (pts[:, 2] + DISTANCE)
-    col = np.floor(width / 2 + kx * pts[:, 0] * q)
-    row = np.floor(height / 2 - ky * pts[:, 1] * q)
-    inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
-    cell = (row[inside] * (width + 1) + col[inside]).astype(np.intp)  # each line + "\n"
-    q, level = q[inside], level[inside]
-    order = np.lexsort((q, cell))  # by cell, then by depth; stable, so later points last
-    cell = cell[order]
-    last = np.append(cell[1:] != cell[:-1], True)  # the nearest point of each cell
+    visible = np.flatnonzero(DISTANCE * normals[:, 2] < -1.0)  # faces towards the camera
+    points = np.concatenate([rotated[f * per_face : (f + 1) * per_face] for f in visible])
+    cells, nearest = _nearest(points, width, height)
+    face = visible[nearest // per_face]
     text = np.full((height, width + 1), ord(" "), dtype=np.uint8)
     text[:, -1] = ord("\n")
-    text.reshape(-1)[cell[last]] = _RAMP_BYTES[level[order][last]]
+    text.reshape(-1)[cells] = _RAMP_BYTES[shade_levels(points[nearest], normals[face])]
     return text.tobytes().decode("ascii")[:-1]
 
 
