@@ -27,14 +27,17 @@ const RAMP: &[u8] = b".,-~:;=!*#$@";
 const DISTANCE: f64 = 5.0;
 /// The smallest and largest `--size`.
 const SIZES: std::ops::RangeInclusive<usize> = 4..=400;
-/// The frame rate the interactive demo paces itself to, and its default length (5 seconds).
+/// The frame rate the demo paces itself to without `--fps`.
 const DEFAULT_FPS: f64 = 30.0;
-/// Frames drawn without `--frames`.
+/// Frames drawn without `--frames` (5 seconds at the default rate).
 const DEFAULT_FRAMES: u64 = 150;
-/// Alternate screen and hidden cursor; visible cursor and main screen; cursor home.
+/// Switches to the alternate screen and hides the cursor.
 const ENTER: &str = "\x1b[?1049h\x1b[?25l";
+/// Shows the cursor and switches back to the main screen.
 const LEAVE: &str = "\x1b[?25h\x1b[?1049l";
+/// Moves the cursor to the top left corner.
 const HOME: &str = "\x1b[H";
+/// The command line, for `--help` and errors.
 const USAGE: &str = "usage: cube [--frames N (0: until Ctrl-C)] [--fps F (0: unpaced)] [--size S]";
 
 /// Where the light is: up and to the left of the camera (which sits at `(0, 0, -DISTANCE)`).
@@ -294,6 +297,7 @@ fn animate(
     (drawn, rendering, start.elapsed())
 }
 
+/// Parses the flags, takes the terminal over when it can, spins the cube and reports the rate.
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     if argv.iter().any(|a| a == "-h" || a == "--help") {

@@ -176,6 +176,7 @@ def default_size() -> int:
 
 
 def _size_arg(text: str) -> int:
+    """``--size``'s parser: a usable frame width, else an argparse error saying why."""
     try:
         return check_size(int(text))
     except ValueError as e:
@@ -183,6 +184,8 @@ def _size_arg(text: str) -> int:
 
 
 def _non_negative(kind):
+    """A parser of ``kind`` (``int`` or ``float``) values that rejects negatives and NaN."""
+
     def parse(text: str):
         value = kind(text)
         if not value >= 0:  # also rejects NaN
