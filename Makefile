@@ -43,7 +43,9 @@ test-rust: openblas
 	cargo test --release -p pocaflow
 	cargo test --release -p pocaflow --features blas
 
+# The Rust cube example is built first: a Python test compares its frames with the Python demo's.
 test-python: develop
+	cargo build --release -q -p pocaflow --example cube
 	$(PY) -m pytest -q
 
 # Every test: formatting and lints, the Rust suites, then the Python suites.

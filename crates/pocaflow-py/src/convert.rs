@@ -179,6 +179,31 @@ fn numpy_array<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyUntypedArr
     Ok(arr.cast_into::<PyUntypedArray>()?)
 }
 
+/// Whether `obj` is another library's array that speaks DLPack (not a NumPy array: those are
+/// read directly).
+pub fn dlpack_producer(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+    Ok(obj.cast::<PyUntypedArray>().is_err()
+        && obj.cast::<crate::tensor::PyTensor>().is_err()
+        && obj.hasattr("__dlpack__")?
+        && obj.hasattr("__dlpack_device__")?)
+}
+
+/// `pocaflow.from_dlpack(obj)`: the producer's memory shared (`copy=False` passed on, so that
+/// it fails rather than copies; a copy that `copy=True` asks for is made by the caller).
+pub fn from_dlpack<'py>(
+    obj: &Bound<'py, PyAny>,
+    copy: Option<bool>,
+) -> PyResult<Bound<'py, crate::tensor::PyTensor>> {
+    let py = obj.py();
+    let kwargs = pyo3::types::PyDict::new(py);
+    kwargs.set_item("copy", (copy == Some(false)).then_some(false))?;
+    let shared = py
+        .import("pocaflow._dlpack")?
+        .getattr("from_dlpack")?
+        .call((obj,), Some(&kwargs))?;
+    Ok(shared.cast_into::<crate::tensor::PyTensor>()?)
+}
+
 /// `asarray(obj, dtype, device, copy)` as the Array API standard defines it: `copy = Some(true)`
 /// always copies, `Some(false)` never does (and fails when it would have to), `None` copies
 /// only when needed. CPU arrays made from NumPy arrays share their memory when the dtype allows.
@@ -221,23 +246,9 @@ pub fn asarray(
         return pocaflow::ops::full(&[], s, d, &device).py();
     }
     let mut is_numpy = obj.cast::<PyUntypedArray>().is_ok();
-    if !is_numpy && obj.hasattr("__dlpack__")? && obj.hasattr("__dlpack_device__")? {
-        // Another library's array (PyTorch, CuPy, ...): shared through DLPack, then moved or
-        // converted as asked.
-        let kwargs = pyo3::types::PyDict::new(py);
-        kwargs.set_item(
-            "copy",
-            if copy == Some(false) {
-                Some(false)
-            } else {
-                None
-            },
-        )?;
-        let shared = py
-            .import("pocaflow._dlpack")?
-            .getattr("from_dlpack")?
-            .call((obj,), Some(&kwargs))?;
-        return asarray(&shared, dtype, device, copy);
+    if !is_numpy && dlpack_producer(obj)? {
+        // Another library's array (PyTorch, CuPy, ...): shared, then moved or converted as asked.
+        return asarray(from_dlpack(obj, copy)?.as_any(), dtype, device, copy);
     }
     let mut arr = numpy_array(obj)?;
     // Byte-swapped arrays (a big-endian dtype here) are converted to native order: a copy.

@@ -69,6 +69,12 @@ impl PyStream {
         }
     }
 
+    /// Makes this stream wait (on the GPU) for the work queued so far on another library's
+    /// stream, by its raw handle (``torch.cuda.current_stream().cuda_stream``, say).
+    fn wait_external(&self, handle: u64) -> PyResult<()> {
+        self.0.wait_external(handle).py()
+    }
+
     /// Records a new event on this stream and returns it.
     #[pyo3(signature = (event = None))]
     fn record_event(slf: &Bound<'_, Self>, event: Option<Py<PyEvent>>) -> PyResult<Py<PyEvent>> {

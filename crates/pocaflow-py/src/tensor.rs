@@ -1048,6 +1048,12 @@ pub fn py_asarray(
         Some(d) => parse_device(d)?,
         None => match obj.cast::<PyTensor>() {
             Ok(t) => t.get().inner.device(),
+            // Another library's array stays on its device (through DLPack).
+            Err(_) if crate::convert::dlpack_producer(obj)? => {
+                let shared = crate::convert::from_dlpack(obj, copy)?;
+                let d = shared.get().inner.device();
+                return asarray(shared.as_any(), opt_dtype(dtype)?, d, copy).map(PyTensor::wrap);
+            }
             Err(_) => crate::types::default_device(),
         },
     };

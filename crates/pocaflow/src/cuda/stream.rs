@@ -171,6 +171,17 @@ impl Stream {
         self.0.wait_event(&event.0)
     }
 
+    /// Makes this stream wait (on the GPU, not the host) for the work queued so far on another
+    /// library's stream, given by its raw handle (0 or 1 for the legacy default stream, 2 for
+    /// the per-thread one).
+    ///
+    /// # Errors
+    /// CUDA errors (an invalid handle, say).
+    pub fn wait_external(&self, handle: u64) -> Result<()> {
+        let other = StreamInner::borrowed(self.0.device.clone(), handle);
+        self.0.wait_for(&other)
+    }
+
     /// A stable identifier of this stream (for equality in bindings).
     pub fn id(&self) -> u64 {
         self.0.id
