@@ -1,0 +1,130 @@
+"""What a suite works with: the run's context (device, peers, sizes, dtypes, quick), its
+cases, random inputs, and :func:`measure`, which builds each library's call, checks its
+result and times them all interleaved."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ._peers import Peer, Unsupported
+from ._report import THROUGHPUT, TIME, value_row
+from ._timing import Plan, interleaved
+
+#: A library's call for one case, built from its peer (may raise :class:`Unsupported`).
+Builder = Callable[[Peer], Callable[[], Any]]
+#: Largest caches the rotating inputs must overflow: the H200's L2 (60 MiB) on CUDA, a
+#: 2 MiB-per-core L2 on the CPU (the shared L3 is not counted: BLAS benchmarks do not).
+CACHE_BYTES = {"cuda": 64 << 20, "cpu": 4 << 20}
+
+
+@dataclass
+class Context:
+    """One run: the device, the libraries on it (pocaflow first), the sizes and dtypes asked
+    for (None: each suite's defaults), ``--quick``, and a seeded generator."""
+
+    device: str
+    peers: dict[str, Peer]
+    sizes: list[int] | None = None
+    dtypes: list[str] | None = None
+    quick: bool = False
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+
+    def pick_sizes(self, cpu: Sequence[int], cuda: Sequence[int]) -> list[int]:
+        """``--sizes`` if given, else the suite's defaults for the device."""
+        return list(self.sizes) if self.sizes else list(cpu if self.device == "cpu" else cuda)
+
+    def pick_dtypes(self, cpu: Sequence[str], cuda: Sequence[str]) -> list[str]:
+        """``--dtype`` if given, else the suite's defaults for the device."""
+        return list(self.dtypes) if self.dtypes else list(cpu if self.device == "cpu" else cuda)
+
+    def peer(self, name: str) -> Peer:
+        """The peer ``name``; :class:`Unsupported` where it is not there."""
+        if name not in self.peers:
+            raise Unsupported(f"{name} is not available")
+        return self.peers[name]
+
+    def nonzero(self, shape: int | tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
+        """Uniform in [0.5, 1.5) with random signs: never zero, and ``exp`` stays finite."""
+        x = self.rng.random(shape, dtype=dtype) + dtype(0.5)
+        return np.where(self.rng.random(shape, dtype=np.float32) < 0.5, -x, x)
+
+    def normal(self, shape: int | tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
+        """Standard normal values, exact zeros replaced by 0.5."""
+        x = self.rng.standard_normal(shape, dtype=dtype)
+        return np.where(x == 0, dtype(0.5), x)
+
+
+@dataclass
+class Case:
+    """One case of a suite: its label (for the progress bar) and the call that measures it
+    and returns its rows."""
+
+    suite: str
+    label: str
+    run: Callable[[], list[dict]]
+
+
+def rel_error(got: np.ndarray, ref: np.ndarray) -> float:
+    """``||got - ref|| / ||ref||`` in float64 (NaN when anything is NaN: unwritten output)."""
+    got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
+    if got.shape != ref.shape:
+        raise AssertionError(f"shape {got.shape}, expected {ref.shape}")
+    return float(np.linalg.norm(got - ref) / max(np.linalg.norm(ref), 1e-300))
+
+
+def to_host(peer: Peer, y: Any) -> np.ndarray:
+    """A call's result as float64 on the host (NumPy results as they are)."""
+    return np.asarray(y, np.float64) if isinstance(y, np.ndarray) else peer.get(y)
+
+
+def measure(
+    ctx: Context,
+    suite: str,
+    case: str,
+    builders: dict[str, Builder],
+    unit: str,
+    plan: Plan,
+    work: float = 1.0,
+    clock: str = "device",
+    bars: dict[str, float] | None = None,
+    reference: np.ndarray | None = None,
+    tol: float = 0.0,
+    view: Callable[[np.ndarray], np.ndarray] = lambda y: y,
+    **extra: object,
+) -> dict:
+    """One row: each library in ``builders`` that is there and supports the case runs once
+    (its output, through ``view``, checked against ``reference`` when given: pocaflow's error
+    over ``tol`` raises), then all are timed interleaved. ``work`` is the FLOPs or bytes of
+    one call for a throughput ``unit``; a time unit reports the time per call."""
+    contenders, errors, unsupported = {}, {}, {}
+    for name, build in builders.items():
+        if name not in ctx.peers:
+            continue
+        try:
+            peer = ctx.peers[name]
+            fn = build(peer)
+        except Unsupported as e:
+            unsupported[name] = str(e)
+            continue
+        if reference is not None:
+            errors[name] = rel_error(view(to_host(peer, fn())), reference)
+        contenders[name] = (peer, fn)
+    if "pocaflow" not in contenders:
+        raise Unsupported(unsupported.get("pocaflow", "pocaflow cannot run this case"))
+    if reference is not None and not errors["pocaflow"] <= tol:
+        raise AssertionError(f"pocaflow's relative error {errors['pocaflow']:.3e} > {tol:.1e}")
+    seconds = interleaved(contenders, plan, clock)
+    if unit in THROUGHPUT:
+        values = {n: work / s / THROUGHPUT[unit] for n, s in seconds.items()}
+    else:
+        values = {n: s * TIME[unit] for n, s in seconds.items()}
+    timer = "wall clock" if clock == "host" else contenders["pocaflow"][0].timer
+    if errors:
+        extra["errors"] = errors
+    if unsupported:
+        extra["unsupported"] = unsupported
+    return value_row(suite, case, unit, values, timer, bars, seconds=seconds, **extra)
