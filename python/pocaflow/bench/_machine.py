@@ -95,6 +95,7 @@ def describe(device: str, peers: dict[str, Peer], skipped: dict[str, str]) -> di
         "hostname": socket.gethostname(),
         "platform": platform.platform(),
         "cores": os.cpu_count(),
+        "loadavg_1_5_15min": list(os.getloadavg()),
         "threads": config.get("threads"),
         **_cpu(),
         "python": sys.version.split()[0],

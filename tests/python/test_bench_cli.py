@@ -1,0 +1,142 @@
+"""``python -m pocaflow.bench`` on the CPU with tiny sizes: the command line and its errors,
+the JSON (meta and rows), the table, ``--compare``, the plots and the plain progress bar."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pocaflow.bench import _cli, _plot, _report
+from pocaflow.bench._progress import PlainBar
+
+#: The subprocesses find pocaflow where this process did (the source tree or a wheel).
+ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+TINY = ["--device", "cpu", "--quick", "--suite", "gemm", "--dtype", "f32", "--sizes", "16,32"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str]:
+    """One tiny gemm run in this process: its output folder, its JSON and what it printed."""
+    out = tmp_path_factory.mktemp("bench")
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = _cli.main([*TINY, "--out", str(out), "--name", "run", "--progress", "none"])
+    assert rc == 0, buf.getvalue()
+    return out, json.loads((out / "run.json").read_text()), buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--suite", "nosuch"], "unknown suite"),
+        (["--suite", "sparse"], "unknown suite"),
+        (["--sizes", "12,x"], "sizes must be integers"),
+        (["--sizes", "0"], "sizes must be positive"),
+        (["--dtype", "f8"], "unknown dtype"),
+        (["--device", "tpu"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_are_refused(args, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        _cli.parser().parse_args(args)
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_arguments_parse():
+    args = _cli.parser().parse_args(["--suite", "gemm,nn", "--sizes", "8,16", "--dtype", "f64"])
+    assert args.suite == ["gemm", "nn"] and args.sizes == [8, 16] and args.dtype == ["f64"]
+    assert _cli.parser().parse_args(["--suite", "all"]).suite == list(_cli.SUITES)
+    assert "sparse" not in _cli.SUITES
+
+
+def test_json_has_meta_and_positive_rows(run):
+    _, data, _ = run
+    meta = data["meta"]
+    assert meta["device"] == "cpu" and meta["commit"] and meta["cpu"] and meta["cores"] >= 1
+    assert meta["versions"]["pocaflow"] and meta["versions"]["numpy"]
+    assert meta["peers"][:2] == ["pocaflow", "numpy"]
+    rows = data["rows"]
+    assert [r["case"] for r in rows] == ["f32 n=16", "f32 n=32"]
+    for r in rows:
+        assert r["suite"] == "gemm" and r["unit"] == "GFLOP/s" and r["timer"] == "wall clock"
+        assert all(v > 0 for v in r["values"].values()), r
+        assert set(r["ratios"]) == set(r["values"]) - {"pocaflow"}
+        assert r["errors"]["pocaflow"] < 1e-5
+        assert r["bars"] == {} and r["ok"] is None
+
+
+def test_table_is_printed(run):
+    out, _, printed = run
+    assert "== gemm" in printed and "vs numpy" in printed and "f32 n=32" in printed
+    assert printed.strip().splitlines()[-1].startswith("SUMMARY: 2 rows")
+    assert "| f32 n=16 | GFLOP/s | wall clock |" in (out / "run.md").read_text()
+
+
+def test_compare_against_itself_and_a_changed_run(run, tmp_path):
+    _, data, _ = run
+    same = _report.compare(data, data["rows"])
+    assert "(+0.0%)" in same[1] and same[-1].startswith("2 rows compared, 0 new")
+    older = copy.deepcopy(data)
+    older["rows"][0]["values"]["pocaflow"] /= 2  # the new run is twice as fast
+    del older["rows"][1]
+    changed = _report.compare(older, data["rows"])
+    assert "(+100.0%)" in changed[1]
+    assert changed[-1].startswith("1 rows compared, 1 new")
+    path = tmp_path / "older.json"
+    path.write_text(json.dumps(older))
+    with contextlib.redirect_stdout(io.StringIO()) as buf:
+        rc = _cli.main(
+            [*TINY, "--out", str(tmp_path), "--compare", str(path), "--progress", "none"]
+        )
+    assert rc == 0
+    assert "change against" in buf.getvalue() and "rows compared" in buf.getvalue()
+    assert "change against" in next(tmp_path.glob("bench-cpu-*.md")).read_text()
+
+
+def test_plots_are_written(run):
+    out, _, _ = run
+    if not _plot.available():
+        pytest.skip("matplotlib is not installed")
+    png = out / "run-gemm.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plain_progress_bar():
+    stream = io.StringIO()
+    bar = PlainBar(4, stream, width=8)
+    bar.set_label("first")
+    for label in ("a", "b", "c", "d"):
+        bar.update(label)
+    bar.close()
+    lines = stream.getvalue().splitlines()
+    assert lines == ["[##......] 1/4 a", "[####....] 2/4 b", "[######..] 3/4 c", "[########] 4/4 d"]
+
+
+def test_module_runs_as_a_script_and_imports_nothing_optional():
+    """In a fresh interpreter with this one's environment (where pocaflow imports from)."""
+    code = (
+        "import sys, pocaflow.bench, pocaflow.bench.suites; "
+        "print(sorted(m for m in ('torch', 'cupy', 'scipy', 'matplotlib', 'tqdm') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=ENV, check=True
+    )
+    assert out.stdout.strip() == "[]"
+    help_text = subprocess.run(
+        [sys.executable, "-m", "pocaflow.bench", "--help"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        check=True,
+    ).stdout
+    assert "gemm:" in help_text and "--compare" in help_text
