@@ -38,7 +38,8 @@ def measured_commit() -> str:
     return _git(_SOURCE_ROOT) or _git(Path.cwd()) or "unknown"
 
 
-def _cpu() -> dict:
+def cpu_info() -> dict:
+    """The CPU's model name, vendor and vector instruction-set flags (from /proc/cpuinfo)."""
     info = {"cpu": platform.processor() or platform.machine(), "cpu_vendor": "", "cpu_flags": []}
     try:
         text = Path("/proc/cpuinfo").read_text()
@@ -97,7 +98,7 @@ def describe(device: str, peers: dict[str, Peer], skipped: dict[str, str]) -> di
         "cores": os.cpu_count(),
         "loadavg_1_5_15min": list(os.getloadavg()),
         "threads": config.get("threads"),
-        **_cpu(),
+        **cpu_info(),
         "python": sys.version.split()[0],
         "versions": {"pocaflow": config.get("version"), "numpy": np.__version__}
         | {name: peer.version for name, peer in peers.items() if name != "pocaflow"},
