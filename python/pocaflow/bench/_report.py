@@ -80,37 +80,43 @@ def peer_names(rows: Iterable[dict]) -> list[str]:
     return names
 
 
+def _note(row: dict) -> str:
+    return str(row.get("error") or row.get("skipped") or row.get("detail") or "")
+
+
 def table(rows: list[dict], markdown: bool = False) -> list[str]:
     """The rows as a table, one block per suite: pocaflow's value, each peer's, pocaflow's
-    ratio against each peer, the bar and its result."""
+    ratio against each peer, the bar, its result, and a note (a check's detail, an error)."""
     peers = peer_names(rows)
-    head = ["case", "unit", "timer", "pocaflow", *peers, *[f"vs {p}" for p in peers], "bar", ""]
+    head = ["case", "unit", "timer", "pocaflow", *peers, *[f"vs {p}" for p in peers]]
+    head += ["bar", "", "note"]
     lines: list[str] = []
     for suite in dict.fromkeys(r["suite"] for r in rows):
         body = []
         for r in (r for r in rows if r["suite"] == suite):
             if "values" not in r:
-                text = r.get("error") or r.get("skipped") or r.get("detail", "")
-                body.append([r["case"], "", "", text, *[""] * (2 * len(peers) + 1), status(r)])
+                blank = [""] * (4 + 2 * len(peers))
+                body.append([r["case"], "", "", *blank, status(r), _note(r)])
                 continue
             vals = [_num(r["values"].get(p)) for p in ["pocaflow", *peers]]
             ratios = [_num(r["ratios"].get(p)) for p in peers]
             bar_text = ", ".join(f"{p} >= {v:.3g}" for p, v in r["bars"].items())
-            body.append([r["case"], r["unit"], r["timer"], *vals, *ratios, bar_text, status(r)])
+            cells = [r["case"], r["unit"], r["timer"], *vals, *ratios, bar_text, status(r), ""]
+            body.append(cells)
         if markdown:
             lines += [f"### {suite}", "", "| " + " | ".join(head) + " |"]
             lines += ["|" + " --- |" * len(head)]
             lines += ["| " + " | ".join(cells) + " |" for cells in body] + [""]
             continue
         widths = [max(len(c[i]) for c in [head, *body]) for i in range(len(head))]
+        numeric = range(3, 3 + 2 * len(peers) + 1)
         lines += ["", f"== {suite}"]
         for cells in [head, *body]:
-            lines.append(
-                "  ".join(
-                    c.rjust(w) if i >= 3 else c.ljust(w)
-                    for i, (c, w) in enumerate(zip(cells, widths))
-                ).rstrip()
-            )
+            text = [
+                c.rjust(w) if i in numeric else c.ljust(w)
+                for i, (c, w) in enumerate(zip(cells, widths))
+            ]
+            lines.append("  ".join(text).rstrip())
     return lines
 
 
@@ -127,8 +133,7 @@ def summary(rows: list[dict]) -> str:
 def row_line(row: dict) -> str:
     """One row as a line, for the log while the run goes on."""
     if "values" not in row:
-        text = row.get("error") or row.get("skipped") or row.get("detail", "")
-        return f"[{row['suite']}] {row['case']}: {text} {status(row)}"
+        return f"[{row['suite']}] {row['case']}: {_note(row)} {status(row)}"
     vals = "  ".join(f"{k} {_num(v)}" for k, v in row["values"].items())
     ratios = "  ".join(f"vs {k} {_num(v)}" for k, v in row["ratios"].items())
     return f"[{row['suite']}] {row['case']}: {vals} {row['unit']}  {ratios}  {status(row)}"
