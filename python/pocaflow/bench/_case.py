@@ -4,6 +4,7 @@ result and times them all interleaved."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,9 @@ Builder = Callable[[Peer], Callable[[], Any]]
 #: Largest caches the rotating inputs must overflow: the H200's L2 (60 MiB) on CUDA, a
 #: 2 MiB-per-core L2 on the CPU (the shared L3 is not counted: BLAS benchmarks do not).
 CACHE_BYTES = {"cuda": 64 << 20, "cpu": 4 << 20}
+#: Random arrays longer than this repeat a block of this many elements (odd, so that the
+#: repeats do not line up with rows).
+BLOCK = (1 << 22) + 7
 
 
 @dataclass
@@ -32,6 +36,8 @@ class Context:
     dtypes: list[str] | None = None
     quick: bool = False
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    _shared_key: object = field(default=None, repr=False)
+    _shared: Any = field(default=None, repr=False)
 
     def pick_sizes(self, cpu: Sequence[int], cuda: Sequence[int]) -> list[int]:
         """``--sizes`` if given, else the suite's defaults for the device."""
@@ -47,15 +53,47 @@ class Context:
             raise Unsupported(f"{name} is not available")
         return self.peers[name]
 
+    def _fill(self, shape: int | tuple[int, ...], draw: Callable[[int], np.ndarray]) -> np.ndarray:
+        """``draw(size)`` in ``shape``; past :data:`BLOCK` elements a drawn block repeated
+        (drawing hundreds of millions of values would take longer than timing them)."""
+        size = math.prod(shape) if isinstance(shape, tuple) else shape
+        if size <= BLOCK:
+            return draw(size).reshape(shape)
+        return np.resize(draw(BLOCK), size).reshape(shape)
+
     def nonzero(self, shape: int | tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
         """Uniform in [0.5, 1.5) with random signs: never zero, and ``exp`` stays finite."""
-        x = self.rng.random(shape, dtype=dtype) + dtype(0.5)
-        return np.where(self.rng.random(shape, dtype=np.float32) < 0.5, -x, x)
+
+        def draw(size: int) -> np.ndarray:
+            x = self.rng.random(size, dtype=dtype) + dtype(0.5)
+            return np.where(self.rng.random(size, dtype=np.float32) < 0.5, -x, x)
+
+        return self._fill(shape, draw)
 
     def normal(self, shape: int | tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
         """Standard normal values, exact zeros replaced by 0.5."""
-        x = self.rng.standard_normal(shape, dtype=dtype)
-        return np.where(x == 0, dtype(0.5), x)
+
+        def draw(size: int) -> np.ndarray:
+            x = self.rng.standard_normal(size, dtype=dtype)
+            return np.where(x == 0, dtype(0.5), x)
+
+        return self._fill(shape, draw)
+
+    def mask(self, n: int) -> np.ndarray:
+        """``n`` booleans, about half of them true."""
+        return self._fill(n, lambda size: self.rng.random(size, dtype=np.float32) < 0.5)
+
+    def indices(self, n: int) -> np.ndarray:
+        """``n`` int64 indices into ``range(n)``."""
+        return self._fill(n, lambda size: self.rng.integers(0, n, size, dtype=np.int64))
+
+    def shared(self, key: object, make: Callable[[], Any]) -> Any:
+        """``make()``, kept for the next case that asks with the same ``key`` (one entry:
+        consecutive cases share their inputs, memory is held for one set only)."""
+        if self._shared_key != key:
+            self._shared = None
+            self._shared, self._shared_key = make(), key
+        return self._shared
 
 
 @dataclass
@@ -97,8 +135,9 @@ def measure(
     **extra: object,
 ) -> dict:
     """One row: each library in ``builders`` that is there and supports the case runs once
-    (its output, through ``view``, checked against ``reference`` when given: pocaflow's error
-    over ``tol`` raises), then all are timed interleaved. ``work`` is the FLOPs or bytes of
+    (its output, through ``view`` (a slice, taken on the device), checked against
+    ``reference`` when given: pocaflow's error over ``tol`` raises), then all are timed
+    interleaved. ``work`` is the FLOPs or bytes of
     one call for a throughput ``unit``; a time unit reports the time per call."""
     contenders, errors, unsupported = {}, {}, {}
     for name, build in builders.items():
@@ -111,7 +150,7 @@ def measure(
             unsupported[name] = str(e)
             continue
         if reference is not None:
-            errors[name] = rel_error(view(to_host(peer, fn())), reference)
+            errors[name] = rel_error(to_host(peer, view(fn())), reference)
         contenders[name] = (peer, fn)
     if "pocaflow" not in contenders:
         raise Unsupported(unsupported.get("pocaflow", "pocaflow cannot run this case"))

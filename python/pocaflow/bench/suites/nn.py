@@ -45,7 +45,9 @@ CUDA_BARS = {
 
 def rowwise_case(ctx: Context, op: str, rows: int, dtype: str) -> dict:
     """One row-wise op over (rows, 4096)."""
-    x, w, b = ctx.normal((rows, COLS)), ctx.normal(COLS), ctx.normal(COLS)
+    x, w, b = ctx.shared(
+        ("nn", rows), lambda: (ctx.normal((rows, COLS)), ctx.normal(COLS), ctx.normal(COLS))
+    )
 
     def build(peer: Peer):
         return _rowwise.call(peer, op, *(peer.put(a, dtype) for a in (x, w, b)))
@@ -82,9 +84,9 @@ def cases(ctx: Context) -> list[Case]:
     sizes = ctx.pick_sizes([4096], [8192])
     out = [
         Case(NAME, f"{op} {r} {dt}", lambda op=op, r=r, dt=dt: [rowwise_case(ctx, op, r, dt)])
+        for r in sizes
         for dt in ctx.pick_dtypes(["f32"], ["f32", "bf16"])
         for op in _rowwise.OPS
-        for r in sizes
     ]
     if cpu:
         out.append(Case(NAME, "linear", lambda: _linear.cpu_rows(ctx, 1024, 1024, 1024)))
