@@ -140,3 +140,14 @@ def test_module_runs_as_a_script_and_imports_nothing_optional():
         check=True,
     ).stdout
     assert "gemm:" in help_text and "--compare" in help_text
+
+
+def test_table_shows_checks_and_errors():
+    rows = [
+        _report.check_row("transfer", "zero-copy", "shares memory True", True),
+        _report.error_row("transfer", "broken", RuntimeError("boom")),
+    ]
+    text = _report.table(rows)
+    assert text[-2].split()[-4:] == ["PASS", "shares", "memory", "True"]
+    assert text[-1].split()[-3:] == ["ERROR", "RuntimeError:", "boom"]
+    assert _report.summary(rows).endswith("1 PASS, 0 FAIL, 1 ERROR -- BARS MISSED")

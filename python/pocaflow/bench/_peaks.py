@@ -3,8 +3,10 @@
 GPUs by the name the driver reports; CPUs by vendor and instruction set, per core, times the
 threads pocaflow uses. Sources: /work/.library/device/H200.md and KINDS.md (H200: the
 datasheet's dense bf16 and fp32 rates; 4.3 TB/s device-to-device copy and 790 TFLOP/s bf16
-product measured on random data) and /work/shared/cpu/README.md (this 2-core AVX-512 Xeon:
-FMA chains measured at 245 f32 / 123 f64 GFLOP/s per core)."""
+product measured on random data), /work/shared/cpu/README.md (the 2-core AVX-512 Xeon of the
+CPU machines: FMA chains measured at 245 f32 / 123 f64 GFLOP/s per core) and
+bench/results/cpu-2026-11-25.md (the same kind of machine as an AMD EPYC with AVX-512: 253 /
+127 per core by bench_cpu's probe)."""
 
 from __future__ import annotations
 
@@ -23,8 +25,11 @@ GPU = {
         ("GB/s", None): (3350.0, "HBM3, datasheet"),
     },
 }
-#: GFLOP/s per core of an Intel CPU with AVX-512 (zmm FMA chains, measured).
-INTEL_AVX512_PER_CORE = {"f32": 245.0, "f64": 123.0}
+#: GFLOP/s per core of a CPU with AVX-512 by vendor (zmm FMA chains, measured).
+AVX512_PER_CORE = {
+    "GenuineIntel": {"f32": 245.0, "f64": 123.0},
+    "AuthenticAMD": {"f32": 253.0, "f64": 127.0},
+}
 
 
 def peak(machine: dict, device: str, unit: str, dtype: str | None) -> tuple[float, str] | None:
@@ -36,10 +41,8 @@ def peak(machine: dict, device: str, unit: str, dtype: str | None) -> tuple[floa
             if fragment in name:
                 return table.get((unit, dtype if unit != "GB/s" else None))
         return None
-    if unit != "GFLOP/s" or dtype not in INTEL_AVX512_PER_CORE:
-        return None
-    if machine.get("cpu_vendor") != "GenuineIntel" or "avx512f" not in machine.get("cpu_flags", []):
+    per_core = AVX512_PER_CORE.get(machine.get("cpu_vendor", ""), {}).get(dtype or "")
+    if unit != "GFLOP/s" or per_core is None or "avx512f" not in machine.get("cpu_flags", []):
         return None
     threads = int(machine.get("threads") or 1)
-    per_core = INTEL_AVX512_PER_CORE[dtype]
     return per_core * threads, f"{dtype} FMA peak, {threads} threads, measured"

@@ -95,7 +95,7 @@ def table(rows: list[dict], markdown: bool = False) -> list[str]:
         body = []
         for r in (r for r in rows if r["suite"] == suite):
             if "values" not in r:
-                blank = [""] * (4 + 2 * len(peers))
+                blank = [""] * (2 + 2 * len(peers))
                 body.append([r["case"], "", "", *blank, status(r), _note(r)])
                 continue
             vals = [_num(r["values"].get(p)) for p in ["pocaflow", *peers]]
