@@ -72,6 +72,8 @@ def plot_suites(rows: list[dict], meta: dict, stem: Path) -> list[Path]:
             ax.set_xscale("log", base=2)
             if rs[0]["unit"] in ("us", "ms"):
                 ax.set_yscale("log")
+            else:
+                ax.set_ylim(bottom=0)
             ax.set_xlabel(X_LABEL.get(suite, "size"))
             ax.set_ylabel(f"{rs[0]['unit']} ({rs[0]['timer']})")
             ax.set_title(name)
