@@ -47,12 +47,6 @@ class Context:
         """``--dtype`` if given, else the suite's defaults for the device."""
         return list(self.dtypes) if self.dtypes else list(cpu if self.device == "cpu" else cuda)
 
-    def peer(self, name: str) -> Peer:
-        """The peer ``name``; :class:`Unsupported` where it is not there."""
-        if name not in self.peers:
-            raise Unsupported(f"{name} is not available")
-        return self.peers[name]
-
     def _fill(self, shape: int | tuple[int, ...], draw: Callable[[int], np.ndarray]) -> np.ndarray:
         """``draw(size)`` in ``shape``; past :data:`BLOCK` elements a drawn block repeated
         (drawing hundreds of millions of values would take longer than timing them)."""

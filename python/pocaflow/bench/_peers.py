@@ -18,6 +18,8 @@ import numpy as np
 
 #: The dtypes a run can ask for, by their short names.
 DTYPES = ("f16", "bf16", "f32", "f64")
+#: Bytes per element of each.
+ITEMSIZE = {"f16": 2, "bf16": 2, "f32": 4, "f64": 8}
 _NUMPY_DTYPES = {"f16": np.float16, "f32": np.float32, "f64": np.float64}
 #: The side of the float32 matrices a filler multiplies (three products, a few ms on a GPU).
 _FILLER_N = 4096

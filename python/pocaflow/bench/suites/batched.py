@@ -5,9 +5,10 @@ Bars: on CUDA f32 and bf16 64 x 512^3 and 1024 x 64^3 >= 0.98x torch."""
 from __future__ import annotations
 
 from .._case import CACHE_BYTES, Case, Context, measure
+from .._peers import ITEMSIZE
 from .._timing import input_sets
 from . import _matmul
-from .gemm import ITEMSIZE, plan
+from .gemm import plan
 
 NAME = "batched"
 #: With ``--sizes``, the batch holds about this many elements per operand.

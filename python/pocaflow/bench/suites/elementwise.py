@@ -22,12 +22,11 @@ from typing import Any
 import numpy as np
 
 from .._case import CACHE_BYTES, Case, Context, measure
-from .._peers import Peer, Unsupported, pocaflow_config
+from .._peers import ITEMSIZE, Peer, Unsupported, pocaflow_config
 from .._timing import Plan, cycling, input_sets, quick_or_full
 
 NAME = "elementwise"
 _MIB = 1 << 20
-ITEMSIZE = {"f16": 2, "bf16": 2, "f32": 4, "f64": 8}
 #: Relative error allowed against float64 of the float32 inputs (half types: their rounding).
 TOL = {"f16": 5e-3, "bf16": 2e-2, "f32": 1e-5, "f64": 1e-12}
 #: Elements of each output checked against float64 (a slice, taken on the device).

@@ -6,12 +6,11 @@ and 8192 >= 0.98x torch; on the CPU n >= 1024 >= 0.95x NumPy."""
 from __future__ import annotations
 
 from .._case import CACHE_BYTES, Case, Context, measure
+from .._peers import ITEMSIZE
 from .._timing import Plan, input_sets, quick_or_full
 from . import _matmul
 
 NAME = "gemm"
-#: Each dtype's size in bytes.
-ITEMSIZE = {"f16": 2, "bf16": 2, "f32": 4, "f64": 8}
 
 
 def _bar(ctx: Context, n: int, dtype: str) -> dict[str, float] | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib.util
 
 from .._case import Case, Context, measure
-from .._peers import Peer
+from .._peers import ITEMSIZE, Peer
 from .._timing import quick_or_full
 from . import _linear, _mlp, _rowwise
 
@@ -26,7 +26,6 @@ NAME = "nn"
 COLS = 4096
 #: The rows checked against float64 (all of them would cost more than the timing).
 REF_ROWS = 256
-ITEMSIZE = {"f16": 2, "bf16": 2, "f32": 4, "f64": 8}
 TOL = {"f16": 5e-3, "bf16": 2e-2, "f32": 1e-5, "f64": 1e-12}
 #: CUDA bars against torch by (op, dtype), at 8192 rows.
 CUDA_BARS = {
