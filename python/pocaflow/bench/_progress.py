@@ -70,8 +70,9 @@ class TqdmBar:
 
 
 def progress(total: int, plain: bool = False, stream: IO[str] | None = None) -> Any:
-    """A bar for ``total`` cases: tqdm's unless ``plain`` or tqdm is not installed."""
-    if not plain:
+    """A bar for ``total`` cases: tqdm's on a terminal where tqdm is installed, else (or with
+    ``plain``) the plain one (one line per case in a log)."""
+    if not plain and sys.stderr.isatty():
         try:
             import tqdm
         except ImportError:
