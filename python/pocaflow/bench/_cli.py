@@ -112,7 +112,7 @@ def parser() -> argparse.ArgumentParser:
         "--progress",
         choices=["auto", "plain", "none"],
         default="auto",
-        help="auto: tqdm if installed, else plain",
+        help="auto: tqdm on a terminal if installed, else plain",
     )
     p.add_argument("--no-plots", action="store_true", help="skip the PNGs")
     return p
