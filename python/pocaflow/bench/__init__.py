@@ -7,14 +7,16 @@ pocaflow.bench``.
 
 The peers are NumPy, SciPy and PyTorch on the CPU, PyTorch and CuPy on CUDA; one that does not
 import (or has no GPU) just drops its column. Every case runs each library once and checks
-its result (against float64, or against the peer where said), then times them interleaved:
-warm-up calls, blocks of calls sized to a target time, repeats in a rotating order, medians;
-random inputs (never zeros), outputs preallocated on the CPU poisoned with NaN, inputs
-rotating among several sets where one set would sit in the cache. GPU time is measured with
-each library's CUDA events (after a few ms of queued products, so that launch cost stays out
-of it) and host time by the wall clock around a block and one synchronization; every row
-names its timer. On the CPU the blocks of NumPy/SciPy/torch are followed by a short pause
-(their BLAS threads spin for about 0.1 s and would take a core from the next block).
+its result against float64 (or against the peer, where a suite says so), then times them
+interleaved: warm-up calls, blocks of calls sized to a target time, repeats in an order that
+rotates, medians. Inputs are random and never zero (arrays past 2^22 elements repeat a drawn
+block); preallocated outputs (``out=`` on the CPU) are poisoned with NaN before the check; the
+products and elementwise maps rotate among several input sets where one would sit in the
+cache. GPU time is measured with each library's CUDA events (after a few ms of queued
+products, so that launch cost stays out of it), host time by the wall clock around a block
+and one synchronization; every row names its timer. On the CPU each NumPy/SciPy/torch block
+of a product is followed by a pause (their BLAS threads spin for about 0.1 s and would take a
+core from the next block) and each compute block starts after one untimed call.
 
 At the end: a table per suite with one column per library and pocaflow's ratio against each
 peer (above 1: better for pocaflow), the bars (the acceptance checks of earlier issues, kept
