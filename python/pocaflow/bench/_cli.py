@@ -119,8 +119,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run_cases(ctx: Context, suites: list[str], bar_kind: str) -> list[dict]:
-    """Every case of ``suites``, in order, each row logged as it comes; a case that raises
-    becomes an error row and the run goes on."""
+    """Every case of ``suites``, in order, each row logged as it comes (with the seconds its
+    case took, setup and checks included); a case that raises becomes an error row and the
+    run goes on."""
     cases = [case for name in suites for case in SUITES[name].cases(ctx)]
     if bar_kind == "none":
         bar = PlainBar(len(cases), io.StringIO())
@@ -130,6 +131,7 @@ def run_cases(ctx: Context, suites: list[str], bar_kind: str) -> list[dict]:
     for case in cases:
         label = f"{case.suite}: {case.label}"
         bar.set_label(label)
+        started = time.perf_counter()
         try:
             new = case.run()
         except Unsupported as e:
@@ -138,6 +140,7 @@ def run_cases(ctx: Context, suites: list[str], bar_kind: str) -> list[dict]:
             bar.write(traceback.format_exc())
             new = [error_row(case.suite, case.label, e)]
         for row in new:
+            row["case_seconds"] = round(time.perf_counter() - started, 3)
             rows.append(row)
             bar.write(row_line(row))
         for peer in ctx.peers.values():
