@@ -51,6 +51,15 @@ def test_bad_arguments_are_refused(args, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def test_cuda_without_a_device_is_an_error(capsys):
+    import pocaflow as pf
+
+    if pf.cuda.is_available():
+        pytest.skip("a CUDA device is usable here")
+    assert _cli.main(["--device", "cuda", "--suite", "gemm"]) == 2
+    assert "pocaflow has no CUDA device" in capsys.readouterr().err
+
+
 def test_arguments_parse():
     args = _cli.parser().parse_args(["--suite", "gemm,nn", "--sizes", "8,16", "--dtype", "f64"])
     assert args.suite == ["gemm", "nn"] and args.sizes == [8, 16] and args.dtype == ["f64"]

@@ -170,11 +170,16 @@ def markdown(meta: dict, rows: list[dict], extra: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs the command line ``argv``; 0 when every bar and check passed, else 1."""
+    """Runs the command line ``argv``; 0 when every bar and check passed, 1 when one missed
+    or a case raised, 2 when the device cannot be used."""
     args = parser().parse_args(argv)
     started = time.perf_counter()
     device = args.device or _default_device()
-    peers, skipped, precision = find_peers(device)
+    try:
+        peers, skipped, precision = find_peers(device)
+    except RuntimeError as e:  # no CUDA device for --device cuda
+        print(f"python -m pocaflow.bench: {e}", file=sys.stderr)
+        return 2
     ctx = Context(device, peers, args.sizes, args.dtype, args.quick)
     print(
         f"pocaflow bench on {device}: {', '.join(peers)}"
