@@ -12,10 +12,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+import pocaflow as pf
 from pocaflow.bench import _cli, _plot, _report
+from pocaflow.bench._case import Context, measure
+from pocaflow.bench._peers import NumpyPeer, PocaflowPeer
 from pocaflow.bench._progress import PlainBar
+from pocaflow.bench._timing import Plan
 
 #: The subprocesses find pocaflow where this process did (the source tree or a wheel).
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
@@ -52,8 +57,6 @@ def test_bad_arguments_are_refused(args, message, capsys):
 
 
 def test_cuda_without_a_device_is_an_error(capsys):
-    import pocaflow as pf
-
     if pf.cuda.is_available():
         pytest.skip("a CUDA device is usable here")
     assert _cli.main(["--device", "cuda", "--suite", "gemm"]) == 2
@@ -160,3 +163,29 @@ def test_table_shows_checks_and_errors():
     assert text[-2].split()[-4:] == ["PASS", "shares", "memory", "True"]
     assert text[-1].split()[-3:] == ["ERROR", "RuntimeError:", "boom"]
     assert _report.summary(rows).endswith("1 PASS, 0 FAIL, 1 ERROR -- BARS MISSED")
+
+
+def test_a_failing_peer_loses_its_column_not_the_row():
+    ctx = Context("cpu", {"pocaflow": PocaflowPeer(pf, "cpu"), "numpy": NumpyPeer(np, "cpu")})
+    x = ctx.nonzero(64)
+
+    def broken(peer):
+        raise ValueError("no such op")
+
+    def ours(peer):
+        px = peer.put(x, "f32")
+        return lambda: pf.exp(px)
+
+    row = measure(
+        ctx,
+        "t",
+        "exp",
+        {"pocaflow": ours, "numpy": broken},
+        "us",
+        Plan(2, 0.001),
+        reference=np.exp(x.astype(np.float64)),
+        tol=1e-6,
+    )
+    assert list(row["values"]) == ["pocaflow"] and row["values"]["pocaflow"] > 0
+    assert row["failed"] == {"numpy": "ValueError: no such op"}
+    assert "numpy failed: ValueError: no such op" in _report.table([row])[-1]

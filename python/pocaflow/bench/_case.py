@@ -131,20 +131,27 @@ def measure(
     """One row: each library in ``builders`` that is there and supports the case runs once
     (its output, through ``view`` (a slice, taken on the device), checked against
     ``reference`` when given: pocaflow's error over ``tol`` raises), then all are timed
-    interleaved. ``work`` is the FLOPs or bytes of
+    interleaved. A peer that raises is left out of the row, with its error under ``failed``;
+    pocaflow raising fails the case. ``work`` is the FLOPs or bytes of
     one call for a throughput ``unit``; a time unit reports the time per call."""
-    contenders, errors, unsupported = {}, {}, {}
+    contenders, errors, unsupported, failed = {}, {}, {}, {}
     for name, build in builders.items():
         if name not in ctx.peers:
             continue
+        peer = ctx.peers[name]
         try:
-            peer = ctx.peers[name]
             fn = build(peer)
+            out = fn()
+            if reference is not None:
+                errors[name] = rel_error(to_host(peer, view(out)), reference)
         except Unsupported as e:
             unsupported[name] = str(e)
             continue
-        if reference is not None:
-            errors[name] = rel_error(to_host(peer, view(fn())), reference)
+        except Exception as e:  # a peer that fails loses its column, not the row
+            if name == "pocaflow":
+                raise
+            failed[name] = f"{type(e).__name__}: {e}"
+            continue
         contenders[name] = (peer, fn)
     if "pocaflow" not in contenders:
         raise Unsupported(unsupported.get("pocaflow", "pocaflow cannot run this case"))
@@ -160,4 +167,6 @@ def measure(
         extra["errors"] = errors
     if unsupported:
         extra["unsupported"] = unsupported
+    if failed:
+        extra["failed"] = failed
     return value_row(suite, case, unit, values, timer, bars, seconds=seconds, **extra)

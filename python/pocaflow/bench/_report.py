@@ -81,7 +81,9 @@ def peer_names(rows: Iterable[dict]) -> list[str]:
 
 
 def _note(row: dict) -> str:
-    return str(row.get("error") or row.get("skipped") or row.get("detail") or "")
+    """A check's detail, an error, a skip's reason, or the peers that failed in the row."""
+    failed = "; ".join(f"{peer} failed: {e}" for peer, e in row.get("failed", {}).items())
+    return str(row.get("error") or row.get("skipped") or row.get("detail") or failed)
 
 
 def table(rows: list[dict], markdown: bool = False) -> list[str]:
@@ -101,7 +103,16 @@ def table(rows: list[dict], markdown: bool = False) -> list[str]:
             vals = [_num(r["values"].get(p)) for p in ["pocaflow", *peers]]
             ratios = [_num(r["ratios"].get(p)) for p in peers]
             bar_text = ", ".join(f"{p} >= {v:.3g}" for p, v in r["bars"].items())
-            cells = [r["case"], r["unit"], r["timer"], *vals, *ratios, bar_text, status(r), ""]
+            cells = [
+                r["case"],
+                r["unit"],
+                r["timer"],
+                *vals,
+                *ratios,
+                bar_text,
+                status(r),
+                _note(r),
+            ]
             body.append(cells)
         if markdown:
             lines += [f"### {suite}", "", "| " + " | ".join(head) + " |"]
