@@ -15,7 +15,7 @@ products and elementwise maps rotate among several input sets where one would si
 cache. GPU time is measured with each library's CUDA events (after a few ms of queued
 products, so that launch cost stays out of it), host time by the wall clock around a block
 and one synchronization; every row names its timer. On the CPU each NumPy/SciPy/torch block
-of a product is followed by a pause (their BLAS threads spin for about 0.1 s and would take a
+of a product is followed by a 0.3 s pause (their idle BLAS threads spin and would take a
 core from the next block) and each compute block starts after one untimed call.
 
 At the end: a table per suite with one column per library and pocaflow's ratio against each

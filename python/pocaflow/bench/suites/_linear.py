@@ -13,7 +13,7 @@ import numpy as np
 from .._case import Context, to_host
 from .._peers import Unsupported
 from .._report import value_row
-from .._timing import Plan, interleaved
+from .._timing import BLAS_SETTLE_S, Plan, interleaved
 
 NAME = "nn"
 
@@ -128,7 +128,11 @@ def cpu_rows(ctx: Context, m: int, k: int, n: int) -> list[dict]:
         tx, tw, tb = (peers["torch"].put(a, "f32") for a in (x, w, b))
         fns["torch"] = lambda: peers["torch"].module.nn.functional.linear(tx, tw, tb)
     _close(peers["pocaflow"].get(fns["pocaflow"]()), fns["numpy"]().astype(np.float64), 1e-4)
-    plan = Plan(repeats=3 if ctx.quick else 7, target_s=0.01 if ctx.quick else 0.03, settle_s=0.1)
+    plan = Plan(
+        repeats=3 if ctx.quick else 7,
+        target_s=0.01 if ctx.quick else 0.03,
+        settle_s=BLAS_SETTLE_S,
+    )
     contenders = {name: (peers[name], fn) for name, fn in fns.items()}
     seconds = interleaved(contenders, plan)
     values = {name: 2.0 * m * n * k / s / 1e9 for name, s in seconds.items()}

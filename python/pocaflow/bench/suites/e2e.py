@@ -11,7 +11,7 @@ import numpy as np
 from .._case import Case, Context, measure, rel_error
 from .._peers import Peer, Unsupported
 from .._report import check_row
-from .._timing import quick_or_full
+from .._timing import BLAS_SETTLE_S, quick_or_full
 from ._matmul import reference
 
 NAME = "e2e"
@@ -62,6 +62,7 @@ def case(ctx: Context, n: int, op: str) -> list[dict]:
     else:
         ref, view = a[:256].astype(np.float64) + b[:256], (lambda y: y[:256])
     barred = ctx.device == "cuda" and op == "matmul" and n == 4096
+    settle = BLAS_SETTLE_S if op == "matmul" and ctx.device == "cpu" else 0.0
     rows = [
         measure(
             ctx,
@@ -69,7 +70,7 @@ def case(ctx: Context, n: int, op: str) -> list[dict]:
             f"{op} {n}x{n} f32 NumPy->NumPy",
             {name: (lambda p: make(p, a, b)) for name in ctx.peers},
             "ms",
-            quick_or_full(ctx.quick, max_calls=50, warmup=1),
+            quick_or_full(ctx.quick, max_calls=50, warmup=1, settle_s=settle),
             clock="host",
             bars={"torch": 2.5, "cupy": 1.0} if barred else None,
             reference=ref,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .._case import CACHE_BYTES, Case, Context, measure
 from .._peers import ITEMSIZE
-from .._timing import Plan, input_sets, quick_or_full
+from .._timing import BLAS_SETTLE_S, Plan, input_sets, quick_or_full
 from . import _matmul
 
 NAME = "gemm"
@@ -22,12 +22,12 @@ def _bar(ctx: Context, n: int, dtype: str) -> dict[str, float] | None:
 def plan(ctx: Context) -> Plan:
     """Per product: 10 repeats of 30 ms (4 with ``--quick``) on CUDA, as the H200 runs were
     measured; on the CPU 5 repeats of 20 ms with ``--quick`` (else the default plan), with a
-    0.1 s pause after each NumPy/SciPy/torch block (their BLAS threads spin)."""
+    pause after each NumPy/SciPy/torch block (their BLAS threads spin)."""
     if ctx.device == "cuda":
         return Plan(repeats=4 if ctx.quick else 10, target_s=0.03)
     if ctx.quick:
-        return Plan(repeats=5, target_s=0.02, settle_s=0.1)
-    return quick_or_full(False, settle_s=0.1)
+        return Plan(repeats=5, target_s=0.02, settle_s=BLAS_SETTLE_S)
+    return quick_or_full(False, settle_s=BLAS_SETTLE_S)
 
 
 def case(ctx: Context, n: int, dtype: str) -> dict:
