@@ -24,12 +24,13 @@ from pocaflow.bench._timing import Plan
 
 #: The subprocesses find pocaflow where this process did (the source tree or a wheel).
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-TINY = ["--device", "cpu", "--quick", "--suite", "gemm", "--dtype", "f32", "--sizes", "16,32"]
+TINY = ["--device", "cpu", "--quick", "--suite", "latency", "--sizes", "8,16"]
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str]:
-    """One tiny gemm run in this process: its output folder, its JSON and what it printed."""
+    """One tiny latency run in this process (its calls take microseconds): its output folder,
+    its JSON and what it printed."""
     out = tmp_path_factory.mktemp("bench")
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
@@ -77,32 +78,31 @@ def test_json_has_meta_and_positive_rows(run):
     assert meta["versions"]["pocaflow"] and meta["versions"]["numpy"]
     assert meta["peers"][:2] == ["pocaflow", "numpy"]
     rows = data["rows"]
-    assert [r["case"] for r in rows] == ["f32 n=16", "f32 n=32"]
+    assert len(rows) == 12 and rows[0]["case"] == "matmul 8x8 f32"
     for r in rows:
-        assert r["suite"] == "gemm" and r["unit"] == "GFLOP/s" and r["timer"] == "wall clock"
+        assert r["suite"] == "latency" and r["unit"] == "us" and r["timer"] == "wall clock"
         assert all(v > 0 for v in r["values"].values()), r
-        assert set(r["ratios"]) == set(r["values"]) - {"pocaflow"}
-        assert r["errors"]["pocaflow"] < 1e-5
-        assert r["bars"] == {} and r["ok"] is None
+        assert set(r["ratios"]) == set(r["values"]) - {"pocaflow"} and "numpy" in r["ratios"]
+        assert r["bars"] == {} and r["ok"] is None and r["case_seconds"] > 0
 
 
 def test_table_is_printed(run):
     out, _, printed = run
-    assert "== gemm" in printed and "vs numpy" in printed and "f32 n=32" in printed
-    assert printed.strip().splitlines()[-1].startswith("SUMMARY: 2 rows")
-    assert "| f32 n=16 | GFLOP/s | wall clock |" in (out / "run.md").read_text()
+    assert "== latency" in printed and "vs numpy" in printed and "a + b 16x16 f32" in printed
+    assert printed.strip().splitlines()[-1].startswith("SUMMARY: 12 rows")
+    assert "| matmul 8x8 f32 | us | wall clock |" in (out / "run.md").read_text()
 
 
 def test_compare_against_itself_and_a_changed_run(run, tmp_path):
     _, data, _ = run
     same = _report.compare(data, data["rows"])
-    assert "(+0.0%)" in same[1] and same[-1].startswith("2 rows compared, 0 new")
+    assert "(+0.0%)" in same[1] and same[-1].startswith("12 rows compared, 0 new")
     older = copy.deepcopy(data)
-    older["rows"][0]["values"]["pocaflow"] /= 2  # the new run is twice as fast
+    older["rows"][0]["values"]["pocaflow"] *= 2  # a time: the new run is twice as fast
     del older["rows"][1]
     changed = _report.compare(older, data["rows"])
     assert "(+100.0%)" in changed[1]
-    assert changed[-1].startswith("1 rows compared, 1 new")
+    assert changed[-1].startswith("11 rows compared, 1 new")
     path = tmp_path / "older.json"
     path.write_text(json.dumps(older))
     with contextlib.redirect_stdout(io.StringIO()) as buf:
@@ -118,7 +118,7 @@ def test_plots_are_written(run):
     out, _, _ = run
     if not _plot.available():
         pytest.skip("matplotlib is not installed")
-    png = out / "run-gemm.png"
+    png = out / "run-latency.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -187,5 +187,6 @@ def test_a_failing_peer_loses_its_column_not_the_row():
         tol=1e-6,
     )
     assert list(row["values"]) == ["pocaflow"] and row["values"]["pocaflow"] > 0
+    assert row["errors"] == {"pocaflow": pytest.approx(0, abs=1e-6)}
     assert row["failed"] == {"numpy": "ValueError: no such op"}
     assert "numpy failed: ValueError: no such op" in _report.table([row])[-1]
