@@ -48,6 +48,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str]:
         (["--sizes", "0"], "sizes must be positive"),
         (["--dtype", "f8"], "unknown dtype"),
         (["--device", "tpu"], "invalid choice"),
+        (["--compare", "/nonexistent/run.json"], "cannot read"),
     ],
 )
 def test_bad_arguments_are_refused(args, message, capsys):

@@ -54,6 +54,17 @@ def _dtypes(text: str) -> list[str]:
     return names
 
 
+def _earlier(text: str) -> dict:
+    """An earlier run's JSON, read before this run starts (a bad path fails at once)."""
+    try:
+        data = json.loads(Path(text).read_text())
+    except (OSError, ValueError) as e:
+        raise argparse.ArgumentTypeError(f"cannot read {text}: {e}") from None
+    if not isinstance(data, dict) or "rows" not in data:
+        raise argparse.ArgumentTypeError(f"{text} is not a pocaflow.bench JSON (no rows)")
+    return data
+
+
 def _default_device() -> str:
     import pocaflow as pf
 
@@ -104,7 +115,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--compare",
-        type=Path,
+        type=_earlier,
         metavar="FILE.json",
         help="print the change against an earlier run's JSON",
     )
@@ -193,16 +204,18 @@ def main(argv: list[str] | None = None) -> int:
         ["python -m pocaflow.bench", *(sys.argv[1:] if argv is None else argv)]
     )
     meta["args"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    meta["args"]["compare"] = (args.compare or {}).get("meta", {}).get("commit")
     args.out.mkdir(parents=True, exist_ok=True)
     date = datetime.date.today().isoformat()
     stem = args.out / (args.name or f"bench-{device}-{date}-{meta['commit']}")
-    write_json(stem.with_suffix(".json"), meta, rows)
+    json_path, md_path = Path(f"{stem}.json"), Path(f"{stem}.md")
+    write_json(json_path, meta, rows)
     extra = []
     if args.compare:
-        extra = compare(json.loads(args.compare.read_text()), rows)
+        extra = compare(args.compare, rows)
         print("\n".join(["", *extra]))
-    stem.with_suffix(".md").write_text(markdown(meta, rows, extra))
-    written = [stem.with_suffix(".json"), stem.with_suffix(".md")]
+    md_path.write_text(markdown(meta, rows, extra))
+    written = [json_path, md_path]
     if not args.no_plots and _plot.available():
         written += _plot.plot_suites(rows, meta, stem)
     print("\n".join(table(rows)))
