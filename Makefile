@@ -51,11 +51,17 @@ test-python: develop
 # Every test: formatting and lints, the Rust suites, then the Python suites.
 test: lint test-rust test-python
 
-# The CPU benchmark: pocaflow against NumPy and matrixmultiply, interleaved in one run (about
-# 6 minutes on 2 cores); writes bench/results/cpu-<date>.json, .png and .md.
-bench-cpu: $(STAMP)
+# The CPU benchmarks: pocaflow's GEMM against NumPy and matrixmultiply in Rust (about 6
+# minutes on 2 cores; bench/results/cpu-<date>.json, .png and .md), then every suite of
+# `python -m pocaflow.bench` against NumPy, SciPy and torch where installed (--quick: under
+# 3 minutes on 2 cores), and the elementwise suite with pocaflow on one thread (the bars for
+# one thread), into bench/results/.
+bench-cpu: develop
 	$(PY) -m pip install -q $(BENCHDEPS)
 	$(PY) bench/cpu_bench.py
+	$(PY) -m pocaflow.bench --device cpu --quick --suite all --out bench/results
+	POCAFLOW_NUM_THREADS=1 RAYON_NUM_THREADS=1 $(PY) -m pocaflow.bench --device cpu --quick \
+	  --suite elementwise --out bench/results --name cpu-$$(date +%F)-elementwise-1thread
 
 # The Rust example from the README.
 example:

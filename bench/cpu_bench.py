@@ -10,6 +10,10 @@ thread count, timed inside Rust. All three write into a preallocated C-order out
 Prints a table of GFLOP/s and ratios, checks the bars of the CPU GEMM issue, and writes
 ``bench/results/cpu-<date>.json`` and ``.png`` (GFLOP/s against n) plus a Markdown summary.
 
+This is the half of the CPU benchmark the package cannot hold (it needs the Rust helper and a
+cargo build); everything measured from Python, against NumPy, SciPy and torch, is
+``python -m pocaflow.bench --device cpu`` (its gemm suite times ``pf.matmul`` in-process).
+
     python bench/cpu_bench.py            # the full run (about 6 minutes on 2 cores)
     python bench/cpu_bench.py --quick    # fewer sizes and repeats, for development
 """
@@ -318,19 +322,11 @@ def plot(cases: list[Case], peak: dict[str, float], path: Path, title: str) -> N
 
 
 def machine_info() -> dict:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    commit = subprocess.run(
-        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT
-    ).stdout.strip()
+    """The machine and versions, as ``python -m pocaflow.bench`` records them."""
+    from pocaflow.bench._machine import cpu_info, measured_commit
+
     return {
-        "cpu": cpu or platform.processor(),
+        **cpu_info(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -339,7 +335,7 @@ def machine_info() -> dict:
             for info in threadpool_info()
             if info.get("user_api") == "blas"
         ],
-        "pocaflow_commit": commit,
+        "pocaflow_commit": measured_commit(),
     }
 
 

@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine, from the repository root, with the .gpu/ bundle present (see
-# gpu-bundle.sh). Steps (default: all): rust pytest demo mlp bench arraybench elementbench nnbench
-# linearbench sanitizer.
+# gpu-bundle.sh). Steps (default: all): rust pytest demo mlp benchquick bench sanitizer.
 #   scripts/gpu-run.sh                 # everything (and: pipcuda, on request)
 #   scripts/gpu-run.sh pytest bench    # a subset
 # Logs and results go to $OUT (or /tmp/pocaflow-gpu); a summary table is printed last.
@@ -10,7 +9,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/pocaflow-gpu}
 mkdir -p "$OUT"
 export POCAFLOW_REQUIRE_CUDA=1 PYTHONUNBUFFERED=1
-STEPS=${*:-rust pytest demo mlp bench arraybench elementbench nnbench linearbench sanitizer}
+STEPS=${*:-rust pytest demo mlp benchquick bench sanitizer}
 SITE=/tmp/pocaflow-site
 python3 -m pip install -q --no-index --no-deps --upgrade --target "$SITE" .gpu/wheels/*.whl || exit 1
 export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
@@ -34,11 +33,15 @@ for step in $STEPS; do
     pytest) run pytest python3 -m pytest -q -p no:cacheprovider tests/python ;;
     demo) run demo python3 -m pocaflow.demos.readme ;;
     mlp) run mlp python3 -m pocaflow.demos.mlp --device cuda ;;
-    bench) run bench python3 bench/gpu_bench.py --json "$OUT/gpu-bench.json" ;;
-    arraybench) run arraybench python3 bench/array_bench.py --json "$OUT/array-bench.json" ;;
-    elementbench) run elementbench python3 bench/elementwise_bench.py --json "$OUT/elementwise-bench.json" ;;
-    nnbench) run nnbench python3 bench/nn_bench.py --json "$OUT/nn-bench.json" ;;
-    linearbench) run linearbench python3 bench/linear_bench.py --json "$OUT/linear-bench.json" ;;
+    # python -m pocaflow.bench: every suite against torch and CuPy, with the bars of the earlier
+    # issues; the JSON, Markdown tables and PNG plots go to $OUT/bench. benchquick is the
+    # issue's time bar (under 2 minutes on one H200).
+    benchquick)
+      run bench-quick python3 -m pocaflow.bench --device cuda --quick --suite all \
+        --out "$OUT/bench" --name gpu-bench-quick --progress plain ;;
+    bench)
+      run bench python3 -m pocaflow.bench --device cuda --suite all \
+        --out "$OUT/bench" --name gpu-bench --progress plain ;;
     sanitizer)
       # Memory errors, not speed: left out are the tests that assert timings (every kernel runs
       # many times slower under the sanitizer) and the ones that provoke an out-of-memory error
