@@ -142,6 +142,27 @@ impl CpuBuffer {
         })
     }
 
+    /// `len` elements of `dtype` that the caller will overwrite in full: a large block freed
+    /// earlier with its old values when one of this size is cached (see `host_cache`), else
+    /// zeros. Booleans are always zeros (every byte must be 0 or 1).
+    ///
+    /// # Errors
+    /// As [`CpuBuffer::zeros`].
+    pub fn for_overwrite(dtype: DType, len: usize) -> Result<CpuBuffer> {
+        let layout = alloc_layout(dtype, len)?;
+        if dtype != DType::Bool {
+            if let Some(ptr) = crate::host_cache::take(layout) {
+                return Ok(CpuBuffer {
+                    dtype,
+                    len,
+                    ptr,
+                    owner: Owner::Own(layout),
+                });
+            }
+        }
+        CpuBuffer::zeros(dtype, len)
+    }
+
     /// Takes over a vector without copying it.
     pub fn from_vec<T: Element>(v: Vec<T>) -> CpuBuffer {
         let boxed = v.into_boxed_slice();
@@ -313,8 +334,9 @@ impl Drop for CpuBuffer {
     fn drop(&mut self) {
         if let Owner::Own(layout) = self.owner {
             if layout.size() > 0 {
-                // SAFETY: allocated by the global allocator with this layout, freed once.
-                unsafe { std::alloc::dealloc(self.ptr.as_ptr(), layout) };
+                // SAFETY: allocated by the global allocator with this layout, given back once
+                // (freed, or cached for reuse).
+                unsafe { crate::host_cache::give(self.ptr, layout) };
             }
         }
     }

@@ -21,6 +21,7 @@ pub mod dtype;
 pub mod error;
 mod external;
 pub mod host;
+mod host_cache;
 pub mod layout;
 mod ndarray_api;
 pub mod ops;

@@ -102,7 +102,7 @@ impl Storage {
     }
 
     /// `len` elements of `dtype` on `device`: zeros when `zeroed`, else contents undefined
-    /// (the CPU zeroes anyway: its pages come zeroed).
+    /// (on the CPU, the old values of a cached block, or zeros).
     ///
     /// # Errors
     /// [`Error::Device`] if the device is not available; [`Error::OutOfMemory`].
@@ -113,7 +113,8 @@ impl Storage {
         zeroed: bool,
     ) -> Result<Arc<Storage>> {
         match device {
-            Device::Cpu => Ok(Storage::cpu(CpuBuffer::zeros(dtype, len)?)),
+            Device::Cpu if zeroed => Ok(Storage::cpu(CpuBuffer::zeros(dtype, len)?)),
+            Device::Cpu => Ok(Storage::cpu(CpuBuffer::for_overwrite(dtype, len)?)),
             #[cfg(feature = "cuda")]
             Device::Cuda(i) => {
                 Device::cuda(i)?;

@@ -11,8 +11,12 @@ use crate::tensor::Tensor;
 /// # Errors
 /// [`Error::Device`] if the device is not available; [`Error::OutOfMemory`].
 pub fn full(shape: &[usize], value: Scalar, dtype: DType, device: &Device) -> Result<Tensor> {
+    if value == Scalar::Int(0) {
+        // Zeroed memory: on the CPU, pages that come zeroed and stay untouched until used.
+        return Tensor::zeros(shape, dtype, device);
+    }
     let t = Tensor::empty(shape, dtype, device)?;
-    if t.numel() > 0 && !(device.is_cpu() && value == Scalar::Int(0)) {
+    if t.numel() > 0 {
         t.storage.fill(&t.layout, value)?;
     }
     Ok(t)
