@@ -28,14 +28,18 @@ def _git(cwd: Path) -> str | None:
 
 
 def measured_commit() -> str:
-    """The commit of the code under test: the GPU machine runs a bundle built at one commit
-    (``.gpu/COMMIT`` in the working directory or the source tree), not a git checkout;
-    elsewhere ``git rev-parse`` of the source tree, then of the working directory."""
+    """The commit of the code under test: ``git rev-parse`` of the source tree (then of the
+    working directory) in a checkout; on the GPU machine, which gets a copy of the tree without
+    git, the commit the bundle was built at (``.gpu/COMMIT``). Git comes first, so that a stale
+    bundle left in a checkout does not name the wrong commit."""
+    found = _git(_SOURCE_ROOT) or _git(Path.cwd())
+    if found:
+        return found
     for root in (Path.cwd(), _SOURCE_ROOT):
         bundled = root / ".gpu" / "COMMIT"
         if bundled.is_file():
             return bundled.read_text().strip()
-    return _git(_SOURCE_ROOT) or _git(Path.cwd()) or "unknown"
+    return "unknown"
 
 
 def cpu_info() -> dict:
