@@ -44,20 +44,26 @@ trait Reducer: Copy + Send + Sync {
     /// `base`: [`LANES`] independent accumulators, merged as a tree.
     #[inline(always)]
     fn leaf(self, x: &[Self::In], base: usize) -> Self::Acc {
-        let mut lanes = [self.init(); LANES];
-        let chunks = x.chunks_exact(LANES);
-        let tail = chunks.remainder();
-        for (c, chunk) in chunks.enumerate() {
-            for l in 0..LANES {
-                lanes[l] = self.step(lanes[l], chunk[l], base + c * LANES + l);
-            }
-        }
-        let t0 = base + x.len() - tail.len();
-        for (l, &v) in tail.iter().enumerate() {
-            lanes[l] = self.step(lanes[l], v, t0 + l);
-        }
-        merge_lanes(self, lanes)
+        lanes_leaf(self, x, base)
     }
+}
+
+/// [`Reducer::leaf`]'s fold: lane `l` steps through positions `l, l + LANES, ...`.
+#[inline(always)]
+fn lanes_leaf<R: Reducer>(r: R, x: &[R::In], base: usize) -> R::Acc {
+    let mut lanes = [r.init(); LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for (c, chunk) in chunks.enumerate() {
+        for l in 0..LANES {
+            lanes[l] = r.step(lanes[l], chunk[l], base + c * LANES + l);
+        }
+    }
+    let t0 = base + x.len() - tail.len();
+    for (l, &v) in tail.iter().enumerate() {
+        lanes[l] = r.step(lanes[l], v, t0 + l);
+    }
+    merge_lanes(r, lanes)
 }
 
 /// Lane `l` holds positions `l, l + LANES, ...`: merged as a tree (every order-sensitive
@@ -347,6 +353,25 @@ float_extreme!(f32, f64);
 trait Ordered: Element {
     type K: Extreme;
     fn key(self) -> Self::K;
+
+    /// The extreme of a leaf (nonempty, at most [`BLOCK`] elements) by plain comparisons in
+    /// [`LANES`] lanes merged as [`Reducer::leaf`] merges them, which the compiler vectorizes;
+    /// `None` when the leaf holds a NaN (the NaN-aware fold then runs) or the type compares
+    /// in another type.
+    #[inline(always)]
+    fn plain_extreme(_x: &[Self], _max: bool) -> Option<Self> {
+        None
+    }
+}
+
+/// `a` or `b`, whichever wins (`a`, the earlier, on ties), by plain comparison.
+#[inline(always)]
+fn pick<T: PartialOrd + Copy>(a: T, b: T, max: bool) -> T {
+    if (max && b > a) || (!max && b < a) {
+        b
+    } else {
+        a
+    }
 }
 
 macro_rules! ordered_self {
@@ -355,6 +380,36 @@ macro_rules! ordered_self {
             type K = $t;
             #[inline(always)]
             fn key(self) -> $t { self }
+
+            #[inline(always)]
+            #[allow(clippy::eq_op)] // `v != v` is the NaN test (always false for integers)
+            fn plain_extreme(x: &[$t], max: bool) -> Option<$t> {
+                let mut lanes = [x[0]; LANES];
+                let mut nan = false;
+                let chunks = x.chunks_exact(LANES);
+                let tail = chunks.remainder();
+                for chunk in chunks {
+                    for l in 0..LANES {
+                        nan |= chunk[l] != chunk[l];
+                        lanes[l] = pick(lanes[l], chunk[l], max);
+                    }
+                }
+                for (l, &v) in tail.iter().enumerate() {
+                    nan |= v != v;
+                    lanes[l] = pick(lanes[l], v, max);
+                }
+                if nan {
+                    return None;
+                }
+                let mut width = LANES;
+                while width > 1 {
+                    width /= 2;
+                    for l in 0..width {
+                        lanes[l] = pick(lanes[l], lanes[l + width], max);
+                    }
+                }
+                Some(lanes[0])
+            }
         }
     )*};
 }
@@ -405,6 +460,14 @@ impl<T: Ordered, const MAX: bool> Reducer for ExtremeValue<T, MAX> {
     }
     fn finish(self, acc: Option<T>) -> T {
         acc.expect("the ops layer rejects empty max/min")
+    }
+
+    #[inline(always)]
+    fn leaf(self, x: &[T], base: usize) -> Option<T> {
+        if x.is_empty() {
+            return None;
+        }
+        T::plain_extreme(x, MAX).or_else(|| lanes_leaf(self, x, base))
     }
 }
 
