@@ -167,6 +167,25 @@ def test_integer_arrays_out_of_range(xdev):
         x[pf.asarray([0.0], device=xdev)]
 
 
+@pytest.mark.parametrize("dtype", ["int8", "float16", "int32", "float64"])
+def test_gathers_from_one_axis(rng, xdev, dtype):
+    """The one-pass gather (a 1-D view, one dense index array) against NumPy: strided and
+    reversed views, negative indices, a 2-D index array, bounds, and an array indexing itself."""
+    base = (rng.standard_normal(101) * 50).astype(dtype)
+    x = pf.asarray(base, device=xdev)
+    idx = rng.integers(-101, 101, (7, 9))
+    for view, ref in ((x, base), (x[3::2], base[3::2]), (pf.flip(x, axis=0), base[::-1])):
+        k = idx % ref.shape[0] - (ref.shape[0] // 2)
+        check(view[pf.asarray(k, device=xdev)], ref[k])
+    with pytest.raises(IndexError, match="index 101 is out of bounds for axis 0 with size 101"):
+        x[pf.asarray([0, 101], device=xdev)]
+    with pytest.raises(IndexError, match="index -102 is out of bounds"):
+        x[pf.asarray([-102], device=xdev)]
+    a = np.array([2, 0, 1, 1, 3], dtype=np.int64)
+    t = pf.asarray(a, device=xdev)
+    check(t[t], a[a])
+
+
 # --- setitem ---------------------------------------------------------------------------------
 
 

@@ -147,10 +147,18 @@ fn index_offsets(plan: &IndexPlan, indices: &[&CpuStorage]) -> Result<(Vec<isize
         &base.strides()[..axis],
         base.offset(),
     )?;
-    let mut outer = Vec::with_capacity(pre.numel() * per_index.len());
-    for p in pre.indices() {
-        outer.extend(per_index.iter().map(|&o| p as isize + o));
-    }
+    let outer = if pre.numel() == 1 {
+        // One prefix position (indexing the leading axis): the index offsets themselves.
+        let p = pre.indices().next().expect("one position") as isize;
+        per_index.iter_mut().for_each(|o| *o += p);
+        per_index
+    } else {
+        let mut outer = Vec::with_capacity(pre.numel() * per_index.len());
+        for p in pre.indices() {
+            outer.extend(per_index.iter().map(|&o| p as isize + o));
+        }
+        outer
+    };
     let post = run_offsets(&base.shape()[axis + k..], &base.strides()[axis + k..]);
     Ok((outer, post))
 }
@@ -179,12 +187,59 @@ fn move_blocks(
             src.as_bits::<U>().expect("size matches"),
             dst.as_bits_mut::<U>().expect("size matches"),
         );
+        if let ([sp], [dp]) = (src_post, dst_post) {
+            // Blocks of one element (every axis indexed): one move per offset pair.
+            for (&so, &dof) in src_outer.iter().zip(dst_outer) {
+                dv[(dof + dp) as usize] = sv[(so + sp) as usize];
+            }
+            return;
+        }
         for (&so, &dof) in src_outer.iter().zip(dst_outer) {
             for (&sp, &dp) in src_post.iter().zip(dst_post) {
                 dv[(dof + dp) as usize] = sv[(so + sp) as usize];
             }
         }
     });
+}
+
+/// The common dense case of a gather: one C-contiguous int64 index array into a 1-D view, the
+/// output C-contiguous in the index shape. The view's offset, stride and extent, or `None` for
+/// any other case.
+fn flat_case(plan: &IndexPlan, other: &Layout) -> Option<(isize, isize, usize)> {
+    let b = &plan.base;
+    let dense = |l: &Layout| l.is_c_contiguous() && l.shape() == plan.index_shape.as_slice();
+    (plan.axis == 0
+        && b.ndim() == 1
+        && plan.index_layouts.len() == 1
+        && dense(&plan.index_layouts[0])
+        && dense(other))
+    .then(|| (b.offset() as isize, b.strides()[0], b.shape()[0]))
+}
+
+/// A flat gather, `out[start + k] = base[idx[k]]`, in one pass over the indices.
+fn flat_gather(
+    base: &CpuBuffer,
+    (offset, stride, extent): (isize, isize, usize),
+    (out, start): (&mut CpuBuffer, usize),
+    (idx, il): (&CpuBuffer, &Layout),
+) -> Result<()> {
+    let n = il.numel();
+    let iv = &idx.as_slice::<i64>().expect("index arrays are int64")[il.offset()..il.offset() + n];
+    let ext = extent as i64;
+    with_bits!(base.dtype().size_in_bytes(), U, {
+        let sv = base.as_bits::<U>().expect("size matches");
+        let dv = &mut out.as_bits_mut::<U>().expect("size matches")[start..start + n];
+        for (o, &v) in dv.iter_mut().zip(iv) {
+            let w = if v < 0 { v + ext } else { v };
+            if !(0..ext).contains(&w) {
+                return Err(Error::Index(format!(
+                    "index {v} is out of bounds for axis 0 with size {extent}"
+                )));
+            }
+            *o = sv[(offset + w as isize * stride) as usize];
+        }
+    });
+    Ok(())
 }
 
 impl BackendStorage for CpuStorage {
@@ -295,6 +350,12 @@ impl BackendStorage for CpuStorage {
         plan: &IndexPlan,
         indices: &[&CpuStorage],
     ) -> Result<()> {
+        // The index array may be the source itself (`a[a]`): one read guard then.
+        if let Some(flat) = flat_case(plan, dst).filter(|_| !std::ptr::eq(src, indices[0])) {
+            let (s, idx, mut d) = (src.read(), indices[0].read(), self.write());
+            let il = &plan.index_layouts[0];
+            return flat_gather(&s, flat, (&mut d, dst.offset()), (&idx, il));
+        }
         let (src_outer, src_post) = index_offsets(plan, indices)?;
         let (dst_outer, dst_post) = out_offsets(plan, dst);
         let s = src.read();
