@@ -195,6 +195,8 @@ def test_the_export_obeys_copy_device_and_version(rng):
     assert t[1].item() == -1.0
     with pytest.raises(ValueError, match="stream must be None"):
         t.__dlpack__(stream=1)
+    with pytest.raises(ValueError, match="stream must be None"):
+        t.__dlpack__(stream=1, copy=True)
     with pytest.raises(BufferError, match="without a copy"):
         t.__dlpack__(dl_device=(2, 0), copy=False)
     with pytest.raises(BufferError, match="DLPack device"):

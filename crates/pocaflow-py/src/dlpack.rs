@@ -290,15 +290,12 @@ fn consumer_stream(t: &Tensor, stream: Option<i64>) -> PyResult<Option<u64>> {
 /// `Tensor.__dlpack__`: a capsule over the tensor's memory (or a copy where `req` asks for
 /// one), the consumer's stream ordered after the work queued on it.
 pub fn export(py: Python<'_>, t: &Tensor, req: &ExportRequest) -> PyResult<Py<PyAny>> {
+    let from_cuda = t.device() != Device::Cpu;
     let (t, copied) = export_tensor(py, t, req)?;
-    let stream = consumer_stream(
-        &t,
-        if copied && t.device() == Device::Cpu {
-            None
-        } else {
-            req.stream
-        },
-    )?;
+    // A CUDA array copied to the host has waited for its work: the consumer's stream (of the
+    // CUDA device it came from) needs no ordering.
+    let downloaded = from_cuda && t.device() == Device::Cpu;
+    let stream = consumer_stream(&t, if downloaded { None } else { req.stream })?;
     if let Some(handle) = stream {
         t.order_stream(handle).py()?;
     }
