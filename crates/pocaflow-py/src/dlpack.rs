@@ -175,19 +175,51 @@ impl Export {
     }
 }
 
-unsafe extern "C" fn delete_versioned(m: *mut DLManagedTensorVersioned) {
-    // SAFETY: `m` and its context were boxed by `export`; the deleter runs once (DLPack).
-    unsafe {
-        let m = Box::from_raw(m);
-        drop(Box::from_raw(m.manager_ctx as *mut Export));
+/// The two managed-tensor structures (versioned and legacy), alike for deleting.
+trait Managed: Sized {
+    /// The producer's context.
+    fn manager_ctx(&self) -> *mut c_void;
+    /// The producer's deleter.
+    fn deleter(&self) -> Option<unsafe extern "C" fn(*mut Self)>;
+}
+
+impl Managed for DLManagedTensorVersioned {
+    fn manager_ctx(&self) -> *mut c_void {
+        self.manager_ctx
+    }
+    fn deleter(&self) -> Option<unsafe extern "C" fn(*mut Self)> {
+        self.deleter
     }
 }
 
-unsafe extern "C" fn delete_legacy(m: *mut DLManagedTensor) {
-    // SAFETY: as for `delete_versioned`.
+impl Managed for DLManagedTensor {
+    fn manager_ctx(&self) -> *mut c_void {
+        self.manager_ctx
+    }
+    fn deleter(&self) -> Option<unsafe extern "C" fn(*mut Self)> {
+        self.deleter
+    }
+}
+
+/// The deleter of pocaflow's exports: frees the managed tensor and its [`Export`].
+unsafe extern "C" fn delete_export<M: Managed>(m: *mut M) {
+    // SAFETY: `m` and its context were boxed by `export`; the deleter runs once (DLPack).
     unsafe {
         let m = Box::from_raw(m);
-        drop(Box::from_raw(m.manager_ctx as *mut Export));
+        drop(Box::from_raw(m.manager_ctx() as *mut Export));
+    }
+}
+
+/// Calls the deleter of the managed tensor at `m`, if it has one.
+///
+/// # Safety
+/// `m` must be a live managed tensor whose deleter has not run.
+unsafe fn call_deleter<M: Managed>(m: *mut M) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if let Some(d) = (*m).deleter() {
+            d(m);
+        }
     }
 }
 
@@ -198,16 +230,11 @@ unsafe extern "C" fn capsule_destructor(capsule: *mut ffi::PyObject) {
     // valid capsule of either name holds the managed tensor `export` made.
     unsafe {
         if ffi::PyCapsule_IsValid(capsule, VERSIONED.as_ptr()) == 1 {
-            let m = ffi::PyCapsule_GetPointer(capsule, VERSIONED.as_ptr())
-                as *mut DLManagedTensorVersioned;
-            if let Some(d) = (*m).deleter {
-                d(m);
-            }
+            let m = ffi::PyCapsule_GetPointer(capsule, VERSIONED.as_ptr());
+            call_deleter(m as *mut DLManagedTensorVersioned);
         } else if ffi::PyCapsule_IsValid(capsule, LEGACY.as_ptr()) == 1 {
-            let m = ffi::PyCapsule_GetPointer(capsule, LEGACY.as_ptr()) as *mut DLManagedTensor;
-            if let Some(d) = (*m).deleter {
-                d(m);
-            }
+            let m = ffi::PyCapsule_GetPointer(capsule, LEGACY.as_ptr());
+            call_deleter(m as *mut DLManagedTensor);
         }
     }
 }
@@ -320,7 +347,7 @@ pub fn export(py: Python<'_>, t: &Tensor, req: &ExportRequest) -> PyResult<Py<Py
                     minor,
                 },
                 manager_ctx,
-                deleter: Some(delete_versioned),
+                deleter: Some(delete_export::<DLManagedTensorVersioned>),
                 flags: if copied { FLAG_IS_COPIED } else { 0 },
                 dl_tensor,
             });
@@ -330,7 +357,7 @@ pub fn export(py: Python<'_>, t: &Tensor, req: &ExportRequest) -> PyResult<Py<Py
             let m = Box::new(DLManagedTensor {
                 dl_tensor,
                 manager_ctx,
-                deleter: Some(delete_legacy),
+                deleter: Some(delete_export::<DLManagedTensor>),
             });
             (Box::into_raw(m) as *mut c_void, LEGACY)
         }
@@ -341,9 +368,9 @@ pub fn export(py: Python<'_>, t: &Tensor, req: &ExportRequest) -> PyResult<Py<Py
         // SAFETY: the capsule was not made, so the managed tensor is still ours to free.
         unsafe {
             if versioned.is_some() {
-                delete_versioned(ptr as *mut DLManagedTensorVersioned);
+                delete_export(ptr as *mut DLManagedTensorVersioned);
             } else {
-                delete_legacy(ptr as *mut DLManagedTensor);
+                delete_export(ptr as *mut DLManagedTensor);
             }
         }
         return Err(PyErr::fetch(py));
@@ -369,15 +396,9 @@ impl Drop for Imported {
         // SAFETY: `ptr` is the managed tensor of a consumed capsule, deleted only here.
         unsafe {
             if self.versioned {
-                let m = self.ptr as *mut DLManagedTensorVersioned;
-                if let Some(d) = (*m).deleter {
-                    d(m);
-                }
+                call_deleter(self.ptr as *mut DLManagedTensorVersioned);
             } else {
-                let m = self.ptr as *mut DLManagedTensor;
-                if let Some(d) = (*m).deleter {
-                    d(m);
-                }
+                call_deleter(self.ptr as *mut DLManagedTensor);
             }
         }
     }

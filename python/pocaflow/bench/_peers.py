@@ -123,8 +123,9 @@ class PocaflowPeer(Peer):
         return np.asarray(pf.astype(y, pf.float64).numpy())
 
 
-class PocaflowCudaPeer(_CudaPeer, PocaflowPeer):
-    """pocaflow on CUDA, timed by ``pocaflow.cuda.Event``."""
+class _CudaModulePeer(_CudaPeer):
+    """A CUDA peer whose module has ``cuda.synchronize``, ``cuda.empty_cache`` and
+    ``cuda.Event(enable_timing=)`` (pocaflow and PyTorch)."""
 
     def sync(self) -> None:
         self.module.cuda.synchronize()
@@ -137,6 +138,10 @@ class PocaflowCudaPeer(_CudaPeer, PocaflowPeer):
     def _events(self) -> tuple[Any, Any]:
         event = self.module.cuda.Event
         return event(enable_timing=True), event(enable_timing=True)
+
+
+class PocaflowCudaPeer(_CudaModulePeer, PocaflowPeer):
+    """pocaflow on CUDA, timed by ``pocaflow.cuda.Event``."""
 
 
 class NumpyPeer(Peer):
@@ -170,20 +175,8 @@ class TorchPeer(Peer):
         return y.detach().double().cpu().numpy()
 
 
-class TorchCudaPeer(_CudaPeer, TorchPeer):
+class TorchCudaPeer(_CudaModulePeer, TorchPeer):
     """PyTorch on CUDA, timed by ``torch.cuda.Event``."""
-
-    def sync(self) -> None:
-        self.module.cuda.synchronize()
-
-    def free(self) -> None:
-        gc.collect()
-        self.module.cuda.synchronize()
-        self.module.cuda.empty_cache()
-
-    def _events(self) -> tuple[Any, Any]:
-        event = self.module.cuda.Event
-        return event(enable_timing=True), event(enable_timing=True)
 
 
 class CupyPeer(_CudaPeer):

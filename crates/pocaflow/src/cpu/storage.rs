@@ -187,13 +187,6 @@ fn move_blocks(
             src.as_bits::<U>().expect("size matches"),
             dst.as_bits_mut::<U>().expect("size matches"),
         );
-        if let ([sp], [dp]) = (src_post, dst_post) {
-            // Blocks of one element (every axis indexed): one move per offset pair.
-            for (&so, &dof) in src_outer.iter().zip(dst_outer) {
-                dv[(dof + dp) as usize] = sv[(so + sp) as usize];
-            }
-            return;
-        }
         for (&so, &dof) in src_outer.iter().zip(dst_outer) {
             for (&sp, &dp) in src_post.iter().zip(dst_post) {
                 dv[(dof + dp) as usize] = sv[(so + sp) as usize];
