@@ -1,7 +1,7 @@
 """Finding CUDA 13 libraries installed from pip wheels.
 
 The native module loads libcuda, libcublasLt and libnvrtc with ``dlopen`` when CUDA is first
-used. A system toolkit is found through the loader's usual search path; libraries that came
+used, and libcusparse (which needs libnvJitLink) at the first sparse product on a GPU. A system toolkit is found through the loader's usual search path; libraries that came
 with pip wheels (``nvidia-cublas``, ``nvidia-cuda-nvrtc``, or PyTorch's dependencies) live in
 ``site-packages/nvidia/...`` where ``dlopen`` does not look. Loading them here first, with
 ``RTLD_GLOBAL``, lets the later ``dlopen`` by soname find them.
@@ -13,11 +13,17 @@ import ctypes
 import os
 import sys
 
-_LIBS = ("libnvrtc.so.13", "libcublasLt.so.13")
+_LIBS = ("libnvrtc.so.13", "libcublasLt.so.13", "libnvJitLink.so.13", "libcusparse.so.12")
 
 #: The pip-installed libraries loaded at import (paths).
 LOADED: list[str] = []
-_DIRS = ("nvidia/cu13/lib", "nvidia/cublas/lib", "nvidia/cuda_nvrtc/lib")
+_DIRS = (
+    "nvidia/cu13/lib",
+    "nvidia/cublas/lib",
+    "nvidia/cuda_nvrtc/lib",
+    "nvidia/nvjitlink/lib",
+    "nvidia/cusparse/lib",
+)
 
 
 def preload() -> list[str]:

@@ -7,7 +7,6 @@
 //! array panics rather than reading out of bounds). Threads come from rayon's global pool;
 //! work is split by nonzeros (or by flops for [`spgemm`]), not by rows.
 
-
 use crate::dtype::DType;
 
 #[cfg(test)]

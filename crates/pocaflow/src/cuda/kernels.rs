@@ -237,6 +237,7 @@ unsafe impl Sync for Function {}
 #[derive(Debug)]
 struct BitsModule {
     copy: [Function; 4],
+    transpose: [Function; 4],
     fill: [Function; 4],
     fill_dense: [Function; 4],
     tri_zero: [Function; 4],
@@ -506,6 +507,7 @@ impl Kernels {
                 };
                 Ok(BitsModule {
                     copy: per("copy")?,
+                    transpose: per("transpose")?,
                     fill: per("fill")?,
                     fill_dense: per("fill_dense")?,
                     tri_zero: per("tri_zero")?,
@@ -600,6 +602,37 @@ impl Kernels {
                 stream,
                 &mut p,
                 "copy",
+            )
+        }
+    }
+
+    /// Enqueues the transposing copy `dst[c * ldd + r] = src[r * lds + c]` of a row-major
+    /// `rows x cols` matrix into a row-major `cols x rows` one (tiled; see `transpose_k`).
+    pub(crate) fn transpose(
+        &self,
+        stream: &StreamInner,
+        esize: usize,
+        (src, dst): (u64, u64),
+        (rows, cols): (usize, usize),
+        (lds, ldd): (usize, usize),
+    ) -> Result<()> {
+        let f = self.bits()?.transpose[size_slot(esize)];
+        let (mut src, mut dst) = (src, dst);
+        let (mut rows, mut cols, mut lds, mut ldd) =
+            (rows as i64, cols as i64, lds as i64, ldd as i64);
+        let mut p = params!(src, dst, rows, cols, lds, ldd);
+        let grid_x = (cols as usize).div_ceil(32).clamp(1, 1 << 16) as u32;
+        let grid_y = (rows as usize).div_ceil(32).clamp(1, 1 << 15) as u32;
+        // SAFETY: both matrices lie inside their buffers (validated layouts, leading
+        // dimensions at least the row lengths); the parameters match `transpose_<size>`.
+        unsafe {
+            launch(
+                f,
+                (grid_x, grid_y, 1),
+                (32, 8, 1),
+                stream,
+                &mut p,
+                "transpose",
             )
         }
     }

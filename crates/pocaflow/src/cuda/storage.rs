@@ -98,6 +98,26 @@ fn scatter_host(host: &mut CpuBuffer, l: &Layout, staged: &CpuBuffer) {
     });
 }
 
+/// The transposing copy `self[dst] = src[src_layout]` is, when it is one (after merging
+/// dimensions: two, dense rows on one side and dense columns on the other, both with positive
+/// leading dimensions): the source as a row-major `(rows, cols)` matrix, its leading dimension,
+/// and the destination's (see `Kernels::transpose`).
+fn transpose_of(dst: &Layout, src: &Layout) -> Option<((usize, usize), usize, usize)> {
+    let (shape, st) = super::kernels::merge_dims(dst.shape(), &[dst.strides(), src.strides()]);
+    let [a, b] = shape[..] else { return None };
+    let (d, s) = (&st[0], &st[1]);
+    let ld = |x: isize, min: usize| usize::try_from(x).ok().filter(|&l| l >= min);
+    if d[1] == 1 && s[0] == 1 {
+        // dst row-major (a, b), src column-major: src is a row-major (b, a).
+        Some(((b, a), ld(s[1], a)?, ld(d[0], b)?))
+    } else if d[0] == 1 && s[1] == 1 {
+        // dst column-major (a, b), src row-major (a, b).
+        Some(((a, b), ld(s[0], b)?, ld(d[1], a)?))
+    } else {
+        None
+    }
+}
+
 /// The counted blocks of a nonzero or compaction pass: the scanned per-block counts of the
 /// nonzero elements of a view and their total (read back: the host waits for it).
 struct Counted {
@@ -356,6 +376,12 @@ impl CudaStorage {
                 )
             }
             .cuda("cuMemcpyDtoDAsync")?;
+        } else if let Some((dims, lds, ldd)) =
+            transpose_of(dst, sl).filter(|_| self.dtype == src.dtype)
+        {
+            let ptrs = (src.at(sl.offset()), self.at(dst.offset()));
+            d.kernels()
+                .transpose(stream, self.esize(), ptrs, dims, (lds, ldd))?;
         } else {
             let view = View::merged(dst.shape(), [dst.strides(), sl.strides()])?;
             let ptrs = (src.at(sl.offset()), self.at(dst.offset()));

@@ -1,5 +1,5 @@
 // Kernels that move elements without looking at their values, one instance per element size
-// (u8, u16, u32, u64): strided copies, fills, triangles, gathers, scatters, masked copies; and
+// (u8, u16, u32, u64): strided copies, transposes, fills, triangles, gathers, scatters, masked copies; and
 // the scan of nonzero's block counts.
 
 // dst[view 0] = src[view 1].
@@ -282,7 +282,33 @@ __device__ void index_k(U* base, U* plain, i64 n, const Index& a, u64* err) {
     }
 }
 
+// dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols: a transposing copy through
+// 32 x 32 shared-memory tiles, so that both the reads and the writes are coalesced (the
+// strided copy above coalesces only one side of a transpose). Blocks of 32 x 8 threads walk
+// the tiles grid-stride in both directions.
+template <typename U>
+__device__ void transpose_k(const U* src, U* dst, i64 rows, i64 cols, i64 lds, i64 ldd) {
+    __shared__ U tile[32][33];
+    const i64 tiles_r = (rows + 31) / 32, tiles_c = (cols + 31) / 32;
+    for (i64 tr = blockIdx.y; tr < tiles_r; tr += gridDim.y) {
+        for (i64 tc = blockIdx.x; tc < tiles_c; tc += gridDim.x) {
+            const i64 r0 = tr * 32, c0 = tc * 32;
+            for (int k = threadIdx.y; k < 32; k += 8) {
+                const i64 r = r0 + k, c = c0 + threadIdx.x;
+                if (r < rows && c < cols) tile[k][threadIdx.x] = src[r * lds + c];
+            }
+            __syncthreads();
+            for (int k = threadIdx.y; k < 32; k += 8) {
+                const i64 c = c0 + k, r = r0 + threadIdx.x;
+                if (r < rows && c < cols) dst[c * ldd + r] = tile[threadIdx.x][k];
+            }
+            __syncthreads();
+        }
+    }
+}
+
 #define BITS(N, U) \
+extern "C" __global__ void __launch_bounds__(256) transpose_##N(const U* src, U* dst, i64 rows, i64 cols, i64 lds, i64 ldd) { transpose_k(src, dst, rows, cols, lds, ldd); } \
 extern "C" __global__ void copy_##N(const U* src, U* dst, i64 n, View<2> v) { copy_k(src, dst, n, v); } \
 extern "C" __global__ void fill_##N(U* dst, i64 n, View<1> v, U x) { fill_k(dst, n, v, x); } \
 extern "C" __global__ void fill_dense_##N(U* dst, i64 n, U x) { fill_dense_k(dst, n, x); } \
