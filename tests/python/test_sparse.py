@@ -42,13 +42,16 @@ def values(rng: np.random.Generator, size: int, dtype: str, dyadic: bool = False
     return rng.standard_normal(size).astype(np_dtype(dtype))
 
 
-def row_lengths(rng: np.random.Generator, m: int, n: int, pattern: str) -> np.ndarray:
-    """Nonzeros per row for a pattern of ``m`` rows of ``n`` columns."""
+def row_lengths(
+    rng: np.random.Generator, m: int, n: int, pattern: str, density: float = 0.15
+) -> np.ndarray:
+    """Nonzeros per row for a pattern of ``m`` rows of ``n`` columns (``density``: the mean
+    fraction of a row that the uniform patterns fill)."""
     if n == 0 or m == 0 or pattern == "empty":
         return np.zeros(m, dtype=np.int64)
     if pattern == "power_law":
         return np.minimum(n, (rng.pareto(1.1, size=m) * 2).astype(np.int64))
-    lengths = rng.binomial(n, 0.15, size=m)
+    lengths = rng.binomial(n, density, size=m)
     if pattern == "empty_rows":
         lengths[rng.random(m) < 0.5] = 0
     if pattern == "dense_row":
@@ -64,10 +67,11 @@ def make_scipy(
     dtype: str = "float64",
     index_dtype=np.int32,
     dyadic: bool = False,
+    density: float = 0.15,
 ) -> sp.csr_array:
     """A canonical SciPy CSR matrix (sorted, unique columns per row) with the given row
     pattern, values of ``dtype`` and indices of ``index_dtype``."""
-    lengths = row_lengths(rng, m, n, pattern)
+    lengths = row_lengths(rng, m, n, pattern, density)
     indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(index_dtype)
     cols = [np.sort(rng.choice(n, size=k, replace=False)) for k in lengths]
     indices = (np.concatenate(cols) if cols else np.zeros(0)).astype(index_dtype)
@@ -618,19 +622,21 @@ def test_non_canonical_scipy_input(xdev, rng):
 
 def test_property_random_products(xdev, rng):
     """Seeded random shapes, densities, dtypes, index dtypes and operand layouts."""
-    for trial in range(25):
+    for trial in range(40):
         m, n, k = (int(v) for v in rng.integers(0, 60, size=3))
         dtype = FLOATS[trial % 2]
         index_dtype = INDEX_DTYPES[(trial // 2) % 2]
         pattern = ["uniform", "empty_rows", "dense_row", "power_law", "empty"][trial % 5]
-        a = make_scipy(rng, m, n, pattern, dtype, index_dtype)
+        density = float(rng.choice([0.0, 0.01, 0.1, 0.5, 1.0]))
+        a = make_scipy(rng, m, n, pattern, dtype, index_dtype, density=density)
         A = pf_csr(a, xdev, ["tuple", "pf", "from_scipy"][trial % 3])
         x = values(rng, n, dtype)
         X = values(rng, n * k, dtype).reshape(n, k)
         Y = values(rng, k * m, dtype).reshape(k, m)
         layouts = dense_layouts(X, xdev)
         how, xv = layouts[trial % len(layouts)]
-        where = f"trial {trial}: {m}x{n} {pattern} {dtype} {index_dtype.__name__}, X {how}"
+        where = f"trial {trial}: {m}x{n} {pattern} {density} {dtype} {index_dtype.__name__}"
+        where += f", X {how}"
         try:
             assert_product(A @ x, a, x, dtype, xdev)
             assert_product(A @ xv, a, X, dtype, xdev)
