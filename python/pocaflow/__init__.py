@@ -161,7 +161,7 @@ from ._pocaflow import (
     where,
 )
 
-from . import nn, random  # isort: skip (after the names they build on)
+from . import nn, random, sparse  # isort: skip (after the names they build on)
 
 __version__: str = _pocaflow.__version__
 __array_api_version__: str = "2024.12"
@@ -295,6 +295,7 @@ __all__ = [
     "signbit",
     "sin",
     "sinh",
+    "sparse",
     "sqrt",
     "square",
     "squeeze",

@@ -10,6 +10,7 @@ mod errors;
 mod linear;
 mod math;
 mod nn;
+mod sparse;
 mod tensor;
 mod types;
 
@@ -81,6 +82,7 @@ fn _pocaflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     math::register(m)?;
     nn::register(m)?;
     linear::register(m)?;
+    sparse::register(m)?;
     m.add_class::<cuda::PyStream>()?;
     m.add_class::<cuda::PyEvent>()?;
     m.add_function(wrap_pyfunction!(cuda::set_matmul_precision, m)?)?;

@@ -12,7 +12,8 @@ use crate::dtype::{DType, Scalar};
 use crate::error::Result;
 use crate::layout::Layout;
 use crate::plan::{
-    BinaryOp, IndexPlan, MatmulPlan, RandomSpec, ReduceOp, ReducePlan, RowPlan, ScanOp, UnaryOp,
+    BinaryOp, IndexPlan, MatmulPlan, RandomSpec, ReduceOp, ReducePlan, RowPlan, ScanOp,
+    SparseDensePlan, UnaryOp,
 };
 
 /// One operand of an elementwise op: a view of a backend buffer (its layout broadcast to the
@@ -55,6 +56,70 @@ impl<'a, S> RowArgs<'a, S> {
             bias: one(self.bias)?,
             stats: one(self.stats)?,
         })
+    }
+}
+
+/// A CSR matrix on one backend: each array a whole dense 1-D buffer, `indptr` (`rows + 1`)
+/// and `indices` (`nnz`) of one index dtype (`int32` or `int64`), `data` (`nnz`) of
+/// `float32` or `float64`. Except for [`BackendStorage::csr_check`], which checks them, the
+/// arrays satisfy the CSR invariants (see `crate::sparse`).
+#[derive(Debug)]
+pub(crate) struct CsrArgs<'a, S> {
+    /// Rows of the matrix.
+    pub rows: usize,
+    /// Columns of the matrix.
+    pub cols: usize,
+    /// Row pointers.
+    pub indptr: &'a S,
+    /// Column index of each stored value.
+    pub indices: &'a S,
+    /// Stored values.
+    pub data: &'a S,
+    /// Whether the column indices are sorted and unique within each row.
+    pub canonical: bool,
+}
+
+impl<S> Clone for CsrArgs<'_, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S> Copy for CsrArgs<'_, S> {}
+
+impl<'a, S> CsrArgs<'a, S> {
+    /// The same matrix as another backend's storages, or `None` if one is not of it.
+    pub(crate) fn map<T>(&self, f: impl Fn(&'a S) -> Option<&'a T>) -> Option<CsrArgs<'a, T>> {
+        Some(CsrArgs {
+            rows: self.rows,
+            cols: self.cols,
+            indptr: f(self.indptr)?,
+            indices: f(self.indices)?,
+            data: f(self.data)?,
+            canonical: self.canonical,
+        })
+    }
+}
+
+/// The three new buffers of a CSR matrix a backend made (see [`CsrArgs`]).
+#[derive(Debug)]
+pub(crate) struct CsrParts<S> {
+    /// Row pointers.
+    pub indptr: S,
+    /// Column indices.
+    pub indices: S,
+    /// Values.
+    pub data: S,
+}
+
+impl<S> CsrParts<S> {
+    /// The parts wrapped by `f`.
+    pub(crate) fn map<T>(self, f: impl Fn(S) -> T) -> CsrParts<T> {
+        CsrParts {
+            indptr: f(self.indptr),
+            indices: f(self.indices),
+            data: f(self.data),
+        }
     }
 }
 
@@ -212,4 +277,61 @@ pub(crate) trait BackendStorage: Sized {
         target: (&Self, &Layout),
         grad: Option<f64>,
     ) -> Result<()>;
+
+    /// Checks the CSR invariants of `a` before any kernel reads it (`a.canonical` is
+    /// ignored): `indptr` starts at 0, never decreases and ends at `nnz`, every column index
+    /// lies in `[0, cols)`. Returns whether the matrix is canonical (column indices strictly
+    /// increasing within each row).
+    ///
+    /// # Errors
+    /// [`crate::Error::Shape`] naming the first entry that breaks an invariant.
+    fn csr_check(a: &CsrArgs<'_, Self>) -> Result<bool>
+    where
+        Self: Sized;
+
+    /// The canonical CSR form (`index` indices) of the `(rows, cols)` COO matrix with
+    /// coordinates `row`, `col` (dense 1-D, one integer dtype, in range) and values `data`:
+    /// rows in order, columns sorted within each row, duplicates summed.
+    fn coo_to_csr(
+        rows: usize,
+        cols: usize,
+        row: &Self,
+        col: &Self,
+        data: &Self,
+        index: DType,
+    ) -> Result<CsrParts<Self>>
+    where
+        Self: Sized;
+
+    /// `a` with its column indices sorted and duplicates summed within each row.
+    fn csr_canonical(a: &CsrArgs<'_, Self>) -> Result<CsrParts<Self>>
+    where
+        Self: Sized;
+
+    /// The CSR form of `a`'s transpose (canonical), in `a`'s dtypes.
+    fn csr_transpose(a: &CsrArgs<'_, Self>) -> Result<CsrParts<Self>>
+    where
+        Self: Sized;
+
+    /// Writes `a` as a dense matrix into the C-contiguous `(rows, cols)` view `self[dst]` (of
+    /// `a`'s dtype), duplicates summed.
+    fn csr_to_dense(&self, dst: &Layout, a: &CsrArgs<'_, Self>) -> Result<()>;
+
+    /// The product of the sparse `a` and the dense 2-D view `x[x_layout]` (any strides, `a`'s
+    /// dtype) into the C-contiguous view `self[dst]`, written whole: `op(a) x` or, with
+    /// `plan.dense_first`, `x op(a)`, where `op` transposes when `plan.transpose`.
+    fn csr_dense(
+        &self,
+        dst: &Layout,
+        plan: &SparseDensePlan,
+        a: &CsrArgs<'_, Self>,
+        x: &Self,
+        x_layout: &Layout,
+    ) -> Result<()>;
+
+    /// The sparse product `a b` (`a.cols == b.rows`; one value dtype, one index dtype) as a
+    /// canonical CSR matrix. Explicit zeros from cancellation are kept.
+    fn spgemm(a: &CsrArgs<'_, Self>, b: &CsrArgs<'_, Self>) -> Result<CsrParts<Self>>
+    where
+        Self: Sized;
 }

@@ -14,6 +14,7 @@
 
 mod backend;
 pub mod cpu;
+mod csr;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod device;
@@ -36,6 +37,6 @@ pub use error::{Error, Result};
 pub use host::CpuBuffer;
 pub use layout::Layout;
 pub use ndarray_api::{matmul, matmul_with, try_matmul};
-pub use ops::nn;
+pub use ops::{nn, sparse};
 pub use plan::{BinaryOp, ReduceOp, ScanOp, UnaryOp};
 pub use tensor::Tensor;

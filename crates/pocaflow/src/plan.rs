@@ -533,3 +533,12 @@ pub struct RowPlan {
     /// The normalizations' `eps` (added to the variance or mean square).
     pub eps: f64,
 }
+
+/// How a sparse-times-dense product is oriented (see `BackendStorage::csr_dense`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SparseDensePlan {
+    /// The sparse operand enters transposed.
+    pub transpose: bool,
+    /// The dense operand comes first: `x op(a)` rather than `op(a) x`.
+    pub dense_first: bool,
+}

@@ -2,7 +2,7 @@
 //! the device: every backend primitive is reached through a method here, which hands the
 //! backend its own buffer type (see [`crate::backend`]).
 
-use crate::backend::{BackendStorage, Operand, RowArgs};
+use crate::backend::{BackendStorage, CsrArgs, CsrParts, Operand, RowArgs};
 use crate::cpu::CpuStorage;
 use crate::device::Device;
 use crate::dtype::{DType, Scalar};
@@ -10,7 +10,8 @@ use crate::error::{Error, Result};
 use crate::host::CpuBuffer;
 use crate::layout::Layout;
 use crate::plan::{
-    BinaryOp, IndexPlan, MatmulPlan, RandomSpec, ReduceOp, ReducePlan, RowPlan, ScanOp, UnaryOp,
+    BinaryOp, IndexPlan, MatmulPlan, RandomSpec, ReduceOp, ReducePlan, RowPlan, ScanOp,
+    SparseDensePlan, UnaryOp,
 };
 use std::sync::{Arc, RwLockReadGuard};
 
@@ -559,5 +560,162 @@ impl Storage {
             (self => d, logits => l, target => t),
             d.cross_entropy(dst, (l, ll), (t, tl), grad)
         )
+    }
+}
+
+/// A CSR matrix's arrays as CPU storages, or `None` if one is elsewhere.
+fn cpu_csr<'a>(a: &CsrArgs<'a, Storage>) -> Option<CsrArgs<'a, CpuStorage>> {
+    a.map(|s| match s {
+        Storage::Cpu(c) => Some(c),
+        #[cfg(feature = "cuda")]
+        _ => None,
+    })
+}
+
+/// A CSR matrix's arrays as CUDA storages, or `None` if one is elsewhere.
+#[cfg(feature = "cuda")]
+fn cuda_csr<'a>(a: &CsrArgs<'a, Storage>) -> Option<CsrArgs<'a, crate::cuda::CudaStorage>> {
+    a.map(|s| match s {
+        Storage::Cuda(c) => Some(c),
+        _ => None,
+    })
+}
+
+/// The error for sparse operands spread over devices.
+fn mixed_csr(op: &str, matrices: &[&CsrArgs<'_, Storage>], more: &[&Storage]) -> Error {
+    let mut all: Vec<&Storage> = matrices
+        .iter()
+        .flat_map(|a| [a.indptr, a.indices, a.data])
+        .collect();
+    all.extend_from_slice(more);
+    mixed(op, &all)
+}
+
+/// New CSR parts of one backend as shared storages.
+fn wrap_parts<S>(parts: CsrParts<S>, wrap: impl Fn(S) -> Storage) -> CsrParts<Arc<Storage>> {
+    parts.map(|s| Arc::new(wrap(s)))
+}
+
+impl Storage {
+    /// See [`BackendStorage::csr_check`].
+    pub(crate) fn csr_check(a: &CsrArgs<'_, Storage>) -> Result<bool> {
+        if let Some(c) = cpu_csr(a) {
+            return CpuStorage::csr_check(&c);
+        }
+        #[cfg(feature = "cuda")]
+        if let Some(c) = cuda_csr(a) {
+            return crate::cuda::CudaStorage::csr_check(&c);
+        }
+        Err(mixed_csr("sparse matrix", &[a], &[]))
+    }
+
+    /// See [`BackendStorage::coo_to_csr`].
+    pub(crate) fn coo_to_csr(
+        shape: (usize, usize),
+        row: &Storage,
+        col: &Storage,
+        data: &Storage,
+        index: DType,
+    ) -> Result<CsrParts<Arc<Storage>>> {
+        let (rows, cols) = shape;
+        match (row, col, data) {
+            (Storage::Cpu(r), Storage::Cpu(c), Storage::Cpu(d)) => Ok(wrap_parts(
+                CpuStorage::coo_to_csr(rows, cols, r, c, d, index)?,
+                Storage::Cpu,
+            )),
+            #[cfg(feature = "cuda")]
+            (Storage::Cuda(r), Storage::Cuda(c), Storage::Cuda(d)) => Ok(wrap_parts(
+                crate::cuda::CudaStorage::coo_to_csr(rows, cols, r, c, d, index)?,
+                Storage::Cuda,
+            )),
+            #[allow(unreachable_patterns)]
+            _ => Err(mixed("COO to CSR", &[row, col, data])),
+        }
+    }
+
+    /// See [`BackendStorage::csr_canonical`].
+    pub(crate) fn csr_canonical(a: &CsrArgs<'_, Storage>) -> Result<CsrParts<Arc<Storage>>> {
+        if let Some(c) = cpu_csr(a) {
+            return Ok(wrap_parts(CpuStorage::csr_canonical(&c)?, Storage::Cpu));
+        }
+        #[cfg(feature = "cuda")]
+        if let Some(c) = cuda_csr(a) {
+            let parts = crate::cuda::CudaStorage::csr_canonical(&c)?;
+            return Ok(wrap_parts(parts, Storage::Cuda));
+        }
+        Err(mixed_csr("sum_duplicates", &[a], &[]))
+    }
+
+    /// See [`BackendStorage::csr_transpose`].
+    pub(crate) fn csr_transpose(a: &CsrArgs<'_, Storage>) -> Result<CsrParts<Arc<Storage>>> {
+        if let Some(c) = cpu_csr(a) {
+            return Ok(wrap_parts(CpuStorage::csr_transpose(&c)?, Storage::Cpu));
+        }
+        #[cfg(feature = "cuda")]
+        if let Some(c) = cuda_csr(a) {
+            let parts = crate::cuda::CudaStorage::csr_transpose(&c)?;
+            return Ok(wrap_parts(parts, Storage::Cuda));
+        }
+        Err(mixed_csr("sparse transpose", &[a], &[]))
+    }
+
+    /// See [`BackendStorage::csr_to_dense`].
+    pub(crate) fn csr_to_dense(&self, dst: &Layout, a: &CsrArgs<'_, Storage>) -> Result<()> {
+        match self {
+            Storage::Cpu(d) => {
+                if let Some(c) = cpu_csr(a) {
+                    return d.csr_to_dense(dst, &c);
+                }
+            }
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(d) => {
+                if let Some(c) = cuda_csr(a) {
+                    return d.csr_to_dense(dst, &c);
+                }
+            }
+        }
+        Err(mixed_csr("todense", &[a], &[self]))
+    }
+
+    /// See [`BackendStorage::csr_dense`].
+    pub(crate) fn csr_dense(
+        &self,
+        dst: &Layout,
+        plan: &SparseDensePlan,
+        a: &CsrArgs<'_, Storage>,
+        (x, x_layout): (&Storage, &Layout),
+    ) -> Result<()> {
+        match (self, x) {
+            (Storage::Cpu(d), Storage::Cpu(xs)) => {
+                if let Some(c) = cpu_csr(a) {
+                    return d.csr_dense(dst, plan, &c, xs, x_layout);
+                }
+            }
+            #[cfg(feature = "cuda")]
+            (Storage::Cuda(d), Storage::Cuda(xs)) => {
+                if let Some(c) = cuda_csr(a) {
+                    return d.csr_dense(dst, plan, &c, xs, x_layout);
+                }
+            }
+            #[allow(unreachable_patterns)]
+            _ => {}
+        }
+        Err(mixed_csr("sparse matmul", &[a], &[self, x]))
+    }
+
+    /// See [`BackendStorage::spgemm`].
+    pub(crate) fn spgemm(
+        a: &CsrArgs<'_, Storage>,
+        b: &CsrArgs<'_, Storage>,
+    ) -> Result<CsrParts<Arc<Storage>>> {
+        if let (Some(x), Some(y)) = (cpu_csr(a), cpu_csr(b)) {
+            return Ok(wrap_parts(CpuStorage::spgemm(&x, &y)?, Storage::Cpu));
+        }
+        #[cfg(feature = "cuda")]
+        if let (Some(x), Some(y)) = (cuda_csr(a), cuda_csr(b)) {
+            let parts = crate::cuda::CudaStorage::spgemm(&x, &y)?;
+            return Ok(wrap_parts(parts, Storage::Cuda));
+        }
+        Err(mixed_csr("sparse matmul", &[a, b], &[]))
     }
 }

@@ -11,6 +11,7 @@ pub mod gemm;
 mod math;
 mod reduce;
 mod rowwise;
+mod sparse;
 mod storage;
 mod walk;
 

@@ -1,14 +1,14 @@
 //! The CPU backend's storage: a host buffer behind a lock, and the backend primitives on it.
 
 use super::walk::{for_each2, for_each3, for_each_coord, run_offsets};
-use crate::backend::{BackendStorage, Operand, RowArgs};
+use crate::backend::{BackendStorage, CsrArgs, CsrParts, Operand, RowArgs};
 use crate::dtype::{DType, Element, Scalar};
 use crate::error::{Error, Result};
 use crate::host::{Bits, CpuBuffer};
 use crate::layout::Layout;
 use crate::plan::{
     BiasMode, BinaryOp, Distribution, IndexPlan, MatmulPlan, RandomSpec, ReduceOp, ReducePlan,
-    RowPlan, ScanOp, UnaryOp,
+    RowPlan, ScanOp, SparseDensePlan, UnaryOp,
 };
 use crate::{with_bits, with_dtype};
 use rayon::prelude::*;
@@ -606,5 +606,47 @@ impl BackendStorage for CpuStorage {
             }
             _ => Ok(()),
         }
+    }
+
+    fn csr_check(a: &CsrArgs<'_, Self>) -> Result<bool> {
+        super::sparse::csr_check(a)
+    }
+
+    fn coo_to_csr(
+        rows: usize,
+        cols: usize,
+        row: &Self,
+        col: &Self,
+        data: &Self,
+        index: DType,
+    ) -> Result<CsrParts<Self>> {
+        super::sparse::coo_to_csr((rows, cols), row, col, data, index)
+    }
+
+    fn csr_canonical(a: &CsrArgs<'_, Self>) -> Result<CsrParts<Self>> {
+        super::sparse::csr_canonical(a)
+    }
+
+    fn csr_transpose(a: &CsrArgs<'_, Self>) -> Result<CsrParts<Self>> {
+        super::sparse::csr_transpose(a)
+    }
+
+    fn csr_to_dense(&self, dst: &Layout, a: &CsrArgs<'_, Self>) -> Result<()> {
+        super::sparse::csr_to_dense(self, dst, a)
+    }
+
+    fn csr_dense(
+        &self,
+        dst: &Layout,
+        plan: &SparseDensePlan,
+        a: &CsrArgs<'_, Self>,
+        x: &Self,
+        x_layout: &Layout,
+    ) -> Result<()> {
+        super::sparse::csr_dense(self, dst, plan, a, x, x_layout)
+    }
+
+    fn spgemm(a: &CsrArgs<'_, Self>, b: &CsrArgs<'_, Self>) -> Result<CsrParts<Self>> {
+        super::sparse::spgemm(a, b)
     }
 }

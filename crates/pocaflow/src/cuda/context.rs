@@ -1,12 +1,13 @@
 //! Per-device state, made once and lazily: the primary context, the default (non-blocking)
-//! stream, the caching allocator, the cuBLASLt handle with its workspaces and plan cache, and the
-//! NVRTC-compiled kernels.
+//! stream, the caching allocator, the cuBLASLt handle with its workspaces and plan cache, the
+//! cuSPARSE handle, and the NVRTC-compiled kernels.
 
 use super::blaslt::BlasLt;
 use super::driver::{self, DriverResultExt};
 use super::kernels::Kernels;
 use super::memory::{DeferredReleases, Pool};
 use super::pinned::Staging;
+use super::sparse::Sparse;
 use super::stream::StreamInner;
 use crate::error::{Error, Result};
 use cudarc::driver::{result as dr, sys as ds};
@@ -24,6 +25,7 @@ pub(crate) struct DeviceState {
     pub(crate) deferred: DeferredReleases,
     staging: Mutex<Staging>,
     pub(crate) blaslt: OnceLock<Result<Mutex<BlasLt>>>,
+    cusparse: OnceLock<Result<Mutex<Sparse>>>,
     kernels: Kernels,
 }
 
@@ -58,6 +60,7 @@ impl DeviceState {
             deferred: DeferredReleases::default(),
             staging: Mutex::new(Staging::default()),
             blaslt: OnceLock::new(),
+            cusparse: OnceLock::new(),
             kernels: Kernels::new(major, minor),
         })
     }
@@ -107,6 +110,19 @@ impl DeviceState {
             .as_ref()
             .map_err(Clone::clone)?;
         Ok(lt.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The cuSPARSE state, made on first use.
+    pub(crate) fn cusparse(&self) -> Result<std::sync::MutexGuard<'_, Sparse>> {
+        let sparse = self
+            .cusparse
+            .get_or_init(|| {
+                self.bind()?;
+                Sparse::new().map(Mutex::new)
+            })
+            .as_ref()
+            .map_err(Clone::clone)?;
+        Ok(sparse.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The NVRTC kernels (each module compiled and loaded on first use: callers bind the

@@ -20,6 +20,7 @@ mod memory;
 mod pinned;
 mod reduce;
 mod rowwise;
+mod sparse;
 mod storage;
 mod stream;
 

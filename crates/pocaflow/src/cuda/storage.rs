@@ -15,14 +15,14 @@ use super::kernels::{IndexArgs, RandomArgs, View, MAXD, MAXK};
 use super::memory::{DeviceBuffer, ForeignOwner};
 use super::pinned;
 use super::stream::{Stream, StreamInner};
-use crate::backend::{BackendStorage, Operand, RowArgs};
+use crate::backend::{BackendStorage, CsrArgs, CsrParts, Operand, RowArgs};
 use crate::dtype::{DType, Scalar};
 use crate::error::{Error, Result};
 use crate::host::CpuBuffer;
 use crate::layout::Layout;
 use crate::plan::{
     BiasMode, BinaryOp, Distribution, Epilogue, IndexPlan, MatmulPlan, RandomSpec, ReduceOp,
-    ReducePlan, RowPlan, ScanOp, UnaryOp,
+    ReducePlan, RowPlan, ScanOp, SparseDensePlan, UnaryOp,
 };
 use crate::{with_bits, with_dtype};
 use cudarc::driver::result as dr;
@@ -1007,6 +1007,48 @@ impl BackendStorage for CudaStorage {
         grad: Option<f64>,
     ) -> Result<()> {
         super::loss::cross_entropy(self, dst, logits, target, grad)
+    }
+
+    fn csr_check(a: &CsrArgs<'_, Self>) -> Result<bool> {
+        super::sparse::csr_check(a)
+    }
+
+    fn coo_to_csr(
+        rows: usize,
+        cols: usize,
+        row: &Self,
+        col: &Self,
+        data: &Self,
+        index: DType,
+    ) -> Result<CsrParts<Self>> {
+        super::sparse::coo_to_csr(rows, cols, row, col, data, index)
+    }
+
+    fn csr_canonical(a: &CsrArgs<'_, Self>) -> Result<CsrParts<Self>> {
+        super::sparse::csr_canonical(a)
+    }
+
+    fn csr_transpose(a: &CsrArgs<'_, Self>) -> Result<CsrParts<Self>> {
+        super::sparse::csr_transpose(a)
+    }
+
+    fn csr_to_dense(&self, dst: &Layout, a: &CsrArgs<'_, Self>) -> Result<()> {
+        super::sparse::csr_to_dense(self, dst, a)
+    }
+
+    fn csr_dense(
+        &self,
+        dst: &Layout,
+        plan: &SparseDensePlan,
+        a: &CsrArgs<'_, Self>,
+        x: &Self,
+        x_layout: &Layout,
+    ) -> Result<()> {
+        super::sparse::csr_dense(self, dst, plan, a, x, x_layout)
+    }
+
+    fn spgemm(a: &CsrArgs<'_, Self>, b: &CsrArgs<'_, Self>) -> Result<CsrParts<Self>> {
+        super::sparse::spgemm(a, b)
     }
 }
 

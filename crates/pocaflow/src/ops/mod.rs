@@ -9,6 +9,7 @@ pub mod matmul;
 pub mod nn;
 pub mod random;
 pub mod reduce;
+pub mod sparse;
 pub mod view;
 
 pub use creation::{arange, eye, full, linspace};
