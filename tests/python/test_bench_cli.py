@@ -1,5 +1,6 @@
 """``python -m pocaflow.bench`` on the CPU with tiny sizes: the command line and its errors,
-the JSON (meta and rows), the table, ``--compare``, the plots and the plain progress bar."""
+the JSON (meta and rows), the table, ``--compare``, the plots and the plain progress bar; the
+sparse suite's matrix, its float64 references and a tiny run of it."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from pocaflow.bench._case import Context, measure
 from pocaflow.bench._peers import NumpyPeer, PocaflowPeer
 from pocaflow.bench._progress import PlainBar
 from pocaflow.bench._timing import Plan
+from pocaflow.bench.suites import sparse as sparse_suite
 
 #: The subprocesses find pocaflow where this process did (the source tree or a wheel).
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
@@ -43,7 +45,6 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str]:
     "args, message",
     [
         (["--suite", "nosuch"], "unknown suite"),
-        (["--suite", "sparse"], "unknown suite"),
         (["--sizes", "12,x"], "sizes must be integers"),
         (["--sizes", "0"], "sizes must be positive"),
         (["--dtype", "f8"], "unknown dtype"),
@@ -69,7 +70,7 @@ def test_arguments_parse():
     args = _cli.parser().parse_args(["--suite", "gemm,nn", "--sizes", "8,16", "--dtype", "f64"])
     assert args.suite == ["gemm", "nn"] and args.sizes == [8, 16] and args.dtype == ["f64"]
     assert _cli.parser().parse_args(["--suite", "all"]).suite == list(_cli.SUITES)
-    assert "sparse" not in _cli.SUITES
+    assert "sparse" in _cli.SUITES
 
 
 def test_json_has_meta_and_positive_rows(run):
@@ -191,3 +192,73 @@ def test_a_failing_peer_loses_its_column_not_the_row():
     assert row["errors"] == {"pocaflow": pytest.approx(0, abs=1e-6)}
     assert row["failed"] == {"numpy": "ValueError: no such op"}
     assert "numpy failed: ValueError: no such op" in _report.table([row])[-1]
+
+
+def test_sparse_suite_matrix_is_the_issues_case_scaled():
+    n = 20_000
+    data, indices, indptr = sparse_suite.power_law_csr(n, seed=3)
+    again = sparse_suite.power_law_csr(n, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip((data, indices, indptr), again))
+    assert not np.array_equal(sparse_suite.power_law_csr(n, seed=4)[1], indices)
+    assert data.dtype == np.float32 and indices.dtype == indptr.dtype == np.int32
+    assert indptr.shape == (n + 1,) and indptr[0] == 0 and indptr[-1] == data.size
+    lengths = np.diff(indptr)
+    heavy = lengths > sparse_suite.MAX_LIGHT
+    assert heavy.sum() == n // 1000 and (lengths[heavy] == 6000).all()
+    light = lengths[~heavy]
+    assert light.min() == 0 and light.max() == 28 and abs(light.mean() - 14) < 0.2
+    assert sparse_suite.heavy_row(indptr) == np.flatnonzero(heavy)[0]
+    rows = np.repeat(np.arange(n), lengths)
+    keys = rows.astype(np.int64) * n + indices
+    assert (np.diff(keys) > 0).all()  # sorted and unique within each row
+    assert indices.min() >= 0 and indices.max() < n
+    assert data.min() >= -1 and data.max() < 1 and np.unique(data).size > 0.9 * data.size
+    # the full case: about 4M nonzeros (checked by size only: building it takes ~1 s)
+    assert abs(200 * 6000 + (200_000 - 200) * 14 - 4_000_000) < 10_000
+
+
+def test_sparse_suite_references_match_scipy():
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    n = 3000
+    csr = sparse_suite.power_law_csr(n, seed=1)
+    a = scipy_sparse.csr_array(csr, shape=(n, n)).astype(np.float64)
+    rng = np.random.default_rng(5)
+    x, X = rng.standard_normal(n), rng.standard_normal((n, 8))
+    lo, hi = sparse_suite.window(n, sparse_suite.heavy_row(csr[2]))
+    assert hi - lo == sparse_suite.REF_ROWS and lo <= sparse_suite.heavy_row(csr[2]) < hi
+    np.testing.assert_allclose(sparse_suite.rows_reference(csr, lo, hi, x), (a @ x)[lo:hi])
+    np.testing.assert_allclose(sparse_suite.rows_reference(csr, lo, hi, X), (a @ X)[lo:hi])
+    rows = [0, 1, sparse_suite.heavy_row(csr[2])]
+    c = a @ a.T
+    want = c[rows].toarray()
+    np.testing.assert_allclose(sparse_suite.spgemm_reference(csr, n, rows), want, atol=1e-12)
+    np.testing.assert_array_equal(sparse_suite.sparse_rows(c, rows, n), want)
+    assert sparse_suite.nnz_of(c) == c.nnz
+
+
+def test_sparse_suite_runs_against_scipy(tmp_path):
+    """The four cases at n = 3000 (needs pf.sparse; SciPy's column where SciPy is there)."""
+    with contextlib.redirect_stdout(io.StringIO()) as buf:
+        rc = _cli.main(
+            ["--device", "cpu", "--quick", "--suite", "sparse", "--sizes", "3000"]
+            + ["--out", str(tmp_path), "--name", "sp", "--progress", "none", "--no-plots"]
+        )
+    rows = json.loads((tmp_path / "sp.json").read_text())["rows"]
+    assert rc == 0, buf.getvalue()
+    assert [r["case"] for r in rows] == [
+        "SpMV A @ x n=3000 f32",
+        "SpMM A @ X C-order k=64 n=3000 f32",
+        "SpMM A @ X F-order k=64 n=3000 f32",
+        "SpGEMM A @ A.T n=3000 f32",
+    ]
+    for r in rows:
+        assert r["suite"] == "sparse" and r["values"]["pocaflow"] > 0, r
+        assert r["errors"]["pocaflow"] <= 1e-5, r
+    assert [r["unit"] for r in rows] == ["GFLOP/s"] * 3 + ["ms"]
+    spgemm = rows[-1]
+    assert spgemm["out_nnz"]["pocaflow"] > 0
+    assert spgemm["detail"] == f"output nnz {spgemm['out_nnz']['pocaflow']:,}"
+    if "scipy" in spgemm["values"]:
+        assert all("scipy" in r["values"] and r["errors"]["scipy"] <= 1e-5 for r in rows)
+        # SciPy drops no entry of A @ A.T here (no exact cancellation): the same structure
+        assert spgemm["out_nnz"]["scipy"] == spgemm["out_nnz"]["pocaflow"]

@@ -1,7 +1,7 @@
 """Benchmarks pocaflow against every peer importable here, in one run: ``python -m
 pocaflow.bench``.
 
-    python -m pocaflow.bench [--suite gemm|batched|latency|transfer|e2e|elementwise|nn|all]
+    python -m pocaflow.bench [--suite gemm|batched|latency|transfer|e2e|elementwise|nn|sparse|all]
                              [--device cpu|cuda] [--dtype f32,bf16,...] [--sizes N,N,...]
                              [--quick] [--out DIR] [--compare FILE.json]
 
@@ -27,8 +27,7 @@ pocaflow[bench]``), PNG plots of each swept suite with the known hardware peak
 JSON. A progress bar runs on stderr (tqdm if installed, else a plain one).
 
 The suites (each module's docstring says what it measures on each device): gemm, batched,
-latency, transfer, e2e, elementwise, nn. There is no ``sparse`` suite yet: ``pf.sparse`` does
-not exist; the issue that adds it adds its suite. Nothing optional (torch, CuPy, SciPy,
+latency, transfer, e2e, elementwise, nn, sparse. Nothing optional (torch, CuPy, SciPy,
 matplotlib, tqdm) is imported until a run asks for it.
 """
 

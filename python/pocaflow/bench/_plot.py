@@ -20,6 +20,7 @@ X_LABEL = {
     "e2e": "n (n x n)",
     "elementwise": "MiB per input",
     "nn": "rows",
+    "sparse": "n (n x n power-law CSR)",
 }
 
 

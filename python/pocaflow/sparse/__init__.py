@@ -147,9 +147,7 @@ class csr_array(_SparseArray):
 
     format = "csr"
 
-    def __init__(
-        self, arg: Any, shape: Any = None, dtype: Any = None, device: Any = None
-    ) -> None:
+    def __init__(self, arg: Any, shape: Any = None, dtype: Any = None, device: Any = None) -> None:
         if isinstance(arg, _pocaflow.CsrMatrix):
             m = arg
         elif issparse(arg):
@@ -288,9 +286,7 @@ class csc_array(_SparseArray):
 
     format = "csc"
 
-    def __init__(
-        self, arg: Any, shape: Any = None, dtype: Any = None, device: Any = None
-    ) -> None:
+    def __init__(self, arg: Any, shape: Any = None, dtype: Any = None, device: Any = None) -> None:
         if isinstance(arg, tuple) and len(arg) == 3:
             if shape is None:
                 raise ValueError("csc_array((data, indices, indptr)) needs shape=")
@@ -416,9 +412,7 @@ class coo_array(_SparseArray):
 
     format = "coo"
 
-    def __init__(
-        self, arg: Any, shape: Any = None, dtype: Any = None, device: Any = None
-    ) -> None:
+    def __init__(self, arg: Any, shape: Any = None, dtype: Any = None, device: Any = None) -> None:
         from .. import asarray, max, min
 
         if issparse(arg) or _is_scipy_sparse(arg):
@@ -518,9 +512,7 @@ class coo_array(_SparseArray):
 
     def to_device(self, device: Any) -> coo_array:
         """The matrix on ``device``."""
-        return coo_array(
-            (self.data, (self.row, self.col)), shape=self._shape, device=device
-        )
+        return coo_array((self.data, (self.row, self.col)), shape=self._shape, device=device)
 
     def to_scipy(self) -> Any:
         """A ``scipy.sparse.coo_array`` with copies of the arrays (on the host)."""

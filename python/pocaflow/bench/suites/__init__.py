@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from . import batched, e2e, elementwise, gemm, latency, nn, transfer
+from . import batched, e2e, elementwise, gemm, latency, nn, sparse, transfer
 
-SUITES = {m.NAME: m for m in (gemm, batched, latency, transfer, e2e, elementwise, nn)}
+SUITES = {m.NAME: m for m in (gemm, batched, latency, transfer, e2e, elementwise, nn, sparse)}
 
 __all__ = ["SUITES"]
