@@ -480,6 +480,11 @@ class coo_array(_SparseArray):
         return self.data.device
 
     @property
+    def index_dtype(self) -> Any:
+        """The dtype of ``row`` and ``col``."""
+        return self.row.dtype
+
+    @property
     def coords(self) -> tuple[Tensor, Tensor]:
         """``(row, col)``."""
         return self.row, self.col
@@ -508,6 +513,10 @@ class coo_array(_SparseArray):
 
     def astype(self, dtype: Any) -> coo_array:
         """The matrix with values of ``dtype`` (float32 or float64)."""
+        from .. import float32, float64
+
+        if dtype not in (float32, float64):
+            raise TypeError(f"sparse matrices hold float32 or float64 values, got {dtype}")
         return coo_array((self.data.astype(dtype), (self.row, self.col)), shape=self._shape)
 
     def to_device(self, device: Any) -> coo_array:

@@ -10,6 +10,9 @@ use std::borrow::Cow;
 /// Elements from which a copy spreads over threads.
 const PARALLEL: usize = 1 << 15;
 
+/// Rows per tile of a copy into C order.
+const TILE: usize = 64;
+
 /// A dense matrix as rows: element `(r, c)` at `data[off + r * ld + c]`.
 pub(super) struct Rows<'a, T: Clone> {
     /// The buffer.
@@ -40,17 +43,28 @@ pub(super) fn rows_of<'a, T: SparseValue>(x: DenseRef<'a, T>) -> Rows<'a, T> {
     }
     let (rows, cols) = (x.rows, x.cols);
     let mut out = vec![T::zero(); rows * cols];
-    if let Some(per) = PARALLEL.checked_div(cols) {
-        let per = per.max(1);
+    if cols > 0 {
+        // Tiles of TILE rows: with a column stride smaller than the row stride (F order) the
+        // tile is read column by column (contiguous runs), written into the C-order tile.
+        let col_major = x.cs.unsigned_abs() < x.rs.unsigned_abs();
         let fill = |(b, chunk): (usize, &mut [T])| {
-            let r0 = b * per;
-            for (i, row) in chunk.chunks_mut(cols).enumerate() {
-                for (c, o) in row.iter_mut().enumerate() {
-                    *o = x.data[at(x.offset, x.rs, x.cs, r0 + i, c)];
+            let r0 = b * TILE;
+            let tr = chunk.len() / cols;
+            if col_major {
+                for c in 0..cols {
+                    for i in 0..tr {
+                        chunk[i * cols + c] = x.data[at(x.offset, x.rs, x.cs, r0 + i, c)];
+                    }
+                }
+            } else {
+                for (i, row) in chunk.chunks_mut(cols).enumerate() {
+                    for (c, o) in row.iter_mut().enumerate() {
+                        *o = x.data[at(x.offset, x.rs, x.cs, r0 + i, c)];
+                    }
                 }
             }
         };
-        let chunk = per * cols;
+        let chunk = TILE * cols;
         if rows * cols >= 2 * PARALLEL {
             out.par_chunks_mut(chunk).enumerate().for_each(fill);
         } else {

@@ -9,8 +9,6 @@
 
 use crate::dtype::DType;
 
-#[cfg(test)]
-mod bench;
 pub(crate) mod check;
 pub(crate) mod convert;
 mod dense;
@@ -19,9 +17,9 @@ pub(crate) mod spmm;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use check::{check_coo, check_csr, CsrCheck};
+pub(crate) use check::{check_coo, check_csr};
 pub(crate) use convert::{canonicalize, coo_to_csr, to_dense, transpose};
-pub(crate) use spgemm::{spgemm, spgemm_numeric, spgemm_symbolic, SpgemmSymbolic};
+pub(crate) use spgemm::{spgemm_numeric, spgemm_symbolic};
 pub(crate) use spmm::{dense_spmm, spmm};
 
 /// Sealing of [`SparseIndex`] and [`SparseValue`].
@@ -95,8 +93,10 @@ pub(crate) trait SparseValue:
     /// `self * b + c`, fused (one rounding).
     fn mul_add(self, b: Self, c: Self) -> Self;
     /// The value as `f64`.
+    #[cfg(test)]
     fn to_f64(self) -> f64;
     /// `v` rounded to the type.
+    #[cfg(test)]
     fn from_f64(v: f64) -> Self;
 }
 
@@ -117,10 +117,12 @@ impl SparseValue for f32 {
     fn mul_add(self, b: Self, c: Self) -> Self {
         f32::mul_add(self, b, c)
     }
+    #[cfg(test)]
     #[inline(always)]
     fn to_f64(self) -> f64 {
         self as f64
     }
+    #[cfg(test)]
     #[inline(always)]
     fn from_f64(v: f64) -> Self {
         v as f32
@@ -144,10 +146,12 @@ impl SparseValue for f64 {
     fn mul_add(self, b: Self, c: Self) -> Self {
         f64::mul_add(self, b, c)
     }
+    #[cfg(test)]
     #[inline(always)]
     fn to_f64(self) -> f64 {
         self
     }
+    #[cfg(test)]
     #[inline(always)]
     fn from_f64(v: f64) -> Self {
         v
@@ -210,6 +214,7 @@ pub(crate) struct Csr<T, I> {
     pub data: Vec<T>,
 }
 
+#[cfg(test)]
 impl<T, I> Csr<T, I> {
     /// The matrix borrowed.
     pub fn view(&self) -> CsrRef<'_, T, I> {

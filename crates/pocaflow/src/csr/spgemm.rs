@@ -27,6 +27,30 @@ impl SpgemmSymbolic {
     }
 }
 
+/// Marker entries: `u32` while row numbers fit (half the cache of `usize`), else `usize`.
+trait Mark: Copy + Eq + Send + 'static {
+    /// No row.
+    const NONE: Self;
+    /// Row `r`'s mark.
+    fn of(r: usize) -> Self;
+}
+
+impl Mark for u32 {
+    const NONE: Self = u32::MAX;
+    #[inline(always)]
+    fn of(r: usize) -> Self {
+        r as u32
+    }
+}
+
+impl Mark for usize {
+    const NONE: Self = usize::MAX;
+    #[inline(always)]
+    fn of(r: usize) -> Self {
+        r
+    }
+}
+
 /// Row ranges of equal flops.
 fn bounds(flops: &[usize], rows: usize) -> Vec<usize> {
     let total = flops[rows];
@@ -63,30 +87,10 @@ pub(crate) fn spgemm_symbolic<T: SparseValue, I: SparseIndex>(
         flops.push(t);
     }
     let bd = bounds(&flops, a.rows);
-    let count = |marker: &mut Vec<usize>, w: &[usize]| -> Vec<usize> {
-        (w[0]..w[1])
-            .map(|r| {
-                let mut n = 0;
-                for &k in &a.indices[a.range(r)] {
-                    for &j in &b.indices[b.range(k.to_usize())] {
-                        let m = &mut marker[j.to_usize()];
-                        if *m != r {
-                            *m = r;
-                            n += 1;
-                        }
-                    }
-                }
-                n
-            })
-            .collect()
-    };
-    let counts: Vec<Vec<usize>> = if bd.len() > 2 {
-        bd.par_windows(2)
-            .map_init(|| vec![usize::MAX; b.cols], count)
-            .collect()
+    let counts = if a.rows < u32::MAX as usize {
+        count_rows::<T, I, u32>(a, b, &bd)
     } else {
-        let mut marker = vec![usize::MAX; b.cols];
-        bd.windows(2).map(|w| count(&mut marker, w)).collect()
+        count_rows::<T, I, usize>(a, b, &bd)
     };
     let mut indptr = Vec::with_capacity(a.rows + 1);
     indptr.push(0);
@@ -96,6 +100,40 @@ pub(crate) fn spgemm_symbolic<T: SparseValue, I: SparseIndex>(
         indptr.push(t);
     }
     SpgemmSymbolic { indptr, flops }
+}
+
+/// The distinct columns of each row of `A B`, per row range between the bounds `bd`.
+fn count_rows<T: SparseValue, I: SparseIndex, M: Mark>(
+    a: CsrRef<'_, T, I>,
+    b: CsrRef<'_, T, I>,
+    bd: &[usize],
+) -> Vec<Vec<usize>> {
+    let count = |marker: &mut Vec<M>, w: &[usize]| -> Vec<usize> {
+        (w[0]..w[1])
+            .map(|r| {
+                let mut n = 0;
+                let mr = M::of(r);
+                for &k in &a.indices[a.range(r)] {
+                    for &j in &b.indices[b.range(k.to_usize())] {
+                        let m = &mut marker[j.to_usize()];
+                        if *m != mr {
+                            *m = mr;
+                            n += 1;
+                        }
+                    }
+                }
+                n
+            })
+            .collect()
+    };
+    if bd.len() > 2 {
+        bd.par_windows(2)
+            .map_init(|| vec![M::NONE; b.cols], count)
+            .collect()
+    } else {
+        let mut marker = vec![M::NONE; b.cols];
+        bd.windows(2).map(|w| count(&mut marker, w)).collect()
+    }
 }
 
 /// `A B` with the row pointers from [`spgemm_symbolic`] of the same `a` and `b`; every
@@ -131,21 +169,10 @@ pub(crate) fn spgemm_numeric<T: SparseValue, I: SparseIndex, O: SparseIndex>(
         rd = td;
         parts.push((w[0], w[1], ci, cd));
     }
-    let fma_ok = has_fma();
-    let fill = |(acc, marker): &mut (Vec<T>, Vec<usize>),
-                (r0, r1, ci, cd): (usize, usize, &mut [O], &mut [T])| {
-        if fma_ok {
-            rows_numeric::<T, I, O, true>(a, b, ip, r0, r1, ci, cd, acc, marker)
-        } else {
-            rows_numeric::<T, I, O, false>(a, b, ip, r0, r1, ci, cd, acc, marker)
-        }
-    };
-    let init = || (vec![T::zero(); b.cols], vec![usize::MAX; b.cols]);
-    if parts.len() > 1 {
-        parts.into_par_iter().for_each_init(init, fill);
+    if a.rows < u32::MAX as usize {
+        fill_rows::<T, I, O, u32>(a, b, ip, parts);
     } else {
-        let mut st = init();
-        parts.into_iter().for_each(|p| fill(&mut st, p));
+        fill_rows::<T, I, O, usize>(a, b, ip, parts);
     }
     Csr {
         rows: a.rows,
@@ -156,13 +183,30 @@ pub(crate) fn spgemm_numeric<T: SparseValue, I: SparseIndex, O: SparseIndex>(
     }
 }
 
-/// `A B` (both passes).
-pub(crate) fn spgemm<T: SparseValue, I: SparseIndex, O: SparseIndex>(
+/// Fills the output parts `(r0, r1, indices, values)` of `A B`, in parallel, with marker
+/// entries of type `M`.
+fn fill_rows<T: SparseValue, I: SparseIndex, O: SparseIndex, M: Mark>(
     a: CsrRef<'_, T, I>,
     b: CsrRef<'_, T, I>,
-) -> Csr<T, O> {
-    let sym = spgemm_symbolic(a, b);
-    spgemm_numeric(a, b, &sym)
+    ip: &[usize],
+    parts: Vec<(usize, usize, &mut [O], &mut [T])>,
+) {
+    let fma_ok = has_fma();
+    let fill = |(acc, marker): &mut (Vec<T>, Vec<M>),
+                (r0, r1, ci, cd): (usize, usize, &mut [O], &mut [T])| {
+        if fma_ok {
+            rows_numeric::<T, I, O, M, true>(a, b, ip, r0, r1, ci, cd, acc, marker)
+        } else {
+            rows_numeric::<T, I, O, M, false>(a, b, ip, r0, r1, ci, cd, acc, marker)
+        }
+    };
+    let init = || (vec![T::zero(); b.cols], vec![M::NONE; b.cols]);
+    if parts.len() > 1 {
+        parts.into_par_iter().for_each_init(init, fill);
+    } else {
+        let mut st = init();
+        parts.into_iter().for_each(|p| fill(&mut st, p));
+    }
 }
 
 /// Whether the CPU has FMA.
@@ -181,7 +225,7 @@ fn has_fma() -> bool {
 /// dense accumulator `acc` and the marker array `marker` (`b.cols` entries each; a marker
 /// equal to the row number marks a column already in the row).
 #[allow(clippy::too_many_arguments)]
-fn rows_numeric<T: SparseValue, I: SparseIndex, O: SparseIndex, const FMA: bool>(
+fn rows_numeric<T: SparseValue, I: SparseIndex, O: SparseIndex, M: Mark, const FMA: bool>(
     a: CsrRef<'_, T, I>,
     b: CsrRef<'_, T, I>,
     ip: &[usize],
@@ -190,7 +234,7 @@ fn rows_numeric<T: SparseValue, I: SparseIndex, O: SparseIndex, const FMA: bool>
     ci: &mut [O],
     cd: &mut [T],
     acc: &mut [T],
-    marker: &mut [usize],
+    marker: &mut [M],
 ) {
     let base = ip[r0];
     let dense_from = b.cols / 16;
@@ -199,13 +243,14 @@ fn rows_numeric<T: SparseValue, I: SparseIndex, O: SparseIndex, const FMA: bool>
         let oi = &mut ci[s..e];
         let od = &mut cd[s..e];
         let mut w = 0;
+        let mr = M::of(r);
         let rg = a.range(r);
         for (&k, &av) in a.indices[rg.clone()].iter().zip(&a.data[rg]) {
             let bg = b.range(k.to_usize());
             for (&j, &bv) in b.indices[bg.clone()].iter().zip(&b.data[bg]) {
                 let j = j.to_usize();
-                if marker[j] != r {
-                    marker[j] = r;
+                if marker[j] != mr {
+                    marker[j] = mr;
                     acc[j] = av.mul(bv);
                     oi[w] = O::from_usize(j);
                     w += 1;
@@ -219,7 +264,7 @@ fn rows_numeric<T: SparseValue, I: SparseIndex, O: SparseIndex, const FMA: bool>
             // Read the columns off the marker array in order.
             let mut t = 0;
             for (j, &m) in marker.iter().enumerate() {
-                if m == r {
+                if m == mr {
                     oi[t] = O::from_usize(j);
                     od[t] = acc[j];
                     t += 1;

@@ -1,5 +1,6 @@
 //! Tests of the sparse kernels against dense references computed in `f64`.
 
+use super::check::CsrCheck;
 use super::*;
 
 /// A small deterministic generator (SplitMix64).
@@ -524,7 +525,7 @@ fn products_sparse<T: SparseValue, I: SparseIndex>(seed: u64) {
             let (bd, bab) = dense_of(b);
             let want = matmul(&ad, &bd, m, k, n);
             let scale = matmul(&aab, &bab, m, k, n);
-            let c: Csr<T, I> = spgemm(a, b);
+            let c: Csr<T, I> = product(a, b);
             let chk = check_csr(m, n, &c.indptr, &c.indices, c.data.len()).unwrap();
             assert!(chk.sorted, "spgemm rows sorted {m}x{k}x{n} {kind:?}");
             assert_close(
@@ -539,7 +540,7 @@ fn products_sparse<T: SparseValue, I: SparseIndex>(seed: u64) {
             );
             // A A^T
             let at = transpose(a);
-            let c: Csr<T, i64> = spgemm(a, at.view());
+            let c: Csr<T, i64> = product(a, at.view());
             let want = matmul(&ad, &transpose_dense(&ad, m, k), m, k, m);
             let scale = matmul(&aab, &transpose_dense(&aab, m, k), m, k, m);
             assert_close(
@@ -569,7 +570,7 @@ fn products_sparse<T: SparseValue, I: SparseIndex>(seed: u64) {
         indices: vec![0, 0],
         data: vec![2.0, -2.0],
     });
-    let c: Csr<T, I> = spgemm(a.view(), b.view());
+    let c: Csr<T, I> = product(a.view(), b.view());
     assert_eq!(c.indptr.len(), 2);
     assert_eq!(c.indices.len(), 1);
     assert_eq!(c.data[0].to_f64(), 0.0);
@@ -726,4 +727,13 @@ fn check_messages() {
         check_coo(2, 3, &[0i64, 1], &[-1i64, 9], 2).unwrap_err(),
         "col[0] = -1 is out of range for 3 columns"
     );
+}
+
+/// `A B` through both SpGEMM passes.
+fn product<T: SparseValue, I: SparseIndex, O: SparseIndex>(
+    a: CsrRef<'_, T, I>,
+    b: CsrRef<'_, T, I>,
+) -> Csr<T, O> {
+    let sym = spgemm_symbolic(a, b);
+    spgemm_numeric(a, b, &sym)
 }

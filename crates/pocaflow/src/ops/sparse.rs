@@ -58,8 +58,8 @@ fn whole(t: &Tensor, dtype: DType) -> Result<Tensor> {
 fn check_index_array(t: &Tensor, what: &str) -> Result<()> {
     if t.ndim() != 1 {
         return Err(Error::Shape(format!(
-            "{what} must be 1-D, got shape {:?}",
-            t.shape()
+            "{what} must be 1-D, got shape {}",
+            shape_str(t.shape())
         )));
     }
     if !matches!(t.dtype().kind(), Kind::Signed | Kind::Unsigned) {
@@ -75,8 +75,8 @@ fn check_index_array(t: &Tensor, what: &str) -> Result<()> {
 fn check_data(t: &Tensor) -> Result<()> {
     if t.ndim() != 1 {
         return Err(Error::Shape(format!(
-            "data must be 1-D, got shape {:?}",
-            t.shape()
+            "data must be 1-D, got shape {}",
+            shape_str(t.shape())
         )));
     }
     check_value_dtype(t.dtype())
@@ -89,6 +89,21 @@ fn check_value_dtype(dtype: DType) -> Result<()> {
         other => Err(Error::DType(format!(
             "sparse matrices hold float32 or float64 values, got {other}"
         ))),
+    }
+}
+
+/// A shape as Python writes a tuple: `(3,)`, `(2, 4)`.
+fn shape_str(shape: &[usize]) -> String {
+    match shape {
+        [n] => format!("({n},)"),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -416,10 +431,9 @@ impl CsrMatrix {
         let op = if dense_first { "x @ A" } else { "A @ x" };
         let mismatch = || {
             Error::Shape(format!(
-                "matmul: {op} with the sparse operand of shape {:?} and the dense one of shape \
-                 {:?}: the inner dimensions differ",
-                [m, k],
-                x.shape()
+                "matmul: {op} with the sparse operand of shape ({m}, {k}) and the dense one of \
+                 shape {}: the inner dimensions differ",
+                shape_str(x.shape())
             ))
         };
         // The length of the dense operand's dimension that meets the sparse one.
@@ -429,8 +443,8 @@ impl CsrMatrix {
             (2, true) => x.shape()[1],
             (d, _) => {
                 return Err(Error::Shape(format!(
-                    "matmul: {op} needs a 1-D or 2-D dense operand, got {d}-D (shape {:?})",
-                    x.shape()
+                    "matmul: {op} needs a 1-D or 2-D dense operand, got {d}-D (shape {})",
+                    shape_str(x.shape())
                 )))
             }
         };
@@ -485,8 +499,7 @@ impl CsrMatrix {
         if self.shape.1 != b.shape.0 {
             return Err(Error::Shape(format!(
                 "matmul: sparse operands of shapes {:?} and {:?}: the inner dimensions differ",
-                [self.shape.0, self.shape.1],
-                [b.shape.0, b.shape.1]
+                self.shape, b.shape
             )));
         }
         one_device("sparse matmul", &[&self.data, &b.data])?;
