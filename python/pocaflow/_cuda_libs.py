@@ -1,8 +1,9 @@
 """Finding CUDA 13 libraries installed from pip wheels.
 
 The native module loads libcuda, libcublasLt and libnvrtc with ``dlopen`` when CUDA is first
-used, and libcusparse (which needs libnvJitLink) at the first sparse product on a GPU. A system toolkit is found through the loader's usual search path; libraries that came
-with pip wheels (``nvidia-cublas``, ``nvidia-cuda-nvrtc``, or PyTorch's dependencies) live in
+used, and libcusparse (which needs libnvJitLink) at the first sparse product on a GPU. A system
+toolkit is found through the loader's usual search path; libraries that came with pip wheels
+(``nvidia-cublas``, ``nvidia-cuda-nvrtc``, or PyTorch's dependencies) live in
 ``site-packages/nvidia/...`` where ``dlopen`` does not look. Loading them here first, with
 ``RTLD_GLOBAL``, lets the later ``dlopen`` by soname find them.
 """
