@@ -308,7 +308,7 @@ pub(crate) trait BackendStorage: Sized {
     where
         Self: Sized;
 
-    /// The CSR form of `a`'s transpose (canonical), in `a`'s dtypes.
+    /// The CSR form of the transpose of the canonical `a` (canonical), in `a`'s dtypes.
     fn csr_transpose(a: &CsrArgs<'_, Self>) -> Result<CsrParts<Self>>
     where
         Self: Sized;

@@ -492,6 +492,9 @@ pub(super) fn csr_to_dense(
     if dst.numel() == 0 {
         return Ok(());
     }
+    // cuSPARSE writes each stored value: duplicates are summed first.
+    let mut keep = None;
+    let a = &canonical(a, &mut keep)?;
     let (d, stream) = context(y.ordinal())?;
     let mut sparse = d.cusparse()?;
     let handle = sparse.on(&stream)?;

@@ -375,12 +375,15 @@ impl CsrMatrix {
         Ok(CsrMatrix::from_parts(self.shape, parts, true))
     }
 
-    /// The CSR form of the transpose (a new, canonical matrix; SciPy's `A.T.tocsr()`).
+    /// The CSR form of the transpose (a new, canonical matrix, duplicates summed; SciPy's
+    /// `A.T.tocsr()`).
     ///
     /// # Errors
     /// Device errors.
     pub fn transpose(&self) -> Result<CsrMatrix> {
-        let parts = Storage::csr_transpose(&self.args())?;
+        // The transpose of a canonical matrix is canonical (its rows come out in order).
+        let a = self.canonicalize()?;
+        let parts = Storage::csr_transpose(&a.args())?;
         Ok(CsrMatrix::from_parts(
             (self.shape.1, self.shape.0),
             parts,
