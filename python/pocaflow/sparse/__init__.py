@@ -72,11 +72,12 @@ def _shape(shape: Any) -> tuple[int, int]:
 
 
 def _dense(x: Any, device: Any) -> Tensor:
-    """The dense operand of a product as a pocaflow array on ``device``."""
+    """The dense operand of a product as a pocaflow array: itself, or another array-like put
+    on ``device``."""
     from .. import asarray
 
-    if isinstance(x, Tensor) and x.device == device:
-        return x
+    if isinstance(x, Tensor):
+        return x  # on another device, the product raises (never a hidden transfer)
     return asarray(x, device=device)
 
 

@@ -1,8 +1,8 @@
 //! Products of a CSR matrix with dense matrices: `y = op(A) x` ([`spmm`], with its own SpMV
 //! path for one column) and `y = x op(A)` ([`dense_spmm`], through `(x A)^T = A^T x^T`).
 //!
-//! `op(A) = A` runs over row ranges of equal nonzeros, one output row at a time: SpMV keeps
-//! four partial sums per row (rows longer than a thread's share are summed in parallel on their
+//! `op(A) = A` runs over row ranges of equal nonzeros, one output row at a time: SpMV sums
+//! each row in one scalar loop (rows longer than a thread's share are summed in parallel on their
 //! own); SpMM keeps a block of up to 64 output columns in a local array (vector registers)
 //! while it walks the row, reading contiguous rows of `x` (a copy of `x` in C order when its
 //! rows are not contiguous). `op(A) = A^T` scatters each row of `x` into per-thread partial
@@ -108,7 +108,7 @@ fn spmv<T: SparseValue, I: SparseIndex>(
             let (idx, val) = (&a.indices[rg.clone()], &a.data[rg]);
             idx.par_chunks(1 << 13)
                 .zip(val.par_chunks(1 << 13))
-                .map(|(i, v)| dot_best(i, v, xv))
+                .map(|(i, v)| dot(i, v, xv))
                 .reduce(T::zero, T::add)
         })
         .collect();
@@ -119,55 +119,26 @@ fn spmv<T: SparseValue, I: SparseIndex>(
     let bounds = split_by_weight(weight, a.rows, parts);
     write_rows(y, &bounds, |r0, r1, out, ld| {
         let h = huge.partition_point(|&h| h < r0);
-        spmv_rows_best(a, r0, r1, xv, out, ld, &huge[h..], &huge_val[h..]);
+        spmv_rows(a, r0, r1, xv, out, ld, &huge[h..], &huge_val[h..]);
     });
 }
 
-/// The dot product of a row (indices, values) with `x`, four partial sums.
+/// The dot product of a row (indices, values) with `x`: one scalar running sum, as plain
+/// loads (measured on the power-law matrix: a loop the compiler vectorizes into gathers, or
+/// four partial sums, ran 1.5x slower on one thread than this, which streams at memory speed).
 #[inline(always)]
-fn dot<T: SparseValue, I: SparseIndex, const FMA: bool>(idx: &[I], val: &[T], x: &[T]) -> T {
-    let mut acc = [T::zero(); 4];
-    let ic = idx.chunks_exact(4);
-    let vc = val.chunks_exact(4);
-    let (ir, vr) = (ic.remainder(), vc.remainder());
-    for (i4, v4) in ic.zip(vc) {
-        for l in 0..4 {
-            acc[l] = fma::<T, FMA>(v4[l], x[i4[l].to_usize()], acc[l]);
-        }
+fn dot<T: SparseValue, I: SparseIndex>(idx: &[I], val: &[T], x: &[T]) -> T {
+    let mut acc = T::zero();
+    for (&i, &v) in idx.iter().zip(val) {
+        acc = acc.add(v.mul(x[i.to_usize()]));
     }
-    let mut s = acc[0].add(acc[1]).add(acc[2].add(acc[3]));
-    for (&i, &v) in ir.iter().zip(vr) {
-        s = fma::<T, FMA>(v, x[i.to_usize()], s);
-    }
-    s
-}
-
-/// [`dot`] for the best vector ISA the CPU has.
-fn dot_best<T: SparseValue, I: SparseIndex>(idx: &[I], val: &[T], x: &[T]) -> T {
-    if has_fma() {
-        dot::<T, I, true>(idx, val, x)
-    } else {
-        dot::<T, I, false>(idx, val, x)
-    }
-}
-
-/// Whether the CPU has FMA (the `mul_add` of the scalar paths is then one instruction).
-fn has_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        cfg!(target_feature = "fma")
-    }
+    acc
 }
 
 /// Rows `r0..r1` of `y = A x` into `out` (row `r` at `out[(r - r0) * ld]`); the rows in
 /// `huge` (sorted) take their value from `huge_val`.
-#[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn spmv_rows<T: SparseValue, I: SparseIndex, const FMA: bool>(
+fn spmv_rows<T: SparseValue, I: SparseIndex>(
     a: CsrRef<'_, T, I>,
     r0: usize,
     r1: usize,
@@ -185,76 +156,10 @@ fn spmv_rows<T: SparseValue, I: SparseIndex, const FMA: bool>(
             h += 1;
             huge_val[h - 1]
         } else {
-            dot::<T, I, FMA>(&a.indices[s..e], &a.data[s..e], x)
+            dot(&a.indices[s..e], &a.data[s..e], x)
         };
         out[i * ld] = v;
     }
-}
-
-/// [`spmv_rows`] for the best vector ISA the CPU has.
-#[allow(clippy::too_many_arguments)]
-fn spmv_rows_best<T: SparseValue, I: SparseIndex>(
-    a: CsrRef<'_, T, I>,
-    r0: usize,
-    r1: usize,
-    x: &[T],
-    out: &mut [T],
-    ld: usize,
-    huge: &[usize],
-    huge_val: &[T],
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked just above).
-            return unsafe { spmv_rows_avx512(a, r0, r1, x, out, ld, huge, huge_val) };
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-            return unsafe { spmv_rows_avx2(a, r0, r1, x, out, ld, huge, huge_val) };
-        }
-    }
-    spmv_rows::<T, I, false>(a, r0, r1, x, out, ld, huge, huge_val)
-}
-
-/// [`spmv_rows`] compiled for AVX-512.
-///
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn spmv_rows_avx512<T: SparseValue, I: SparseIndex>(
-    a: CsrRef<'_, T, I>,
-    r0: usize,
-    r1: usize,
-    x: &[T],
-    out: &mut [T],
-    ld: usize,
-    huge: &[usize],
-    huge_val: &[T],
-) {
-    spmv_rows::<T, I, true>(a, r0, r1, x, out, ld, huge, huge_val)
-}
-
-/// [`spmv_rows`] compiled for AVX2 and FMA.
-///
-/// # Safety
-/// The CPU must support AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn spmv_rows_avx2<T: SparseValue, I: SparseIndex>(
-    a: CsrRef<'_, T, I>,
-    r0: usize,
-    r1: usize,
-    x: &[T],
-    out: &mut [T],
-    ld: usize,
-    huge: &[usize],
-    huge_val: &[T],
-) {
-    spmv_rows::<T, I, true>(a, r0, r1, x, out, ld, huge, huge_val)
 }
 
 /// `y = A x` for more than one column.

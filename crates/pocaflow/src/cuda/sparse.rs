@@ -895,6 +895,10 @@ fn spmv(
 
 /// `Y = op(A) X` with row-major `X` and `Y` (cuSPARSE's SpMM: CSR algorithm 2, the row-major
 /// one, without a transpose; the default algorithm with one), its workspace kept in `temps`.
+/// Measured on the H200 (power-law n = 200,000, 4M nonzeros, 64 columns): algorithm 2 345 us,
+/// 3 365 us, 1 1336 us, 3 with its preprocessing per call 3385 us; a column-major `X` read in
+/// place through `opB = transpose` 2615 us, against 380 us for the tiled copy into row-major
+/// order and algorithm 2.
 #[allow(clippy::too_many_arguments)]
 fn spmm(
     handle: sp::cusparseHandle_t,
