@@ -69,7 +69,21 @@ def make_scipy(
 ) -> sp.csr_array:
     """A canonical SciPy CSR matrix (sorted, unique columns per row) with the given row
     pattern, values of ``dtype`` and indices of ``index_dtype``."""
-    lengths = row_lengths(rng, m, n, pattern, density)
+    return csr_of_lengths(
+        rng, row_lengths(rng, m, n, pattern, density), n, dtype, index_dtype, dyadic
+    )
+
+
+def csr_of_lengths(
+    rng: np.random.Generator,
+    lengths: np.ndarray,
+    n: int,
+    dtype: str = "float64",
+    index_dtype=np.int32,
+    dyadic: bool = False,
+) -> sp.csr_array:
+    """A canonical SciPy CSR matrix of ``n`` columns with the given nonzeros per row."""
+    m = len(lengths)
     indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(index_dtype)
     cols = [np.sort(rng.choice(n, size=k, replace=False)) for k in lengths]
     indices = (np.concatenate(cols) if cols else np.zeros(0)).astype(index_dtype)
@@ -448,6 +462,31 @@ def test_spmm(xdev, rng, label, m, n, pattern, dtype):
         X = values(rng, n * k, dtype).reshape(n, k)
         for how, xv in dense_layouts(X, xdev):
             assert_product(A @ xv, a, X, dtype, xdev, where=f"X {how}, k={k}")
+
+
+@pytest.mark.parametrize("k", [32, 40, 64, 96, 128, 256])
+@pytest.mark.parametrize("index_dtype", INDEX_DTYPES)
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_spmm_across_chunks(xdev, rng, k, index_dtype, dtype):
+    """Thousands of nonzeros (CUDA's own SpMM gives each warp 256 of them): rows that span
+    several chunks, one that is exactly one chunk, empty rows among them and at the end;
+    column counts that fill vectors of 4, 2 and 1 and partial column tiles; X in every layout
+    and as a column slice of a wider array (rows at an odd offset and stride). Dyadic values:
+    the sums are exact in any order, so the result equals SciPy's."""
+    n = 1200
+    lengths = rng.integers(0, 12, size=900)
+    lengths[rng.random(900) < 0.3] = 0
+    lengths[[3, 4, 400, 401, 402]] = [n, 256, 700, 0, 513]
+    lengths[2] = -(lengths[:2].sum() + n) % 256  # row 4 is one whole chunk
+    lengths[-20:] = 0
+    a = csr_of_lengths(rng, lengths, n, dtype, index_dtype, dyadic=True)
+    A = pf_csr(a, xdev)
+    X = values(rng, n * k, dtype, dyadic=True).reshape(n, k)
+    for how, xv in dense_layouts(X, xdev):
+        assert_product(A @ xv, a, X, dtype, xdev, exact=True, where=f"X {how}")
+    wide = values(rng, n * (k + 1), dtype, dyadic=True).reshape(n, k + 1)
+    xs = pf.asarray(wide, device=xdev)[:, 1:]
+    assert_product(A @ xs, a, wide[:, 1:], dtype, xdev, exact=True, where="X[:, 1:]")
 
 
 @pytest.mark.parametrize("label, m, n, pattern", MATRICES, ids=MATRIX_IDS)

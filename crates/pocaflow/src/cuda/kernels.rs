@@ -17,7 +17,9 @@
 //!   (reduce op, operand dtype), with the scans in the Sum and Prod modules ([`reduce`]), and
 //!   `rowwise` for one (row op, row dtype) ([`rowwise`]: softmax, log-softmax, the
 //!   normalizations and their backward ops), each compiled when first used, in a slot indexed
-//!   by the op's and the dtype's positions.
+//!   by the op's and the dtype's positions;
+//! - `spmm`: pocaflow's CSR times row-major dense product for float32 and float64 data with
+//!   int32 and int64 indices ([`spmm`]).
 //!
 //! Strided views reach the kernels as [`View`]s: dimensions every operand steps through as one
 //! are merged first (`merge_dims`), at most [`MAXD`] remain.
@@ -36,6 +38,7 @@ pub(crate) use elementwise::{Arg, BinaryModule, UnaryModule};
 pub(crate) use loss::LossModule;
 pub(crate) use reduce::{ReduceModule, ReduceShape, MAX_SPLITS, PARTIAL_BYTES};
 pub(crate) use rowwise::{RowModule, RowPtrs};
+pub(crate) use spmm::{SpmmArgs, SpmmPlan};
 
 const COMMON: &str = include_str!("kernels/common.cuh");
 const CONVERT: &str = include_str!("kernels/convert.cuh");
@@ -286,6 +289,8 @@ pub(crate) struct Kernels {
     loss: Vec<OnceLock<Result<LossModule>>>,
     /// `rowwise` of (row op, row dtype), at `op.index() * 13 + dtype`.
     rowwise: Vec<OnceLock<Result<RowModule>>>,
+    /// `spmm`, every instance.
+    spmm: OnceLock<Result<spmm::SpmmModule>>,
 }
 
 fn nvrtc_err(op: &str, e: nr::NvrtcError) -> Error {
@@ -467,6 +472,7 @@ mod elementwise;
 mod loss;
 mod reduce;
 mod rowwise;
+mod spmm;
 
 impl Kernels {
     /// The kernels of a device of compute capability `major.minor` (nothing compiled yet).
@@ -484,6 +490,7 @@ impl Kernels {
             reduce: slots(ReduceOp::ALL.len()),
             loss: slots(1),
             rowwise: slots(RowOp::ALL.len()),
+            spmm: OnceLock::new(),
         }
     }
 

@@ -17,7 +17,11 @@ of ``min(6000, n)`` nonzeros); ``--dtype`` f32 (default) or f64.
 Each is checked first against float64 on a few rows (a window of 256 rows around the first
 heavy row for the dense results; four leading rows and the first heavy row of ``A @ A.T``).
 SciPy runs on one thread (it has no other); on CUDA every library is timed by its own events.
-No bars yet: the first runs set them.
+
+Bars (f32, n = 200,000; the issue's): on CUDA SpMV >= 1.0x torch, SpMM >= 1.0x torch and >= 4x
+CuPy (the F-order row against torch's best time, its C-order one: compare that row's pocaflow
+with the C-order row's torch), SpGEMM >= 1.0x torch and CuPy; on the CPU (two threads) SpMV >=
+2x SciPy, SpMM >= 4x, SpGEMM >= 1.5x.
 """
 
 from __future__ import annotations
@@ -212,6 +216,14 @@ def product_case(ctx: Context, n: int, op: str, dtype: str) -> dict:
         return cycling([lambda a=a, b=b: a @ b for a, b in pairs])
 
     kind = {"SpMV": "SpMV A @ x", "SpMM C": "SpMM A @ X C-order", "SpMM F": "SpMM A @ X F-order"}
+    bars = None
+    if n == FULL_N and dtype == "f32":
+        if ctx.device == "cpu":
+            bars = {"scipy": 2.0 if op == "SpMV" else 4.0}
+        else:
+            bars = {"torch": 1.0} if op == "SpMV" else {"cupy": 4.0}
+            if op == "SpMM C":
+                bars["torch"] = 1.0
     return measure(
         ctx,
         NAME,
@@ -220,6 +232,7 @@ def product_case(ctx: Context, n: int, op: str, dtype: str) -> dict:
         "GFLOP/s",
         quick_or_full(ctx.quick),
         work=2.0 * nnz * cols,
+        bars=bars,
         reference=rows_reference(csr, lo, hi, x),
         tol=TOL[dtype],
         view=lambda y: y[lo:hi],
@@ -258,6 +271,9 @@ def spgemm_case(ctx: Context, n: int, dtype: str) -> dict:
 
         return first_records_nnz
 
+    bars = None
+    if n == FULL_N and dtype == "f32":
+        bars = {"scipy": 1.5} if ctx.device == "cpu" else {"torch": 1.0, "cupy": 1.0}
     quick = ctx.quick
     plan = Plan(repeats=3 if quick else 5, target_s=0.01 if quick else 0.03, warmup=1)
     row = measure(
@@ -267,6 +283,7 @@ def spgemm_case(ctx: Context, n: int, dtype: str) -> dict:
         {name: build for name in ("pocaflow", "scipy", "torch", "cupy")},
         "ms",
         plan,
+        bars=bars,
         reference=spgemm_reference(csr, n, rows),
         tol=TOL[dtype],
         view=lambda c: sparse_rows(c, rows, n),
