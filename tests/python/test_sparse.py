@@ -133,8 +133,12 @@ def pf_dtype(dtype):
 
 def dense_layouts(x: np.ndarray, device) -> list:
     """``(label, operand)``: the dense ``x`` as NumPy C and F order and as pf arrays in C order,
+    every other element of a wider pf array (NaN between: a kernel that reads them shows),
     F order (from NumPy) and F order made by transposing a C-order pf array."""
     out = [("np C", np.ascontiguousarray(x)), ("pf C", pf.asarray(x, device=device))]
+    wide = np.full((*x.shape[:-1], 2 * x.shape[-1]), np.nan, dtype=x.dtype)
+    wide[..., ::2] = x
+    out.append(("pf [..., ::2]", pf.asarray(wide, device=device)[..., ::2]))
     if x.ndim == 2:
         f = np.asfortranarray(x)
         out += [("np F", f), ("pf F", pf.asarray(f, device=device))]

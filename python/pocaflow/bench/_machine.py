@@ -28,18 +28,18 @@ def _git(cwd: Path) -> str | None:
 
 
 def measured_commit() -> str:
-    """The commit of the code under test: ``git rev-parse`` of the source tree (then of the
-    working directory) in a checkout; on the GPU machine, which gets a copy of the tree without
-    git, the commit the bundle was built at (``.gpu/COMMIT``). Git comes first, so that a stale
-    bundle left in a checkout does not name the wrong commit."""
-    found = _git(_SOURCE_ROOT) or _git(Path.cwd())
+    """The commit of the code under test: ``git rev-parse`` of the source tree the package
+    runs from (an editable install in a checkout); for an installed wheel, the commit the
+    bundle was built at (``.gpu/COMMIT`` in the working directory, as on the GPU machine,
+    whose copy of the tree may carry a stale git HEAD); then the working directory's git."""
+    found = _git(_SOURCE_ROOT)
     if found:
         return found
     for root in (Path.cwd(), _SOURCE_ROOT):
         bundled = root / ".gpu" / "COMMIT"
         if bundled.is_file():
             return bundled.read_text().strip()
-    return "unknown"
+    return _git(Path.cwd()) or "unknown"
 
 
 def cpu_info() -> dict:

@@ -549,7 +549,16 @@ pub(super) fn csr_dense(
         let (k, n) = (x_layout.shape()[0], x_layout.shape()[1]);
         let (copy, xo, ld) = row_major(x, x_layout)?;
         let xs = copy.as_ref().unwrap_or(x);
-        if n == 1 {
+        if let Some(scratch) = own_spmm(
+            d.kernels(),
+            plan.transpose,
+            a,
+            (xs, xo, ld),
+            (y, dst.offset(), cols),
+            &stream,
+        )? {
+            temps.extend(scratch);
+        } else if n == 1 {
             let (xv, yv) = (dn_vec(xs, xo, k)?, dn_vec(y, dst.offset(), rows)?);
             spmv(
                 handle,
@@ -562,15 +571,6 @@ pub(super) fn csr_dense(
                 ordinal,
                 &mut temps,
             )?;
-        } else if let Some(scratch) = own_spmm(
-            d.kernels(),
-            plan.transpose,
-            a,
-            (xs, xo, ld),
-            (y, dst.offset(), cols),
-            &stream,
-        )? {
-            temps.extend(scratch);
         } else {
             let xm = dn_mat(xs, xo, k, n, ld)?;
             let ym = dn_mat(y, dst.offset(), rows, cols, cols)?;
@@ -681,89 +681,48 @@ pub(super) fn spgemm(
     let alg = sp::cusparseSpGEMMAlg_t::CUSPARSE_SPGEMM_DEFAULT;
     let (vt, one, zero) = (value_type(dtype), scalars.one(), scalars.zero());
     let mut temps = Vec::new();
-    // Work estimation and compute: each asked for its buffer size first.
-    let mut size1 = 0usize;
-    // SAFETY (this call and the SpGEMM calls below): live handle and descriptors of live
-    // arrays; host scalars of the compute type; buffers of the sizes cuSPARSE asked for;
-    // enqueued on the handle's stream.
-    unsafe {
-        sp::cusparseSpGEMM_workEstimation(
-            handle,
-            nt,
-            nt,
-            one,
-            ma,
-            mb,
-            zero,
-            mc.0,
-            vt,
-            alg,
-            desc.0,
-            &mut size1,
-            std::ptr::null_mut(),
-        )
+    // Work estimation, then compute (one signature): each is asked for its buffer size, then
+    // run with a buffer of that size.
+    type Phase = unsafe fn(
+        sp::cusparseHandle_t,
+        sp::cusparseOperation_t,
+        sp::cusparseOperation_t,
+        *const c_void,
+        sp::cusparseConstSpMatDescr_t,
+        sp::cusparseConstSpMatDescr_t,
+        *const c_void,
+        sp::cusparseSpMatDescr_t,
+        sp::cudaDataType,
+        sp::cusparseSpGEMMAlg_t,
+        sp::cusparseSpGEMMDescr_t,
+        *mut usize,
+        *mut c_void,
+    ) -> sp::cusparseStatus_t;
+    let phases: [(&str, Phase); 2] = [
+        (
+            "cusparseSpGEMM_workEstimation",
+            sp::cusparseSpGEMM_workEstimation,
+        ),
+        ("cusparseSpGEMM_compute", sp::cusparseSpGEMM_compute),
+    ];
+    for (name, phase) in phases {
+        let call = |size: &mut usize, buffer: *mut c_void| {
+            // SAFETY: live handle and descriptors of live arrays; host scalars of the compute
+            // type; `size` a host usize; a null buffer asks for its size, else a buffer of
+            // that size; enqueued on the handle's stream.
+            unsafe {
+                phase(
+                    handle, nt, nt, one, ma, mb, zero, mc.0, vt, alg, desc.0, size, buffer,
+                )
+            }
+            .check(name)
+        };
+        let mut size = 0usize;
+        call(&mut size, std::ptr::null_mut())?;
+        let buf = workspace(ordinal, size)?;
+        call(&mut size, buf.at(0) as *mut c_void)?;
+        temps.push(buf);
     }
-    .check("cusparseSpGEMM_workEstimation")?;
-    let buf1 = workspace(ordinal, size1)?;
-    // SAFETY: as above.
-    unsafe {
-        sp::cusparseSpGEMM_workEstimation(
-            handle,
-            nt,
-            nt,
-            one,
-            ma,
-            mb,
-            zero,
-            mc.0,
-            vt,
-            alg,
-            desc.0,
-            &mut size1,
-            buf1.at(0) as *mut c_void,
-        )
-    }
-    .check("cusparseSpGEMM_workEstimation")?;
-    let mut size2 = 0usize;
-    // SAFETY: as above.
-    unsafe {
-        sp::cusparseSpGEMM_compute(
-            handle,
-            nt,
-            nt,
-            one,
-            ma,
-            mb,
-            zero,
-            mc.0,
-            vt,
-            alg,
-            desc.0,
-            &mut size2,
-            std::ptr::null_mut(),
-        )
-    }
-    .check("cusparseSpGEMM_compute")?;
-    let buf2 = workspace(ordinal, size2)?;
-    // SAFETY: as above.
-    unsafe {
-        sp::cusparseSpGEMM_compute(
-            handle,
-            nt,
-            nt,
-            one,
-            ma,
-            mb,
-            zero,
-            mc.0,
-            vt,
-            alg,
-            desc.0,
-            &mut size2,
-            buf2.at(0) as *mut c_void,
-        )
-    }
-    .check("cusparseSpGEMM_compute")?;
     let (mut r, mut c, mut nnz) = (0i64, 0i64, 0i64);
     // SAFETY: a live descriptor; three host integers.
     unsafe { sp::cusparseSpMatGetSize(mc.0, &mut r, &mut c, &mut nnz) }
@@ -786,10 +745,9 @@ pub(super) fn spgemm(
         )
     }
     .check("cusparseCsrSetPointers")?;
-    // SAFETY: as for compute.
+    // SAFETY: as for the phases above.
     unsafe { sp::cusparseSpGEMM_copy(handle, nt, nt, one, ma, mb, zero, mc.0, vt, alg, desc.0) }
         .check("cusparseSpGEMM_copy")?;
-    temps.extend([buf1, buf2]);
     for s in [a.indptr, a.indices, a.data, b.indptr, b.indices, b.data] {
         s.record_use(&stream);
     }
@@ -849,11 +807,17 @@ fn own_spmm(
 }
 
 /// `x[l]` (2-D) as a row-major matrix: a row-major copy unless its rows are already dense
-/// (`None`), the offset of element `(0, 0)` in the buffer used and its leading dimension.
+/// (`None`), the offset of element `(0, 0)` in the buffer used and its leading dimension. A
+/// single column (read as a dense vector) is copied unless its elements are adjacent.
 fn row_major(x: &CudaStorage, l: &Layout) -> Result<(Option<CudaStorage>, usize, usize)> {
     let (k, n) = (l.shape()[0], l.shape()[1]);
     let (rs, cs) = (l.strides()[0], l.strides()[1]);
-    if (cs == 1 || n == 1) && (k == 1 || rs > 0 && rs as usize >= n) {
+    let dense_rows = if n == 1 {
+        k == 1 || rs == 1
+    } else {
+        cs == 1 && (k == 1 || rs > 0 && rs as usize >= n)
+    };
+    if dense_rows {
         let ld = if k == 1 { n } else { rs as usize };
         return Ok((None, l.offset(), ld));
     }

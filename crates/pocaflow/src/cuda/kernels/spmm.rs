@@ -21,11 +21,12 @@ fn widths(value: DType) -> &'static [usize] {
     }
 }
 
-/// The kernels: `main` per (value dtype, index dtype, vector width), `fix` per (value dtype,
-/// vector width).
+/// The kernels: `main` per (value dtype, index dtype, vector width), `spmv` per (value
+/// dtype, index dtype), `fix` per (value dtype, vector width).
 #[derive(Debug)]
 pub(crate) struct SpmmModule {
     main: Vec<((DType, DType, usize), Function)>,
+    spmv: Vec<((DType, DType), Function)>,
     fix: Vec<((DType, usize), Function)>,
 }
 
@@ -49,7 +50,7 @@ impl SpmmPlan {
     /// 194 / 242, 196 / 249, 200 / 279, 248 / 350, 470 / 530, 990 / 1036; float64 with 64
     /// columns 478 / 536; but 63 columns (vectors of one element, two column tiles) 437 /
     /// 421. So: this kernel for 8 to 32 columns, and beyond 32 where vectors of 2 or 4
-    /// elements fit. Chunks of 256 nonzeros where a lane gathers at most 8 bytes per entry
+    /// elements fit; and this SpMV kernel for one column (see `spmv_k`). Chunks of 256 nonzeros where a lane gathers at most 8 bytes per entry
     /// (of 64, 128, 256, 512 and 1024, 256 was fastest at 8 to 64 float32 columns), of 128
     /// for 16-byte vectors (fastest at 128 float32 and 64 float64 columns).
     pub(crate) fn new(
@@ -71,7 +72,7 @@ impl SpmmPlan {
                     && y.is_multiple_of(bytes)
             })
             .unwrap_or(1);
-        let own = (8..=32).contains(&ncols) || (ncols > 32 && width > 1);
+        let own = ncols == 1 || (8..=32).contains(&ncols) || (ncols > 32 && width > 1);
         let chunk = if width * esize > 8 { 128 } else { 256 };
         own.then(|| SpmmPlan {
             width,
@@ -109,11 +110,14 @@ impl Kernels {
         self.spmm
             .get_or_init(|| {
                 let m = load_module("spmm", &format!("{COMMON}{SPMM}"), &self.options(&[]))?;
-                let mut main = Vec::new();
-                let mut fix = Vec::new();
+                let (mut main, mut spmv, mut fix) = (Vec::new(), Vec::new(), Vec::new());
                 for value in [DType::F32, DType::F64] {
+                    let vn = value.short_name();
+                    for index in [DType::I32, DType::I64] {
+                        let name = format!("spmv_{vn}_{}", index.short_name());
+                        spmv.push(((value, index), function(m, &name)?));
+                    }
                     for &v in widths(value) {
-                        let vn = value.short_name();
                         fix.push(((value, v), function(m, &format!("spmm_fix_{vn}_{v}"))?));
                         for index in [DType::I32, DType::I64] {
                             let name = format!("spmm_{vn}_{}_{v}", index.short_name());
@@ -121,22 +125,16 @@ impl Kernels {
                         }
                     }
                 }
-                Ok(SpmmModule { main, fix })
+                Ok(SpmmModule { main, spmv, fix })
             })
             .as_ref()
             .map_err(Clone::clone)
     }
 
-    /// Enqueues `y = A x` (see `spmm.cu`) as `plan` says.
+    /// Enqueues `y = A x` (see `spmm.cu`) as `plan` says: the SpMV kernel for one column.
     pub(crate) fn spmm(&self, stream: &StreamInner, plan: &SpmmPlan, a: &SpmmArgs) -> Result<()> {
         let m = self.spmm_module()?;
         let v = plan.width;
-        let main = m
-            .main
-            .iter()
-            .find(|(k, _)| *k == (a.value, a.index, v))
-            .map(|(_, f)| *f)
-            .expect("an instance per value, index and width");
         let fix = m
             .fix
             .iter()
@@ -158,14 +156,36 @@ impl Kernels {
         );
         let (mut chunk, mut nchunks, mut cont, mut part) =
             (plan.chunk as i64, chunks as i64, a.cont, a.part);
-        let mut p = params!(
-            indptr, indices, data, x, ldx, y, ldy, rows, ncols, nnz, chunk, nchunks, cont, part
-        );
-        // SAFETY: A's arrays hold rows + 1 and nnz valid, checked entries (every index below
-        // x's row count); x and y hold their rows at the leading dimensions given, aligned to
-        // the vector width chosen; `cont` and `part` hold `chunks` and `chunks * ncols`
-        // elements; all live and stream-ordered; the parameters match `spmm_<instance>`.
-        unsafe { launch(main, grid, (SPMM_THREADS, 1, 1), stream, &mut p, "spmm")? };
+        if a.ncols == 1 {
+            let f = m
+                .spmv
+                .iter()
+                .find(|(k, _)| *k == (a.value, a.index))
+                .map(|(_, f)| *f)
+                .expect("an instance per value and index");
+            let mut p = params!(indptr, indices, data, x, y, rows, nnz, chunk, nchunks, cont, part);
+            // SAFETY: A's arrays hold rows + 1 and nnz valid, checked entries (every index
+            // below x's length); x and y are dense vectors of A's column and row counts;
+            // `cont` and `part` hold `chunks` elements; all live and stream-ordered; the
+            // parameters match `spmv_<instance>`.
+            unsafe { launch(f, grid, (SPMM_THREADS, 1, 1), stream, &mut p, "spmv")? };
+        } else {
+            let f = m
+                .main
+                .iter()
+                .find(|(k, _)| *k == (a.value, a.index, v))
+                .map(|(_, f)| *f)
+                .expect("an instance per value, index and width");
+            let mut p = params!(
+                indptr, indices, data, x, ldx, y, ldy, rows, ncols, nnz, chunk, nchunks, cont, part
+            );
+            // SAFETY: A's arrays hold rows + 1 and nnz valid, checked entries (every index
+            // below x's row count); x and y hold their rows at the leading dimensions given,
+            // aligned to the vector width chosen; `cont` and `part` hold `chunks` and
+            // `chunks * ncols` elements; all live and stream-ordered; the parameters match
+            // `spmm_<instance>`.
+            unsafe { launch(f, grid, (SPMM_THREADS, 1, 1), stream, &mut p, "spmm")? };
+        }
         let mut p = params!(cont, part, y, ldy, ncols, nchunks);
         // SAFETY: as above; the parameters match `spmm_fix_<instance>`.
         unsafe { launch(fix, grid, (SPMM_THREADS, 1, 1), stream, &mut p, "spmm_fix") }
