@@ -13,12 +13,15 @@ multiples of 1/4) are exact in any summation order and are compared for equality
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 import pocaflow as pf
 from helpers import np_dtype
+from pocaflow.bench.suites.sparse import power_law_csr
 
 FLOATS = ["float32", "float64"]
 #: Relative error allowed against the largest |A| @ |X| of the row (float32 sums of up to a few
@@ -471,12 +474,12 @@ def test_spmm(xdev, rng, label, m, n, pattern, dtype):
 @pytest.mark.parametrize("k", [32, 40, 64, 96, 128, 256])
 @pytest.mark.parametrize("index_dtype", INDEX_DTYPES)
 @pytest.mark.parametrize("dtype", FLOATS)
-def test_spmm_across_chunks(xdev, rng, k, index_dtype, dtype):
-    """Thousands of nonzeros (CUDA's own SpMM gives each warp 256 of them): rows that span
-    several chunks, one that is exactly one chunk, empty rows among them and at the end;
-    column counts that fill vectors of 4, 2 and 1 and partial column tiles; X in every layout
-    and as a column slice of a wider array (rows at an odd offset and stride). Dyadic values:
-    the sums are exact in any order, so the result equals SciPy's."""
+def test_spmm_long_rows_and_column_counts(xdev, rng, k, index_dtype, dtype):
+    """Thousands of nonzeros: rows of up to the full width among short ones, one of 256
+    entries starting at a multiple of 256, empty rows among them and at the end; column counts
+    that fill vectors of 4, 2 and 1 and partial column tiles; X in every layout and as a column
+    slice of a wider array (rows at an odd offset and stride). Dyadic values: the sums are exact
+    in any order, so the result equals SciPy's."""
     n = 1200
     lengths = rng.integers(0, 12, size=900)
     lengths[rng.random(900) < 0.3] = 0
@@ -491,6 +494,34 @@ def test_spmm_across_chunks(xdev, rng, k, index_dtype, dtype):
     wide = values(rng, n * (k + 1), dtype, dyadic=True).reshape(n, k + 1)
     xs = pf.asarray(wide, device=xdev)[:, 1:]
     assert_product(A @ xs, a, wide[:, 1:], dtype, xdev, exact=True, where="X[:, 1:]")
+
+
+@functools.lru_cache(maxsize=1)
+def large_power_law() -> sp.csr_array:
+    """The benchmark's power-law generator at n = 60,000 (60 rows of 6000 nonzeros, the rest 0
+    to 28: about 1.2M nonzeros), with dyadic values."""
+    _, indices, indptr = power_law_csr(60_000, seed=3)
+    data = values(np.random.default_rng(4), int(indptr[-1]), "float64", dyadic=True)
+    return sp.csr_array((data, indices, indptr), shape=(60_000, 60_000))
+
+
+@pytest.mark.parametrize("k", [8, 64, 96, 128])
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_spmm_large_matrix(xdev, rng, k, dtype):
+    """Over a million nonzeros with heavy rows (where CUDA runs its own SpMM kernel rather than
+    cuSPARSE's): X in C order, F order and as a column slice; exact with dyadic values."""
+    a = large_power_law().astype(dtype)
+    A = pf_csr(a, xdev)
+    n = a.shape[1]
+    X = values(rng, n * k, dtype, dyadic=True).reshape(n, k)
+    wide = values(rng, n * (k + 2), dtype, dyadic=True).reshape(n, k + 2)
+    layouts = [
+        ("pf C", pf.asarray(X, device=xdev), X),
+        ("np F", np.asfortranarray(X), X),
+        ("pf [:, 2:]", pf.asarray(wide, device=xdev)[:, 2:], wide[:, 2:]),
+    ]
+    for how, xv, ref in layouts:
+        assert_product(A @ xv, a, ref, dtype, xdev, exact=True, where=f"X {how}")
 
 
 @pytest.mark.parametrize("label, m, n, pattern", MATRICES, ids=MATRIX_IDS)

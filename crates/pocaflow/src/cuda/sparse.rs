@@ -549,16 +549,7 @@ pub(super) fn csr_dense(
         let (k, n) = (x_layout.shape()[0], x_layout.shape()[1]);
         let (copy, xo, ld) = row_major(x, x_layout)?;
         let xs = copy.as_ref().unwrap_or(x);
-        if let Some(scratch) = own_spmm(
-            d.kernels(),
-            plan.transpose,
-            a,
-            (xs, xo, ld),
-            (y, dst.offset(), cols),
-            &stream,
-        )? {
-            temps.extend(scratch);
-        } else if n == 1 {
+        if n == 1 {
             let (xv, yv) = (dn_vec(xs, xo, k)?, dn_vec(y, dst.offset(), rows)?);
             spmv(
                 handle,
@@ -571,6 +562,15 @@ pub(super) fn csr_dense(
                 ordinal,
                 &mut temps,
             )?;
+        } else if let Some(scratch) = own_spmm(
+            d.kernels(),
+            plan.transpose,
+            a,
+            (xs, xo, ld),
+            (y, dst.offset(), cols),
+            &stream,
+        )? {
+            temps.extend(scratch);
         } else {
             let xm = dn_mat(xs, xo, k, n, ld)?;
             let ym = dn_mat(y, dst.offset(), rows, cols, cols)?;
@@ -775,7 +775,16 @@ fn own_spmm(
 ) -> Result<Option<[CudaStorage; 2]>> {
     let nnz = a.indices.len();
     let plan = (!transpose)
-        .then(|| SpmmPlan::new(y.dtype(), nnz, cols, (x.at(xo), ldx), (y.at(yo), cols)))
+        .then(|| {
+            SpmmPlan::new(
+                y.dtype(),
+                a.rows,
+                nnz,
+                cols,
+                (x.at(xo), ldx),
+                (y.at(yo), cols),
+            )
+        })
         .flatten();
     let Some(plan) = plan else {
         return Ok(None);

@@ -130,71 +130,6 @@ __device__ void spmm_k(const I* indptr, const I* indices, const T* data, const T
     }
 }
 
-// y = A x for one column (SpMV), balanced by nonzeros as above: a warp takes a chunk and walks
-// it 32 entries at a time, one entry per lane. Each lane finds its entry's row by binary
-// search over the chunk's rows, multiplies, and a segmented scan over the lanes (the rows are
-// sorted, so equal rows are neighbours) leaves each row's sum over the group in its last lane;
-// a row that runs on past the group is carried to the next one. A row's total then goes to
-// y when the chunk owns the row (its first entry is in the chunk), else to `part[chunk]` (the
-// row the chunk continues, at most one); `spmm_fix_*` with one column finishes those rows.
-// Empty rows owned by the chunk get 0.
-template <typename T, typename I>
-__device__ void spmv_k(const I* indptr, const I* indices, const T* data, const T* x, T* y,
-                       i64 rows, i64 nnz, i64 chunk, i64 chunks, i64* cont, T* part) {
-    const int lane = threadIdx.x & 31;
-    const i64 c = ((i64)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
-    if (c >= chunks) return;
-    const bool last = c == chunks - 1;
-    const i64 lo = c * chunk, hi = last ? nnz : lo + chunk;
-    // Owned rows [begin, end); the row before `begin` is continued when it reaches past lo.
-    const i64 begin = warp_lower_bound(indptr, rows + 1, lo, lane);
-    const i64 end = last ? rows : warp_lower_bound(indptr, rows + 1, hi, lane);
-    const bool continues = begin > 0 && (i64)indptr[begin] > lo;
-    const i64 first = continues ? begin - 1 : begin;
-    if (lane == 0) cont[c] = continues ? begin - 1 : -1;
-    for (i64 r = begin + lane; r < end; r += 32) {
-        if (indptr[r] == indptr[r + 1]) y[r] = (T)0;
-    }
-    i64 carry_row = -1;
-    T carry = (T)0;
-    for (i64 base = lo; base < hi; base += 32) {
-        const i64 e = base + lane;
-        const bool in = e < hi;
-        T v = (T)0;
-        i64 row = -1 - lane;  // distinct from every row and every other lane
-        if (in) {
-            v = __ldcs(data + e) * __ldg(x + (i64)__ldcs(indices + e));
-            // The last row in [first, end) starting at or before e.
-            i64 a = first, b = end;  // indptr[a] <= e < indptr[b]
-            while (b - a > 1) {
-                const i64 mid = (a + b) >> 1;
-                if ((i64)__ldg(indptr + mid) <= e) a = mid; else b = mid;
-            }
-            row = a;
-        }
-        #pragma unroll
-        for (int o = 1; o < 32; o <<= 1) {
-            const T up = __shfl_up_sync(0xffffffffu, v, o);
-            const i64 up_row = __shfl_up_sync(0xffffffffu, row, o);
-            if (lane >= o && up_row == row) v += up;
-        }
-        const i64 next_row = __shfl_down_sync(0xffffffffu, row, 1);
-        if (row == carry_row) v += carry;
-        const bool tail = in && (lane == 31 || next_row != row);
-        // The group's last lane: its row goes on into the next group unless it ends here.
-        const bool open = tail && lane == 31 && e + 1 < hi && (i64)__ldg(indptr + row + 1) > e + 1;
-        if (tail && !open) {
-            if (row < begin) part[c] = v; else y[row] = v;
-        }
-        const int src = (int)min((i64)31, hi - 1 - base);
-        const T sv = __shfl_sync(0xffffffffu, v, src);
-        const i64 srow = __shfl_sync(0xffffffffu, row, src);
-        const bool sopen = __shfl_sync(0xffffffffu, (int)open, src) != 0;
-        carry_row = sopen ? srow : -1;
-        carry = sopen ? sv : (T)0;
-    }
-}
-
 // Adds the continuing chunks' partial sums into Y: the first chunk of each run of chunks
 // continuing one row sums the run, in order.
 template <typename T, int V>
@@ -234,13 +169,6 @@ SPMM(f64_i32_1, double, i32, 1)
 SPMM(f64_i32_2, double, i32, 2)
 SPMM(f64_i64_1, double, i64, 1)
 SPMM(f64_i64_2, double, i64, 2)
-#define SPMV(NAME, T, I) \
-extern "C" __global__ void __launch_bounds__(256) spmv_##NAME(const I* indptr, const I* indices, const T* data, const T* x, T* y, i64 rows, i64 nnz, i64 chunk, i64 chunks, i64* cont, T* part) { spmv_k<T, I>(indptr, indices, data, x, y, rows, nnz, chunk, chunks, cont, part); }
-
-SPMV(f32_i32, float, i32)
-SPMV(f32_i64, float, i64)
-SPMV(f64_i32, double, i32)
-SPMV(f64_i64, double, i64)
 SPMM_FIX(f32_1, float, 1)
 SPMM_FIX(f32_2, float, 2)
 SPMM_FIX(f32_4, float, 4)

@@ -12,6 +12,14 @@ const SPMM: &str = include_str!("spmm.cu");
 /// Threads per block (8 warps, one (chunk, column tile) each).
 const SPMM_THREADS: u32 = 256;
 
+/// Fewest nonzeros for which the kernel runs (fewer leave most of the GPU idle; see
+/// [`SpmmPlan::new`]).
+const OWN_MIN_NNZ: usize = 1 << 20;
+
+/// Fewest nonzeros per row, on average, for which the kernel runs (a warp walks its rows one
+/// after another).
+const OWN_MIN_ROW: usize = 8;
+
 /// The vector widths of each value dtype's instances, widest first.
 fn widths(value: DType) -> &'static [usize] {
     if value == DType::F64 {
@@ -21,12 +29,11 @@ fn widths(value: DType) -> &'static [usize] {
     }
 }
 
-/// The kernels: `main` per (value dtype, index dtype, vector width), `spmv` per (value
-/// dtype, index dtype), `fix` per (value dtype, vector width).
+/// The kernels: `main` per (value dtype, index dtype, vector width), `fix` per (value dtype,
+/// vector width).
 #[derive(Debug)]
 pub(crate) struct SpmmModule {
     main: Vec<((DType, DType, usize), Function)>,
-    spmv: Vec<((DType, DType), Function)>,
     fix: Vec<((DType, usize), Function)>,
 }
 
@@ -41,20 +48,25 @@ pub(crate) struct SpmmPlan {
 }
 
 impl SpmmPlan {
-    /// The plan for `y = A x` with `nnz` nonzeros, `x` and `y` of `ncols` columns at device
-    /// addresses `x` and `y` with leading dimensions `ldx` and `ldy`, values of `value`; `None`
-    /// where cuSPARSE's algorithm 2 is the faster choice.
+    /// The plan for `y = A x` with `rows` rows and `nnz` nonzeros, `x` and `y` of `ncols`
+    /// columns at device addresses `x` and `y` with leading dimensions `ldx` and `ldy`, values
+    /// of `value`; `None` where cuSPARSE's algorithm 2 is the faster choice.
     ///
     /// Chosen by H200 measurements (power-law n = 200,000, 4M nonzeros; us per call, this
     /// kernel against cuSPARSE's algorithm 2): float32 with 8, 16, 32, 64, 128 and 256 columns
     /// 194 / 242, 196 / 249, 200 / 279, 248 / 350, 470 / 530, 990 / 1036; float64 with 64
     /// columns 478 / 536; but 63 columns (vectors of one element, two column tiles) 437 /
     /// 421. So: this kernel for 8 to 32 columns, and beyond 32 where vectors of 2 or 4
-    /// elements fit; and this SpMV kernel for one column (see `spmv_k`). Chunks of 256 nonzeros where a lane gathers at most 8 bytes per entry
+    /// elements fit. Chunks of 256 nonzeros where a lane gathers at most 8 bytes per entry
     /// (of 64, 128, 256, 512 and 1024, 256 was fastest at 8 to 64 float32 columns), of 128
-    /// for 16-byte vectors (fastest at 128 float32 and 64 float64 columns).
+    /// for 16-byte vectors (fastest at 128 float32 and 64 float64 columns). Other matrices
+    /// at 64 columns, float32 / float64: uniform 1M x 10 per row 845 / 1192 and 1490 / 1804
+    /// (torch, i.e. cuSPARSE), 100K x 50 per row 217 / 317 and 413 / 476; but 20K x 2 per row
+    /// (40K nonzeros: 157 warps, each walking 128 rows) 133 / 38 and 81 / 34. So only for at
+    /// least [`OWN_MIN_NNZ`] nonzeros and [`OWN_MIN_ROW`] per row on average.
     pub(crate) fn new(
         value: DType,
+        rows: usize,
         nnz: usize,
         ncols: usize,
         (x, ldx): (u64, usize),
@@ -72,7 +84,9 @@ impl SpmmPlan {
                     && y.is_multiple_of(bytes)
             })
             .unwrap_or(1);
-        let own = ncols == 1 || (8..=32).contains(&ncols) || (ncols > 32 && width > 1);
+        let own = ((8..=32).contains(&ncols) || (ncols > 32 && width > 1))
+            && nnz >= OWN_MIN_NNZ
+            && nnz >= OWN_MIN_ROW * rows;
         let chunk = if width * esize > 8 { 128 } else { 256 };
         own.then(|| SpmmPlan {
             width,
@@ -110,14 +124,11 @@ impl Kernels {
         self.spmm
             .get_or_init(|| {
                 let m = load_module("spmm", &format!("{COMMON}{SPMM}"), &self.options(&[]))?;
-                let (mut main, mut spmv, mut fix) = (Vec::new(), Vec::new(), Vec::new());
+                let mut main = Vec::new();
+                let mut fix = Vec::new();
                 for value in [DType::F32, DType::F64] {
-                    let vn = value.short_name();
-                    for index in [DType::I32, DType::I64] {
-                        let name = format!("spmv_{vn}_{}", index.short_name());
-                        spmv.push(((value, index), function(m, &name)?));
-                    }
                     for &v in widths(value) {
+                        let vn = value.short_name();
                         fix.push(((value, v), function(m, &format!("spmm_fix_{vn}_{v}"))?));
                         for index in [DType::I32, DType::I64] {
                             let name = format!("spmm_{vn}_{}_{v}", index.short_name());
@@ -125,16 +136,22 @@ impl Kernels {
                         }
                     }
                 }
-                Ok(SpmmModule { main, spmv, fix })
+                Ok(SpmmModule { main, fix })
             })
             .as_ref()
             .map_err(Clone::clone)
     }
 
-    /// Enqueues `y = A x` (see `spmm.cu`) as `plan` says: the SpMV kernel for one column.
+    /// Enqueues `y = A x` (see `spmm.cu`) as `plan` says.
     pub(crate) fn spmm(&self, stream: &StreamInner, plan: &SpmmPlan, a: &SpmmArgs) -> Result<()> {
         let m = self.spmm_module()?;
         let v = plan.width;
+        let main = m
+            .main
+            .iter()
+            .find(|(k, _)| *k == (a.value, a.index, v))
+            .map(|(_, f)| *f)
+            .expect("an instance per value, index and width");
         let fix = m
             .fix
             .iter()
@@ -156,36 +173,14 @@ impl Kernels {
         );
         let (mut chunk, mut nchunks, mut cont, mut part) =
             (plan.chunk as i64, chunks as i64, a.cont, a.part);
-        if a.ncols == 1 {
-            let f = m
-                .spmv
-                .iter()
-                .find(|(k, _)| *k == (a.value, a.index))
-                .map(|(_, f)| *f)
-                .expect("an instance per value and index");
-            let mut p = params!(indptr, indices, data, x, y, rows, nnz, chunk, nchunks, cont, part);
-            // SAFETY: A's arrays hold rows + 1 and nnz valid, checked entries (every index
-            // below x's length); x and y are dense vectors of A's column and row counts;
-            // `cont` and `part` hold `chunks` elements; all live and stream-ordered; the
-            // parameters match `spmv_<instance>`.
-            unsafe { launch(f, grid, (SPMM_THREADS, 1, 1), stream, &mut p, "spmv")? };
-        } else {
-            let f = m
-                .main
-                .iter()
-                .find(|(k, _)| *k == (a.value, a.index, v))
-                .map(|(_, f)| *f)
-                .expect("an instance per value, index and width");
-            let mut p = params!(
-                indptr, indices, data, x, ldx, y, ldy, rows, ncols, nnz, chunk, nchunks, cont, part
-            );
-            // SAFETY: A's arrays hold rows + 1 and nnz valid, checked entries (every index
-            // below x's row count); x and y hold their rows at the leading dimensions given,
-            // aligned to the vector width chosen; `cont` and `part` hold `chunks` and
-            // `chunks * ncols` elements; all live and stream-ordered; the parameters match
-            // `spmm_<instance>`.
-            unsafe { launch(f, grid, (SPMM_THREADS, 1, 1), stream, &mut p, "spmm")? };
-        }
+        let mut p = params!(
+            indptr, indices, data, x, ldx, y, ldy, rows, ncols, nnz, chunk, nchunks, cont, part
+        );
+        // SAFETY: A's arrays hold rows + 1 and nnz valid, checked entries (every index below
+        // x's row count); x and y hold their rows at the leading dimensions given, aligned to
+        // the vector width chosen; `cont` and `part` hold `chunks` and `chunks * ncols`
+        // elements; all live and stream-ordered; the parameters match `spmm_<instance>`.
+        unsafe { launch(main, grid, (SPMM_THREADS, 1, 1), stream, &mut p, "spmm")? };
         let mut p = params!(cont, part, y, ldy, ncols, nchunks);
         // SAFETY: as above; the parameters match `spmm_fix_<instance>`.
         unsafe { launch(fix, grid, (SPMM_THREADS, 1, 1), stream, &mut p, "spmm_fix") }
