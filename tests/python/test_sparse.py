@@ -639,6 +639,32 @@ def test_sparse_times_sparse(xdev, rng, dtype):
             assert (want[~structure] == 0).all()
 
 
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_sparse_product_drops_cancelled_zeros(xdev, rng, dtype):
+    """Entries that cancel to zero are not stored, as in SciPy's product: the same arrays as
+    SciPy's result, exactly (dyadic values), including a product with no entries left."""
+    a = make_scipy(rng, 40, 30, "uniform", dtype, dyadic=True, density=0.3)
+    b = make_scipy(rng, 30, 25, "uniform", dtype, dyadic=True, density=0.3)
+    # Row 0 of A times B cancels wherever both copies of B's row 3 meet: put -b[3] in row 4.
+    b = b.tolil()
+    b[4, :] = -b[3, :].toarray()
+    b = sp.csr_array(b)
+    a = a.tolil()
+    a[0, :] = 0
+    a[0, 3] = a[0, 4] = 1
+    a = sp.csr_array(a)
+    want = a @ b
+    want.sort_indices()  # SciPy leaves a product's rows unsorted
+    assert want.nnz < (abs(a) @ abs(b)).nnz  # the case has cancellations
+    got = (pf_csr(a, xdev) @ pf_csr(b, xdev)).to_scipy()
+    assert_sparse_equal(got, want.astype(dtype))
+    one = sp.csr_array(np.array([[1.0, 1.0]], dtype=dtype))
+    minus = sp.csr_array(np.array([[1.0], [-1.0]], dtype=dtype))
+    empty = pf_csr(one, xdev) @ pf_csr(minus, xdev)
+    assert empty.nnz == 0 and empty.shape == (1, 1)
+    assert_sparse_equal(empty.to_scipy(), one @ minus)
+
+
 def test_spgemm_with_int64_indices(xdev, rng):
     a = make_scipy(rng, 40, 30, "power_law", "float64", np.int64, dyadic=True)
     b = make_scipy(rng, 30, 20, "uniform", "float64", np.int64, dyadic=True)

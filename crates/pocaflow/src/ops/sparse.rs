@@ -7,13 +7,16 @@
 //! `indices` (`nnz`) of one index dtype, `int32` whenever the shape and `nnz` fit in it (as
 //! SciPy chooses) and `int64` otherwise, and `data` (`nnz`) of `float32` or `float64`.
 
+use super::elementwise::{binary, Value};
+use super::index::IndexItem;
+use super::reduce::{count_nonzero, cumulative};
 use crate::backend::CsrArgs;
 pub use crate::csr::index_dtype;
 use crate::device::Device;
-use crate::dtype::{DType, Kind};
+use crate::dtype::{DType, Kind, Scalar};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
-use crate::plan::SparseDensePlan;
+use crate::plan::{BinaryOp, ScanOp, SparseDensePlan};
 use crate::random::philox;
 use crate::storage::Storage;
 use crate::tensor::Tensor;
@@ -492,8 +495,8 @@ impl CsrMatrix {
     }
 
     /// The sparse product `A B` (SpGEMM by Gustavson's algorithm on the CPU, cuSPARSE on CUDA),
-    /// canonical, in the promoted value dtype and the wider index dtype; explicit zeros from
-    /// cancellation are kept, as SciPy keeps them.
+    /// canonical, in the promoted value dtype and the wider index dtype; the zeros that
+    /// cancellation leaves are dropped, as SciPy drops them (cuSPARSE and torch keep them).
     ///
     /// # Errors
     /// [`Error::Shape`] if `A`'s columns differ from `B`'s rows; [`Error::Device`] for
@@ -515,7 +518,31 @@ impl CsrMatrix {
         let a = self.with_dtypes(dtype, index)?;
         let b = b.with_dtypes(dtype, index)?;
         let parts = Storage::spgemm(&a.args(), &b.args())?;
-        Ok(CsrMatrix::from_parts((a.shape.0, b.shape.1), parts, true))
+        CsrMatrix::from_parts((a.shape.0, b.shape.1), parts, true).without_zeros()
+    }
+
+    /// The matrix without its stored zeros: itself when it has none (a count, read back).
+    fn without_zeros(self) -> Result<CsrMatrix> {
+        let kept = count_nonzero(&self.data, None, false)?.scalar_value()?;
+        if kept.as_f64() as usize == self.nnz() {
+            return Ok(self);
+        }
+        let keep = binary(
+            BinaryOp::NotEqual,
+            Value::Tensor(&self.data),
+            Value::Scalar(Scalar::Int(0)),
+            None,
+        )?;
+        // Entries kept before each position; the new row pointers are its values at the old.
+        let before = cumulative(ScanOp::Sum, &keep, None, Some(self.indptr.dtype()), true)?;
+        let mask = [IndexItem::Array(keep)];
+        Ok(CsrMatrix {
+            shape: self.shape,
+            indptr: before.take(&self.indptr, 0)?,
+            indices: self.indices.index(&mask)?,
+            data: self.data.index(&mask)?,
+            canonical: self.canonical,
+        })
     }
 
     /// The matrix with values of `dtype` and indices of `index`.
