@@ -1,10 +1,10 @@
 //! `pf.nn.linear` and `pf.nn.linear_backward`: the native halves (`nn_linear`,
 //! `nn_linear_backward`) of `python/pocaflow/nn/_linear.py`.
 
-use crate::errors::IntoPyResult;
+use crate::math::run;
 use crate::tensor::PyTensor;
 use pocaflow::nn::Activation;
-use pocaflow::{Device, Tensor};
+use pocaflow::Tensor;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
@@ -25,16 +25,6 @@ fn activation(name: Option<&str>) -> PyResult<Option<Activation>> {
     })
 }
 
-/// Runs `f` with the GIL released on the CPU (on a GPU the call only enqueues work, and
-/// releasing the GIL would cost more than it frees).
-fn run<T: Send>(py: Python<'_>, device: Device, f: impl FnOnce() -> T + Send) -> T {
-    if device == Device::Cpu {
-        py.detach(f)
-    } else {
-        f()
-    }
-}
-
 /// `act(x @ weight.T + bias)` as one matmul with a fused epilogue; see `pf.nn.linear`.
 #[pyfunction]
 #[pyo3(signature = (x, weight, bias = None, activation = None))]
@@ -50,8 +40,7 @@ pub fn nn_linear(
     let b = bias.map(|b| b.inner.clone());
     let y = run(py, x.device(), || {
         pocaflow::nn::linear(&x, &w, b.as_ref(), act)
-    })
-    .py()?;
+    })?;
     Ok(PyTensor::wrap(y))
 }
 
@@ -72,8 +61,7 @@ pub fn nn_linear_backward(
     let b = bias.map(|b| b.inner.clone());
     let (dx, dw, db) = run(py, x.device(), || {
         pocaflow::nn::linear_backward(&dy, &x, &w, b.as_ref(), act)
-    })
-    .py()?;
+    })?;
     Ok((
         PyTensor::wrap(dx),
         PyTensor::wrap(dw),

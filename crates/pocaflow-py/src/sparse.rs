@@ -3,20 +3,11 @@
 //! `coo_array` on it.
 
 use crate::errors::IntoPyResult;
+use crate::math::run;
 use crate::tensor::PyTensor;
 use crate::types::{parse_device, parse_dtype, PyDType, PyDevice};
 use pocaflow::sparse::CsrMatrix;
-use pocaflow::Device;
 use pyo3::prelude::*;
-
-/// Runs `f` with the GIL released on the CPU (CUDA calls only enqueue work).
-fn run<T: Send>(py: Python<'_>, device: Device, f: impl FnOnce() -> T + Send) -> T {
-    if device == Device::Cpu {
-        py.detach(f)
-    } else {
-        f()
-    }
-}
 
 /// A sparse matrix in compressed sparse row form (the native object behind
 /// ``pocaflow.sparse.csr_array``).
@@ -100,21 +91,19 @@ impl PyCsr {
     /// Columns sorted within rows, duplicates summed.
     fn canonicalize(&self, py: Python<'_>) -> PyResult<PyCsr> {
         let a = &self.inner;
-        run(py, a.device(), || a.canonicalize()).py().map(wrap)
+        run(py, a.device(), || a.canonicalize()).map(wrap)
     }
 
     /// The CSR form of the transpose (a new matrix).
     fn transpose(&self, py: Python<'_>) -> PyResult<PyCsr> {
         let a = &self.inner;
-        run(py, a.device(), || a.transpose()).py().map(wrap)
+        run(py, a.device(), || a.transpose()).map(wrap)
     }
 
     /// The matrix as a dense array.
     fn todense(&self, py: Python<'_>) -> PyResult<PyTensor> {
         let a = &self.inner;
-        run(py, a.device(), || a.to_dense())
-            .py()
-            .map(PyTensor::wrap)
+        run(py, a.device(), || a.to_dense()).map(PyTensor::wrap)
     }
 
     /// ``op(A) @ x`` (``op`` transposes when ``transpose``), ``x`` a dense 1-D or 2-D array.
@@ -126,9 +115,7 @@ impl PyCsr {
         transpose: bool,
     ) -> PyResult<PyTensor> {
         let (a, x) = (&self.inner, x.inner.clone());
-        run(py, a.device(), || a.matmul_dense(&x, transpose))
-            .py()
-            .map(PyTensor::wrap)
+        run(py, a.device(), || a.matmul_dense(&x, transpose)).map(PyTensor::wrap)
     }
 
     /// ``x @ op(A)``.
@@ -140,15 +127,13 @@ impl PyCsr {
         transpose: bool,
     ) -> PyResult<PyTensor> {
         let (a, x) = (&self.inner, x.inner.clone());
-        run(py, a.device(), || CsrMatrix::dense_matmul(&x, a, transpose))
-            .py()
-            .map(PyTensor::wrap)
+        run(py, a.device(), || CsrMatrix::dense_matmul(&x, a, transpose)).map(PyTensor::wrap)
     }
 
     /// ``A @ B`` with both sparse: a new CSR matrix.
     fn matmul(&self, py: Python<'_>, other: PyRef<'_, PyCsr>) -> PyResult<PyCsr> {
         let (a, b) = (&self.inner, &other.inner);
-        run(py, a.device(), || a.matmul(b)).py().map(wrap)
+        run(py, a.device(), || a.matmul(b)).map(wrap)
     }
 }
 
@@ -166,9 +151,7 @@ pub fn csr_new(
         indices.inner.clone(),
         indptr.inner.clone(),
     );
-    run(py, d.device(), || CsrMatrix::new(shape, d, i, p))
-        .py()
-        .map(wrap)
+    run(py, d.device(), || CsrMatrix::new(shape, d, i, p)).map(wrap)
 }
 
 /// The canonical CSR matrix of COO arrays (duplicates summed).
@@ -181,9 +164,7 @@ pub fn csr_from_coo(
     data: PyRef<'_, PyTensor>,
 ) -> PyResult<PyCsr> {
     let (r, c, d) = (row.inner.clone(), col.inner.clone(), data.inner.clone());
-    run(py, d.device(), || CsrMatrix::from_coo(shape, &r, &c, &d))
-        .py()
-        .map(wrap)
+    run(py, d.device(), || CsrMatrix::from_coo(shape, &r, &c, &d)).map(wrap)
 }
 
 /// A random CSR matrix (see ``pocaflow.sparse.random``).
