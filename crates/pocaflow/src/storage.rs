@@ -596,6 +596,22 @@ fn wrap_parts<S>(parts: CsrParts<S>, wrap: impl Fn(S) -> Storage) -> CsrParts<Ar
     parts.map(|s| Arc::new(wrap(s)))
 }
 
+/// The CSR-to-CSR primitive `$method` of the backend holding every array of `$a`; an error
+/// naming `$op` when they are spread over devices.
+macro_rules! csr_to_csr {
+    ($a:expr, $method:ident, $op:expr) => {{
+        if let Some(c) = cpu_csr($a) {
+            return Ok(wrap_parts(CpuStorage::$method(&c)?, Storage::Cpu));
+        }
+        #[cfg(feature = "cuda")]
+        if let Some(c) = cuda_csr($a) {
+            let parts = crate::cuda::CudaStorage::$method(&c)?;
+            return Ok(wrap_parts(parts, Storage::Cuda));
+        }
+        Err(mixed_csr($op, &[$a], &[]))
+    }};
+}
+
 impl Storage {
     /// See [`BackendStorage::csr_check`].
     pub(crate) fn csr_check(a: &CsrArgs<'_, Storage>) -> Result<bool> {
@@ -635,28 +651,12 @@ impl Storage {
 
     /// See [`BackendStorage::csr_canonical`].
     pub(crate) fn csr_canonical(a: &CsrArgs<'_, Storage>) -> Result<CsrParts<Arc<Storage>>> {
-        if let Some(c) = cpu_csr(a) {
-            return Ok(wrap_parts(CpuStorage::csr_canonical(&c)?, Storage::Cpu));
-        }
-        #[cfg(feature = "cuda")]
-        if let Some(c) = cuda_csr(a) {
-            let parts = crate::cuda::CudaStorage::csr_canonical(&c)?;
-            return Ok(wrap_parts(parts, Storage::Cuda));
-        }
-        Err(mixed_csr("sum_duplicates", &[a], &[]))
+        csr_to_csr!(a, csr_canonical, "sum_duplicates")
     }
 
     /// See [`BackendStorage::csr_transpose`].
     pub(crate) fn csr_transpose(a: &CsrArgs<'_, Storage>) -> Result<CsrParts<Arc<Storage>>> {
-        if let Some(c) = cpu_csr(a) {
-            return Ok(wrap_parts(CpuStorage::csr_transpose(&c)?, Storage::Cpu));
-        }
-        #[cfg(feature = "cuda")]
-        if let Some(c) = cuda_csr(a) {
-            let parts = crate::cuda::CudaStorage::csr_transpose(&c)?;
-            return Ok(wrap_parts(parts, Storage::Cuda));
-        }
-        Err(mixed_csr("sparse transpose", &[a], &[]))
+        csr_to_csr!(a, csr_transpose, "sparse transpose")
     }
 
     /// See [`BackendStorage::csr_to_dense`].
