@@ -164,20 +164,26 @@ pub(super) fn csr_dense(
     })
 }
 
-/// See [`crate::backend::BackendStorage::spgemm`]: Gustavson's algorithm after a symbolic
-/// pass, whose count of nonzeros picks the result's index dtype (`int32` when it fits).
+/// See [`crate::backend::BackendStorage::spgemm`]: Gustavson's algorithm in one pass, with
+/// `int32` indices when the product's count of flops (which bounds its entries) fits, else
+/// `int64` ones, narrowed to `int32` if the entries turn out to fit (as SciPy chooses).
 pub(super) fn spgemm(
     a: &CsrArgs<'_, CpuStorage>,
     b: &CsrArgs<'_, CpuStorage>,
 ) -> Result<CsrParts<CpuStorage>> {
     let (ma, mb) = (Locked::new(a), Locked::new(b));
+    let shape = (a.rows, b.cols);
     with_sparse_types!(ma.data.dtype(), ma.indices.dtype(), T, I, {
         let (va, vb) = (ma.view::<T, I>(), mb.view::<T, I>());
-        let sym = csr::spgemm_symbolic(va, vb);
-        if csr::index_dtype((a.rows, b.cols), sym.nnz()) == DType::I32 {
-            Ok(parts(csr::spgemm_numeric::<T, I, i32>(va, vb, &sym)))
+        let flops = csr::spgemm_flops(va, vb);
+        if csr::index_dtype(shape, flops[a.rows]) == DType::I32 {
+            return Ok(parts(csr::spgemm::<T, I, i32>(va, vb, &flops)));
+        }
+        let c = csr::spgemm::<T, I, i64>(va, vb, &flops);
+        if csr::index_dtype(shape, c.data.len()) == DType::I32 {
+            Ok(parts(c.with_index::<i32>()))
         } else {
-            Ok(parts(csr::spgemm_numeric::<T, I, i64>(va, vb, &sym)))
+            Ok(parts(c))
         }
     })
 }

@@ -19,7 +19,7 @@ mod tests;
 
 pub(crate) use check::{check_coo, check_csr};
 pub(crate) use convert::{canonicalize, coo_to_csr, to_dense, transpose};
-pub(crate) use spgemm::{spgemm_numeric, spgemm_symbolic};
+pub(crate) use spgemm::{spgemm, spgemm_flops};
 pub(crate) use spmm::{dense_spmm, spmm};
 
 /// Sealing of [`SparseIndex`] and [`SparseValue`].
@@ -224,6 +224,20 @@ impl<T, I> Csr<T, I> {
             indptr: &self.indptr,
             indices: &self.indices,
             data: &self.data,
+        }
+    }
+}
+
+impl<T, I: SparseIndex> Csr<T, I> {
+    /// The matrix with indices of type `O` (which must hold them).
+    pub fn with_index<O: SparseIndex>(self) -> Csr<T, O> {
+        let to = |v: Vec<I>| v.into_iter().map(|i| O::from_usize(i.to_usize())).collect();
+        Csr {
+            rows: self.rows,
+            cols: self.cols,
+            indptr: to(self.indptr),
+            indices: to(self.indices),
+            data: self.data,
         }
     }
 }

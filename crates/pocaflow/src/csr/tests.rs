@@ -729,11 +729,10 @@ fn check_messages() {
     );
 }
 
-/// `A B` through both SpGEMM passes.
+/// `A B` with its flops counted first.
 fn product<T: SparseValue, I: SparseIndex, O: SparseIndex>(
     a: CsrRef<'_, T, I>,
     b: CsrRef<'_, T, I>,
 ) -> Csr<T, O> {
-    let sym = spgemm_symbolic(a, b);
-    spgemm_numeric(a, b, &sym)
+    spgemm(a, b, &spgemm_flops(a, b))
 }
