@@ -44,9 +44,9 @@ pub(super) fn rows_of<'a, T: SparseValue>(x: DenseRef<'a, T>) -> Rows<'a, T> {
     let (rows, cols) = (x.rows, x.cols);
     let mut out = vec![T::zero(); rows * cols];
     if cols > 0 {
-        // Tiles of TILE rows: with a column stride smaller than the row stride (F order) the
+        // Tiles of TILE rows: with a row stride smaller than the column stride (F order) the
         // tile is read column by column (contiguous runs), written into the C-order tile.
-        let col_major = x.cs.unsigned_abs() < x.rs.unsigned_abs();
+        let col_major = x.rs.unsigned_abs() < x.cs.unsigned_abs();
         let fill = |(b, chunk): (usize, &mut [T])| {
             let r0 = b * TILE;
             let tr = chunk.len() / cols;

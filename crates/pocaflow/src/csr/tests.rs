@@ -614,6 +614,23 @@ fn spgemm_all_types() {
 }
 
 #[test]
+fn spgemm_result_narrowed_to_int32() {
+    let mut rng = Rng(15);
+    let m = random(&mut rng, 300, 200, Kind::Uniform);
+    let m2 = random(&mut rng, 200, 250, Kind::Uniform);
+    let (t, t2) = (Typed::<f64, i64>::of(&m), Typed::<f64, i64>::of(&m2));
+    let wide = product::<f64, i64, i64>(t.view(), t2.view());
+    assert!(!wide.data.is_empty());
+    let narrow = wide.clone().with_index::<i32>();
+    assert_eq!(narrow.rows, wide.rows);
+    assert_eq!(narrow.cols, wide.cols);
+    assert_eq!(narrow.data, wide.data);
+    let back = |v: &[i32]| v.iter().map(|&i| i as i64).collect::<Vec<_>>();
+    assert_eq!(back(&narrow.indptr), wide.indptr);
+    assert_eq!(back(&narrow.indices), wide.indices);
+}
+
+#[test]
 fn conversions_parallel() {
     let mut rng = Rng(14);
     let m = random(&mut rng, 20000, 3000, Kind::Dups);
