@@ -1,14 +1,13 @@
-//! Sparse times sparse (`C = A B`) by Gustavson's algorithm in one pass: the rows are split
-//! into ranges of equal flops (`sum over k in row i of A of len(row k of B)`, counted first),
-//! each thread fills its ranges' rows into buffers of the ranges' flops (an upper bound of
-//! their entries) with a dense accumulator and a marker array of `b.cols` entries, and the
-//! buffers are then copied into place. (A symbolic pass that counts each row first, so that
-//! rows are written in place, cost more than the copy: for the power-law matrix times
-//! its transpose, 65M entries, on two cores, the symbolic pass took 0.8-1.1 s of 3.5-4.2 s,
-//! this one pass 3.1-3.2 s.) Output rows
-//! are sorted: a row's column list is sorted, or, for a row filling more than a sixteenth of
-//! the columns, read off the marker array in order. Zeros from cancellation stay (the op
-//! above drops them).
+//! Sparse times sparse (`C = A B`) by Gustavson's algorithm. A symbolic pass counts the
+//! flops of each row (`sum over k in row i of A of len(row k of B)`, an upper bound of its
+//! entries); the rows are split into ranges of equal flops, each thread fills its ranges' rows
+//! into buffers of those bounds with a dense accumulator and a marker array of `b.cols`
+//! entries, and the buffers are then copied into place. (A symbolic pass that counts each
+//! row's entries exactly, so that rows are written in place, cost more than the copy: for the
+//! issue's power-law matrix times its transpose, 65M entries, on two cores, it took 0.8-1.1 s
+//! of 3.5-4.2 s; this way takes 3.1-3.2 s.) Output rows are sorted: a row's column list is
+//! sorted, or, for a row filling more than a sixteenth of the columns, read off the marker
+//! array in order. Zeros from cancellation stay (the op above drops them).
 
 use super::{fma, split_by_weight, Csr, CsrRef, SparseIndex, SparseValue};
 use rayon::prelude::*;
