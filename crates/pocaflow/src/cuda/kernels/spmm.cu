@@ -86,16 +86,24 @@ __device__ __forceinline__ void row_sum(const I* indices, const T* data, const T
     }
 }
 
+// This warp's chunk `c` and this lane's first column `col` (warps run over the chunks, and
+// within a chunk over the tiles of 32 * V columns); false for a warp past the last chunk.
+template <int V>
+__device__ __forceinline__ bool warp_tile(i64 ncols, i64 chunks, int lane, i64& c, i64& col) {
+    const i64 tiles = (ncols + 32 * V - 1) / (32 * V);
+    const i64 w = ((i64)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    c = w / tiles;
+    col = (w % tiles) * 32 * V + (i64)lane * V;
+    return w < chunks * tiles;
+}
+
 template <typename T, typename I, int V>
 __device__ void spmm_k(const I* indptr, const I* indices, const T* data, const T* x, i64 ldx,
                        T* y, i64 ldy, i64 rows, i64 ncols, i64 nnz, i64 chunk, i64 chunks,
                        i64* cont, T* part) {
     const int lane = threadIdx.x & 31;
-    const i64 tiles = (ncols + 32 * V - 1) / (32 * V);
-    const i64 w = ((i64)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
-    if (w >= chunks * tiles) return;
-    const i64 c = w / tiles;
-    const i64 col = (w % tiles) * 32 * V + (i64)lane * V;
+    i64 c, col;
+    if (!warp_tile<V>(ncols, chunks, lane, c, col)) return;
     const bool active = col < ncols;
     const bool last = c == chunks - 1;
     const i64 lo = c * chunk, hi = last ? nnz : lo + chunk;
@@ -136,11 +144,8 @@ template <typename T, int V>
 __device__ void spmm_fix_k(const i64* cont, const T* part, T* y, i64 ldy, i64 ncols,
                            i64 chunks) {
     const int lane = threadIdx.x & 31;
-    const i64 tiles = (ncols + 32 * V - 1) / (32 * V);
-    const i64 w = ((i64)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
-    if (w >= chunks * tiles) return;
-    const i64 c = w / tiles;
-    const i64 col = (w % tiles) * 32 * V + (i64)lane * V;
+    i64 c, col;
+    if (!warp_tile<V>(ncols, chunks, lane, c, col)) return;
     const i64 r = cont[c];
     if (r < 0 || (c > 0 && cont[c - 1] == r) || col >= ncols) return;
     T acc[V];
