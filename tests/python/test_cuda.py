@@ -46,8 +46,91 @@ def test_tf32_only_when_asked(rng):
     assert strict <= 2e-6
     # TF32 keeps 10 mantissa bits: clearly worse than strict, still within its bound.
     assert 1e-5 < tf32 <= 1e-3, tf32
-    with pytest.raises(ValueError, match="highest"):
+    with pytest.raises(ValueError, match="tf32x3"):
         pf.set_matmul_precision("medium")
+
+
+@pytest.mark.parametrize("n", [256, 1024, 2048])
+def test_tf32x3_accuracy(n, rng):
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    pf.set_matmul_precision("high")
+    tf32 = rel_error((cuda(a) @ cuda(b)).numpy(), a, b)
+    pf.set_matmul_precision("tf32x3")
+    assert pf.get_matmul_precision() == "tf32x3"
+    x3 = rel_error((cuda(a) @ cuda(b)).numpy(), a, b)
+    # The split keeps about 21 bits: within 2e-5 of float64, far closer than one TF32 product.
+    assert x3 <= 2e-5 and x3 <= tf32 / 20, (x3, tf32)
+
+
+def _tf32x3_cases(rng):
+    """(a, b) pairs of float32 views in every layout the product takes: C, F, transposed,
+    sliced, reversed, batched, broadcast batch, vector operands."""
+    g = lambda *s: rng.standard_normal(s, dtype=np.float32)  # noqa: E731
+    return [
+        (g(300, 200), g(200, 100)),
+        (np.asfortranarray(g(300, 200)), np.asfortranarray(g(200, 100))),
+        (g(200, 300).T, g(100, 200).T),
+        (g(300, 400)[:, ::2], g(400, 100)[::2][::-1]),
+        (g(4, 160, 200), g(4, 200, 96)),
+        (g(3, 1, 160, 200), g(5, 200, 96)),
+        (g(160, 200), g(6, 200, 96).transpose(0, 2, 1).copy().transpose(0, 2, 1)),
+        (g(4000), g(4000, 300)),
+        (g(300, 4000), g(4000)),
+    ]
+
+
+def test_tf32x3_layouts(rng):
+    pf.set_matmul_precision("tf32x3")
+    for a, b in _tf32x3_cases(rng):
+        got = pf.matmul(cuda(a), cuda(b)).numpy()
+        want = np.matmul(a.astype(np.float64), b.astype(np.float64))
+        assert got.shape == want.shape
+        err = np.abs(got - want).max() / np.abs(want).max()
+        assert err <= 2e-5, (a.shape, a.strides, b.shape, b.strides, err)
+
+
+def test_tf32x3_linear_forward_and_backward(rng):
+    x = rng.standard_normal((512, 300), dtype=np.float32)
+    w = rng.standard_normal((200, 300), dtype=np.float32)
+    bias = rng.standard_normal(200, dtype=np.float32)
+    dy = rng.standard_normal((512, 200), dtype=np.float32)
+    x64, w64, b64, dy64 = (v.astype(np.float64) for v in (x, w, bias, dy))
+    pf.set_matmul_precision("tf32x3")
+    y = pf.nn.linear(cuda(x), cuda(w), cuda(bias), activation="relu").numpy()
+    want = np.maximum(x64 @ w64.T + b64, 0)
+    assert np.abs(y - want).max() <= 2e-5 * np.abs(want).max()
+    dx, dw, db = pf.nn.linear_backward(cuda(dy), cuda(x), cuda(w), cuda(bias))
+    for got, ref in [(dx, dy64 @ w64), (dw, dy64.T @ x64), (db, dy64.sum(0))]:
+        got = got.numpy()
+        assert np.abs(got - ref).max() <= 2e-5 * np.abs(ref).max(), np.abs(got - ref).max()
+
+
+def test_tf32x3_small_products_stay_strict_and_nan_propagates(rng):
+    pf.set_matmul_precision("tf32x3")
+    a = rng.standard_normal((64, 64), dtype=np.float32)
+    b = rng.standard_normal((64, 64), dtype=np.float32)
+    check_matmul((cuda(a) @ cuda(b)).numpy(), a, b)
+    a = rng.standard_normal((300, 256), dtype=np.float32)
+    b = rng.standard_normal((256, 300), dtype=np.float32)
+    a[7, 5] = np.nan
+    got = (cuda(a) @ cuda(b)).numpy()
+    assert np.isnan(got[7]).all() and not np.isnan(np.delete(got, 7, axis=0)).any()
+
+
+def test_tf32x3_split_buffers_return_to_the_pool(rng):
+    pf.set_matmul_precision("tf32x3")
+    a, b = (
+        cuda(rng.standard_normal((1024, 512), dtype=np.float32)),
+        cuda(rng.standard_normal((512, 768), dtype=np.float32)),
+    )
+    (a @ b).numpy()
+    before = pf.cuda.memory_stats()
+    for _ in range(5):
+        (a @ b).numpy()
+    after = pf.cuda.memory_stats()
+    assert after["allocated_bytes"] == before["allocated_bytes"]
+    assert after["driver_allocations"] == before["driver_allocations"]
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])

@@ -273,16 +273,18 @@ pub fn cuda_empty_cache(py: Python<'_>, device: Option<&Bound<'_, PyAny>>) -> Py
     py.detach(|| cuda::empty_cache(i)).py()
 }
 
-/// Sets how float32 matmuls compute on CUDA: "highest" (strict float32, the default) or "high"
-/// (TF32 tensor cores allowed).
+/// Sets how float32 matmuls compute on CUDA: "highest" (strict float32, the default), "high"
+/// (TF32 tensor cores allowed) or "tf32x3" (three TF32 products of split operands, near
+/// float32 accuracy for finite operands).
 #[pyfunction]
 pub fn set_matmul_precision(precision: &str) -> PyResult<()> {
     let p = match precision {
         "highest" => MatmulPrecision::Highest,
         "high" => MatmulPrecision::High,
+        "tf32x3" => MatmulPrecision::Tf32x3,
         other => {
             return Err(PyValueError::new_err(format!(
-                "precision must be \"highest\" or \"high\", got {other:?}"
+                "precision must be \"highest\", \"high\" or \"tf32x3\", got {other:?}"
             )))
         }
     };
@@ -304,11 +306,12 @@ pub fn cuda_small_matmul_threshold() -> u64 {
     cuda::small_matmul_threshold()
 }
 
-/// The float32 matmul precision in force: "highest" or "high".
+/// The float32 matmul precision in force: "highest", "high" or "tf32x3".
 #[pyfunction]
 pub fn get_matmul_precision() -> &'static str {
     match cuda::matmul_precision() {
         MatmulPrecision::Highest => "highest",
         MatmulPrecision::High => "high",
+        MatmulPrecision::Tf32x3 => "tf32x3",
     }
 }

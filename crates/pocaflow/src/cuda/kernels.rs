@@ -12,7 +12,8 @@
 //! - `values` for one dtype, compiled with `--fmad=false` so that f64 arithmetic rounds as on
 //!   the CPU: `arange`, nonzero's count and write passes, Philox random fills;
 //! - `gemm`: the small-matmul kernel for float32 and float64 (see [`Kernels::small_matmul`] and
-//!   `cuda::set_small_matmul_threshold`);
+//!   `cuda::set_small_matmul_threshold`) and the TF32 split of the tf32x3 products
+//!   ([`Kernels::tf32_split`]);
 //! - `unary` and `binary` for one (op, compute dtype) ([`elementwise`]), `reduce` for one
 //!   (reduce op, operand dtype), with the scans in the Sum and Prod modules ([`reduce`]), and
 //!   `rowwise` for one (row op, row dtype) ([`rowwise`]: softmax, log-softmax, the
@@ -267,6 +268,7 @@ struct ValueModule {
 struct GemmModule {
     f32: Function,
     f64: Function,
+    tf32_split: Function,
 }
 
 /// The kernels of one device, each module compiled on first use.
@@ -539,6 +541,7 @@ impl Kernels {
                 Ok(GemmModule {
                     f32: function(m, "small_gemm_f32")?,
                     f64: function(m, "small_gemm_f64")?,
+                    tf32_split: function(m, "tf32_split")?,
                 })
             })
             .as_ref()
@@ -1046,5 +1049,36 @@ impl Kernels {
         // grid fits the device limits (small_matmul_fits) and the parameters match the
         // kernel signature.
         unsafe { launch(f, grid, (16, 16, 1), stream, &mut p, "small_gemm") }
+    }
+
+    /// Enqueues the tf32x3 split of the `n` float32 elements that view 0 of `v` addresses from
+    /// `src` into three sections of `dst` (view 1, then `section` and `2 section` elements
+    /// past it): `(hi, lo, hi)` for the left operand (`a_side`), `(lo, hi, hi)` for the right.
+    pub(crate) fn tf32_split(
+        &self,
+        stream: &StreamInner,
+        (src, dst): (u64, u64),
+        n: usize,
+        v: View<2>,
+        section: i64,
+        a_side: bool,
+    ) -> Result<()> {
+        let f = self.gemm()?.tf32_split;
+        let (mut src, mut dst, mut n64, mut v, mut section) = (src, dst, n as i64, v, section);
+        let mut a_side = i32::from(a_side);
+        let mut p = params!(src, dst, n64, v, section, a_side);
+        // SAFETY: view 0 addresses `n` elements inside the source buffer, view 1 plus two
+        // sections of `section` elements address distinct elements inside the destination
+        // (sized by the caller for all three); the parameters match `tf32_split`.
+        unsafe {
+            launch(
+                f,
+                (blocks(n), 1, 1),
+                (THREADS, 1, 1),
+                stream,
+                &mut p,
+                "tf32_split",
+            )
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::blaslt::{alignment, PlanKey};
 use super::context::DeviceState;
-use super::kernels::{Kernels, SmallGemm};
+use super::kernels::{Kernels, SmallGemm, View};
 use super::memory::DeviceBuffer;
 use super::stream::StreamInner;
 use super::{matmul_precision, small_matmul_threshold, MatmulPrecision};
@@ -46,9 +46,42 @@ fn batch_groups(plan: &MatmulPlan) -> Vec<(usize, isize, isize, isize)> {
     groups
 }
 
+/// The batch walk of a plan: the innermost batch group `(count, stride_a, stride_b,
+/// stride_c)` that one strided-batched call covers, and the element offsets of A, B and C
+/// for each index of the outer groups.
+struct Batches {
+    inner: (usize, isize, isize, isize),
+    offsets: Vec<(usize, usize, usize)>,
+}
+
+fn batches(plan: &MatmulPlan) -> Batches {
+    let groups = batch_groups(plan);
+    let (inner, outer) = match groups.split_last() {
+        Some((g, rest)) => (*g, rest),
+        None => ((1, 0, 0, 0), &[][..]),
+    };
+    let outer_shape: Vec<usize> = outer.iter().map(|g| g.0).collect();
+    let strides =
+        |f: fn(&(usize, isize, isize, isize)) -> isize| outer.iter().map(f).collect::<Vec<_>>();
+    let (osa, osb, osc) = (strides(|g| g.1), strides(|g| g.2), strides(|g| g.3));
+    let walk = |s| crate::layout::StridedIndices::new(&outer_shape, s, 0);
+    let offsets = walk(&osa)
+        .zip(walk(&osb))
+        .zip(walk(&osc))
+        .map(|((a, b), c)| (a, b, c))
+        .collect();
+    Batches { inner, offsets }
+}
+
+/// The address of element 0 of layout `l` in `buf` (elements of `esize` bytes).
+fn base(buf: &DeviceBuffer, l: &Layout, esize: usize) -> u64 {
+    buf.ptr() + (l.offset() * esize) as u64
+}
+
 /// `C = A * B` of `dtype` for every batch index of `plan` on `stream` (device `d`, bound):
 /// small float32/float64 products without an epilogue in pocaflow's own kernel, the rest
-/// through cuBLASLt, with as much of `plan.epilogue` as its epilogues can do (the bias, if
+/// through cuBLASLt (float32 at the precision [`matmul_precision`] says, tf32x3 through
+/// [`matmul_tf32x3`]), with as much of `plan.epilogue` as its epilogues can do (the bias, if
 /// any, in `bias`). Returns the part of the epilogue left for the caller to apply: the exact
 /// GELU (cuBLASLt's is the tanh form), or everything when no fused kernel fits. The dispatch
 /// point guarantees that every matrix of A, B and C is BLAS-describable and that the product
@@ -65,72 +98,195 @@ pub(crate) fn matmul(
     bias: Option<(&DeviceBuffer, &Layout)>,
 ) -> Result<Epilogue> {
     let (m, k, n) = (plan.m, plan.k, plan.n);
-    let groups = batch_groups(plan);
-    let (inner, outer) = match groups.split_last() {
-        Some((g, rest)) => (*g, rest.to_vec()),
-        None => ((1, 0, 0, 0), Vec::new()),
-    };
     let esize = dtype.size_in_bytes();
-    let (a_base, b_base, c_base) = (
-        abuf.ptr() + (plan.a.offset() * esize) as u64,
-        bbuf.ptr() + (plan.b.offset() * esize) as u64,
-        cbuf.ptr() + (plan.c.offset() * esize) as u64,
-    );
-    let outer_shape: Vec<usize> = outer.iter().map(|g| g.0).collect();
-    let strides =
-        |f: fn(&(usize, isize, isize, isize)) -> isize| outer.iter().map(f).collect::<Vec<_>>();
-    let (osa, osb, osc) = (strides(|g| g.1), strides(|g| g.2), strides(|g| g.3));
-    let walk = |s| crate::layout::StridedIndices::new(&outer_shape, s, 0);
-    let offsets = walk(&osa).zip(walk(&osb)).zip(walk(&osc));
-    let ptr = |base: u64, off: usize| offset_ptr(base, off, esize);
     // Recorded before anything is enqueued, so that a launch failing halfway through the batch
     // still leaves the earlier launches covered.
     for buf in [abuf, bbuf, cbuf].into_iter().chain(bias.map(|b| b.0)) {
         buf.record_use(stream);
     }
-    let nd = plan.a.ndim();
     let work = [m, n, k]
         .iter()
         .chain(&plan.batch)
         .fold(1u64, |w, &x| w.saturating_mul(x as u64));
+    let walk = batches(plan);
+    let bases = (
+        base(abuf, &plan.a, esize),
+        base(bbuf, &plan.b, esize),
+        base(cbuf, &plan.c, esize),
+    );
     if plan.epilogue.is_none()
         && work <= small_matmul_threshold()
-        && Kernels::small_matmul_fits(dtype, (m, n, k), inner.0)
+        && Kernels::small_matmul_fits(dtype, (m, n, k), walk.inner.0)
     {
-        let kernels = d.kernels();
-        let rc = |l: &Layout| [l.strides()[nd - 2] as i64, l.strides()[nd - 1] as i64];
-        let g = SmallGemm {
-            m: m as i64,
-            n: n as i64,
-            k: k as i64,
-            a: rc(&plan.a),
-            b: rc(&plan.b),
-            c: rc(&plan.c),
-            batch_strides: [inner.1 as i64, inner.2 as i64, inner.3 as i64],
-        };
-        for ((oa, ob), oc) in offsets {
-            let ptrs = (ptr(a_base, oa), ptr(b_base, ob), ptr(c_base, oc));
-            kernels.small_matmul(stream, dtype, ptrs, g, inner.0)?;
-        }
-        Ok(Epilogue::default())
-    } else {
-        let bias = bias.map(|(buf, l)| {
-            (
-                offset_ptr(buf.ptr(), l.offset(), esize),
-                l.strides().first().copied().unwrap_or(1),
-            )
-        });
-        matmul_blaslt(
+        return small_matmul(d, stream, plan, dtype, bases, &walk);
+    }
+    let bias = bias.map(|(buf, l)| {
+        (
+            base(buf, l, esize),
+            l.strides().first().copied().unwrap_or(1),
+        )
+    });
+    let precision = match dtype {
+        DType::F32 => matmul_precision(),
+        _ => MatmulPrecision::Highest,
+    };
+    match precision {
+        MatmulPrecision::Tf32x3 => matmul_tf32x3(d, stream, plan, (abuf, bbuf), bases.2, bias),
+        p => matmul_blaslt(
             plan,
             dtype,
+            p == MatmulPrecision::High,
             d,
             stream,
-            (a_base, b_base, c_base),
-            inner,
-            offsets,
+            bases,
+            &walk,
             bias,
-        )
+        ),
     }
+}
+
+/// The small-matmul path of [`matmul`]: one launch of pocaflow's kernel per outer batch
+/// offset, strict arithmetic in `dtype`.
+fn small_matmul(
+    d: &Arc<DeviceState>,
+    stream: &Arc<StreamInner>,
+    plan: &MatmulPlan,
+    dtype: DType,
+    (a_base, b_base, c_base): (u64, u64, u64),
+    walk: &Batches,
+) -> Result<Epilogue> {
+    let kernels = d.kernels();
+    let nd = plan.a.ndim();
+    let esize = dtype.size_in_bytes();
+    let rc = |l: &Layout| [l.strides()[nd - 2] as i64, l.strides()[nd - 1] as i64];
+    let inner = walk.inner;
+    let g = SmallGemm {
+        m: plan.m as i64,
+        n: plan.n as i64,
+        k: plan.k as i64,
+        a: rc(&plan.a),
+        b: rc(&plan.b),
+        c: rc(&plan.c),
+        batch_strides: [inner.1 as i64, inner.2 as i64, inner.3 as i64],
+    };
+    let ptr = |base: u64, off: usize| offset_ptr(base, off, esize);
+    for &(oa, ob, oc) in &walk.offsets {
+        let ptrs = (ptr(a_base, oa), ptr(b_base, ob), ptr(c_base, oc));
+        kernels.small_matmul(stream, dtype, ptrs, g, inner.0)?;
+    }
+    Ok(Epilogue::default())
+}
+
+/// Which operand of a product a tf32x3 split is for: A's k is its last axis, B's the one
+/// before.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    A,
+    B,
+}
+
+/// The tf32x3 operand of float32 operand `l` in `buf`: a pooled buffer holding the three
+/// k-sections that [`Kernels::tf32_split`] writes, and its layout (k tripled). The matrices
+/// keep the source's order (row- or column-major, so that the split reads and writes
+/// coalesced); batch dimensions are dense, except those the source broadcasts (stride 0),
+/// which stay broadcast and are split once.
+fn tf32_operand(
+    d: &Arc<DeviceState>,
+    stream: &Arc<StreamInner>,
+    l: &Layout,
+    buf: &DeviceBuffer,
+    side: Side,
+) -> Result<(DeviceBuffer, Layout)> {
+    let (shape, strides) = (l.shape(), l.strides());
+    let nd = shape.len();
+    let (r, c) = (shape[nd - 2], shape[nd - 1]);
+    let (r3, c3) = match side {
+        Side::A => (r, 3 * c),
+        Side::B => (3 * r, c),
+    };
+    let row_major = strides[nd - 1].unsigned_abs() <= strides[nd - 2].unsigned_abs();
+    let (rs, cs) = if row_major {
+        (c3 as isize, 1)
+    } else {
+        (1, r3 as isize)
+    };
+    let section = match side {
+        Side::A => c as isize * cs,
+        Side::B => r as isize * rs,
+    };
+    let mut dst_strides = vec![0isize; nd];
+    (dst_strides[nd - 2], dst_strides[nd - 1]) = (rs, cs);
+    let mut len = r3 * c3;
+    for dim in (0..nd - 2).rev() {
+        if strides[dim] != 0 {
+            dst_strides[dim] = len as isize;
+            len *= shape[dim];
+        }
+    }
+    let mut split_shape = shape.to_vec();
+    (split_shape[nd - 2], split_shape[nd - 1]) = (r3, c3);
+    let layout = Layout::new(&split_shape, &dst_strides, 0)?;
+    let out = DeviceBuffer::alloc(d, len, len * 4, stream)?;
+    // The elements to split: every dimension but the broadcast batch ones.
+    let keep: Vec<usize> = (0..nd)
+        .filter(|&i| i >= nd - 2 || strides[i] != 0)
+        .collect();
+    let pick = |v: &[isize]| keep.iter().map(|&i| v[i]).collect::<Vec<_>>();
+    let walk_shape: Vec<usize> = keep.iter().map(|&i| shape[i]).collect();
+    let view = View::merged(&walk_shape, [&pick(strides), &pick(&dst_strides)])?;
+    let count = walk_shape.iter().product();
+    d.kernels().tf32_split(
+        stream,
+        (base(buf, l, 4), out.ptr()),
+        count,
+        view,
+        section as i64,
+        side == Side::A,
+    )?;
+    Ok((out, layout))
+}
+
+/// The tf32x3 path of [`matmul`] (float32, see [`MatmulPrecision::Tf32x3`]): both operands
+/// split into pooled buffers by one kernel each, then one TF32 product over `3 k` into C with
+/// the plan's epilogue (a bias gradient, the row sums of A, is left to the caller, who sums
+/// the original A). The split buffers return to the pool in stream order.
+fn matmul_tf32x3(
+    d: &Arc<DeviceState>,
+    stream: &Arc<StreamInner>,
+    plan: &MatmulPlan,
+    (abuf, bbuf): (&DeviceBuffer, &DeviceBuffer),
+    c_base: u64,
+    bias: Option<(u64, isize)>,
+) -> Result<Epilogue> {
+    let (sa, la) = tf32_operand(d, stream, &plan.a, abuf, Side::A)?;
+    let (sb, lb) = tf32_operand(d, stream, &plan.b, bbuf, Side::B)?;
+    let grad = plan.epilogue.bias == BiasMode::RowSumsOfA;
+    let epilogue = if grad {
+        Epilogue {
+            bias: BiasMode::None,
+            ..plan.epilogue
+        }
+    } else {
+        plan.epilogue
+    };
+    let split = MatmulPlan {
+        k: 3 * plan.k,
+        a: la,
+        b: lb,
+        epilogue,
+        ..plan.clone()
+    };
+    let walk = batches(&split);
+    let bases = (sa.ptr(), sb.ptr(), c_base);
+    let rest = matmul_blaslt(&split, DType::F32, true, d, stream, bases, &walk, bias)?;
+    Ok(if grad {
+        Epilogue {
+            bias: BiasMode::RowSumsOfA,
+            ..rest
+        }
+    } else {
+        rest
+    })
 }
 
 /// Splits `e` into the cuBLASLt epilogue that does part of it and the rest, for a product
@@ -174,17 +330,18 @@ fn split_epilogue(e: Epilogue, swap: bool, unit_bias: bool, half: bool) -> (LtEp
     }
 }
 
-/// The cuBLASLt path of [`matmul`]: one strided-batched call per outer batch offset, with the
-/// epilogue that fits (`bias`: the bias address and stride in elements); returns the rest.
+/// The cuBLASLt path of [`matmul`]: one strided-batched call per outer batch offset of `walk`,
+/// TF32 for float32 when `tf32`, with the epilogue that fits (`bias`: the bias address and
+/// stride in elements); returns the rest.
 #[allow(clippy::too_many_arguments)]
 fn matmul_blaslt(
     plan: &MatmulPlan,
     dtype: DType,
+    tf32: bool,
     d: &Arc<DeviceState>,
     stream: &Arc<StreamInner>,
     (a_base, b_base, c_base): (u64, u64, u64),
-    inner: (usize, isize, isize, isize),
-    offsets: impl Iterator<Item = ((usize, usize), usize)>,
+    walk: &Batches,
     bias: Option<(u64, isize)>,
 ) -> Result<Epilogue> {
     let (m, k, n) = (plan.m, plan.k, plan.n);
@@ -231,7 +388,8 @@ fn matmul_blaslt(
     let (mut epilogue, mut rest) = split_epilogue(plan.epilogue, swap, unit_bias, half);
     let bias_ptr = bias.map_or(0, |b| b.0);
     let mut lt = d.blaslt()?;
-    for ((oa, ob), oc) in offsets {
+    let inner = walk.inner;
+    for &(oa, ob, oc) in &walk.offsets {
         let (pa, pb, pc) = (ptr(a_base, oa), ptr(b_base, ob), ptr(c_base, oc));
         let (pfirst, psecond, sfirst, ssecond) = if swap {
             (pb, pa, inner.2, inner.1)
@@ -241,7 +399,7 @@ fn matmul_blaslt(
         let bytes = |s: isize| (s.unsigned_abs() * esize) as u64;
         let key = PlanKey {
             dtype,
-            tf32: dtype == DType::F32 && matmul_precision() == MatmulPrecision::High,
+            tf32: dtype == DType::F32 && tf32,
             trans_a: first.0,
             trans_b: second.0,
             m: dm as u64,

@@ -4,6 +4,8 @@ library's caching allocator), rotating through input sets that overflow the cach
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -15,7 +17,22 @@ from .._timing import cycling
 #: Largest relative error of pocaflow's product against the float64 product of the float32
 #: inputs (for the half types this covers rounding the inputs).
 TOL = {"f16": 5e-3, "bf16": 2e-2, "f32": 1e-4, "f64": 1e-10}
+#: The bound for ``pf.set_matmul_precision("tf32x3")`` (issue 13's bar).
+TF32X3_TOL = 2e-5
 _REF_ROWS = 256
+
+
+@contextlib.contextmanager
+def precision(name: str) -> Iterator[str]:
+    """pocaflow's float32 matmul precision set to ``name`` (the peers keep strict float32),
+    strict again afterwards; yields the series label suffix (empty for strict)."""
+    import pocaflow as pf
+
+    pf.set_matmul_precision(name)
+    try:
+        yield "" if name == "highest" else f" {name}"
+    finally:
+        pf.set_matmul_precision("highest")
 
 
 def reference(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, Any]:

@@ -1,7 +1,9 @@
 """gemm: square matrix products ``n x n @ n x n`` per dtype, GFLOP/s (CPU, wall clock) or
 TFLOP/s (CUDA, each library's events) against n. CPU peers: NumPy ``matmul(out=)``, SciPy's
-``gemm``, torch; CUDA: torch (TF32 off) and CuPy. Bars: on CUDA f32 and bf16 at n = 2048, 4096
-and 8192 >= 0.98x torch; on the CPU n >= 1024 >= 0.95x NumPy."""
+``gemm``, torch; CUDA: torch (TF32 off) and CuPy, and the series ``f32 tf32x3``: pocaflow with
+``set_matmul_precision("tf32x3")`` against the same strict peers (n >= 2048). Bars: on CUDA f32
+and bf16 at n = 2048, 4096 and 8192 >= 0.98x torch, tf32x3 at n = 4096 and 8192 >= 2.0x torch
+with a relative error <= 2e-5; on the CPU n >= 1024 >= 0.95x NumPy."""
 
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ from . import _matmul
 NAME = "gemm"
 
 
-def _bar(ctx: Context, n: int, dtype: str) -> dict[str, float] | None:
+def _bar(ctx: Context, n: int, dtype: str, mode: str = "highest") -> dict[str, float] | None:
+    if mode == "tf32x3":
+        return {"torch": 2.0} if n in (4096, 8192) else None
     if ctx.device == "cuda":
         return {"torch": 0.98} if n in (2048, 4096, 8192) and dtype in ("f32", "bf16") else None
     return {"numpy": 0.95} if n in (1024, 2048, 4096) and dtype in ("f32", "f64") else None
@@ -30,28 +34,31 @@ def plan(ctx: Context) -> Plan:
     return quick_or_full(False, settle_s=BLAS_SETTLE_S)
 
 
-def case(ctx: Context, n: int, dtype: str) -> dict:
-    """One size and dtype: the row with each library's throughput."""
+def case(ctx: Context, n: int, dtype: str, mode: str = "highest") -> dict:
+    """One size and dtype (and pocaflow's matmul precision): the row with each library's
+    throughput."""
     k = input_sets(2 * n * n * ITEMSIZE[dtype], CACHE_BYTES[ctx.device])
     sets = _matmul.host_sets(ctx, (n, n), (n, n), dtype, k)
     ref, view = _matmul.reference(*sets[0])
     unit = "GFLOP/s" if ctx.device == "cpu" else "TFLOP/s"
-    return measure(
-        ctx,
-        NAME,
-        f"{dtype} n={n}",
-        _matmul.builders(ctx, sets, dtype),
-        unit,
-        plan(ctx),
-        work=2.0 * n**3,
-        bars=_bar(ctx, n, dtype),
-        reference=ref,
-        tol=_matmul.TOL[dtype],
-        view=view,
-        x=n,
-        series=dtype,
-        input_sets=k,
-    )
+    tol = _matmul.TF32X3_TOL if mode == "tf32x3" else _matmul.TOL[dtype]
+    with _matmul.precision(mode) as suffix:
+        return measure(
+            ctx,
+            NAME,
+            f"{dtype}{suffix} n={n}",
+            _matmul.builders(ctx, sets, dtype),
+            unit,
+            plan(ctx),
+            work=2.0 * n**3,
+            bars=_bar(ctx, n, dtype, mode),
+            reference=ref,
+            tol=tol,
+            view=view,
+            x=n,
+            series=dtype + suffix,
+            input_sets=k,
+        )
 
 
 def cases(ctx: Context) -> list[Case]:
@@ -62,8 +69,15 @@ def cases(ctx: Context) -> list[Case]:
         [1024, 2048, 4096] if quick else [1024, 2048, 4096, 8192],
     )
     dtypes = ctx.pick_dtypes(["f32", "f64"], ["f32", "bf16"])
-    return [
+    out = [
         Case(NAME, f"{dt} n={n}", lambda n=n, dt=dt: [case(ctx, n, dt)])
         for dt in dtypes
         for n in sizes
     ]
+    if ctx.device == "cuda" and "f32" in dtypes:
+        out += [
+            Case(NAME, f"f32 tf32x3 n={n}", lambda n=n: [case(ctx, n, "f32", "tf32x3")])
+            for n in sizes
+            if n >= 2048
+        ]
+    return out

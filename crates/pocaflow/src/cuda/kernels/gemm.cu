@@ -42,3 +42,31 @@ __device__ void small_gemm(const T* a, const T* b, T* c, Gemm g) {
 
 extern "C" __global__ void __launch_bounds__(256) small_gemm_f32(const float* a, const float* b, float* c, Gemm g) { small_gemm(a, b, c, g); }
 extern "C" __global__ void __launch_bounds__(256) small_gemm_f64(const double* a, const double* b, double* c, Gemm g) { small_gemm(a, b, c, g); }
+
+// float32 rounded to the nearest TF32 value (10 stored mantissa bits, ties to even), for the
+// tf32x3 products (`cuda/matmul.rs`). Infinities and NaN stay as they are; a finite value that
+// would round past the largest TF32 value is truncated instead, so its high part stays finite.
+__device__ __forceinline__ float tf32_round(float x) {
+    const u32 u = __float_as_uint(x);
+    if ((u & 0x7f800000u) == 0x7f800000u) return x;
+    const u32 r = (u + 0xfffu + ((u >> 13) & 1u)) & 0xffffe000u;
+    return (r & 0x7f800000u) == 0x7f800000u ? __uint_as_float(u & 0xffffe000u) : __uint_as_float(r);
+}
+
+// The three k-sections of a tf32x3 operand: element i of the view read from `src` (view 0)
+// becomes hi = tf32(x) and lo = tf32(x - hi) (x - hi is exact), written at view 1's offset and
+// `section` and `2 section` past it: (hi, lo, hi) for A (`a_side`), (lo, hi, hi) for B, so that
+// the product over 3k adds hi_A lo_B + lo_A hi_B before hi_A hi_B. Non-finite x: lo = 0.
+extern "C" __global__ void tf32_split(const float* src, float* dst, i64 n, View<2> v, i64 section, int a_side) {
+    FOR_EACH(i, n) {
+        i64 o[2];
+        offsets(v, i, o);
+        const float x = src[o[0]];
+        const float hi = tf32_round(x);
+        const float lo = isfinite(x) ? tf32_round(x - hi) : 0.0f;
+        float* p = dst + o[1];
+        p[0] = a_side ? hi : lo;
+        p[section] = a_side ? lo : hi;
+        p[2 * section] = hi;
+    }
+}
