@@ -18,7 +18,7 @@ import torch
 import pocaflow as pf
 
 M = N = 2048
-KS = [256, 1024, 4096, 16384]
+KS = [256, 1024, 4096, 8192, 16384]
 MODES = ["highest", "high", "tf32x3"]
 
 

@@ -124,7 +124,8 @@ def test_tf32x3_split_buffers_return_to_the_pool(rng):
         cuda(rng.standard_normal((1024, 512), dtype=np.float32)),
         cuda(rng.standard_normal((512, 768), dtype=np.float32)),
     )
-    (a @ b).numpy()
+    for _ in range(8):  # the plan's candidates are timed over the first calls
+        (a @ b).numpy()
     before = pf.cuda.memory_stats()
     for _ in range(5):
         (a @ b).numpy()

@@ -46,8 +46,8 @@ def linear(
     plus one in-place elementwise pass, cuBLASLt's GELU being the tanh form); on the CPU each
     result tile gets them as soon as it is complete, while it is in cache.
 
-    All operands share one dtype: float32 or float64, and on CUDA also float16 and bfloat16
-    (computed in float32). Half types on the CPU raise ``TypeError``: convert to float32 first.
+    All operands share one dtype: float32, float64, float16 or bfloat16 (the half types
+    computed in float32 and rounded once, on both devices).
 
     Raises ``ValueError`` for shapes that do not fit (naming both) and unknown activations,
     ``TypeError`` for non-float or mixed dtypes and non-Tensor operands, ``RuntimeError`` for

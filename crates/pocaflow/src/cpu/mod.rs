@@ -18,10 +18,13 @@ mod walk;
 pub(crate) use storage::CpuStorage;
 
 use crate::error::{Error, Result};
+use crate::host::try_collect;
 use crate::host::CpuBuffer;
 use crate::layout::Layout;
 use crate::plan::{Activation, BiasMode, MatmulPlan};
-use gemm::{Epilogue, GemmConfig, GemmScalar, MatMut, MatPtr, MatPtrMut, MatRef};
+use gemm::{Epilogue, GemmConfig, GemmScalar, MatMut, MatPtr, MatPtrMut, MatRef, PackSource};
+use half::{bf16, f16};
+use math::FloatElem;
 use rayon::prelude::*;
 use std::marker::PhantomData;
 
@@ -117,11 +120,93 @@ pub(crate) fn matmul(
         batched::<f64>(plan, a, b, c, cfg, bias, act);
         return Ok(());
     }
+    if let (Some(a), Some(b), Some(c)) = (a.as_slice(), b.as_slice(), c.as_mut_slice()) {
+        let bias = match bias {
+            Some((buf, l)) => Some((buf.as_slice::<f16>().ok_or_else(|| bias_dtype(buf))?, l)),
+            None => None,
+        };
+        return batched_half::<f16>(plan, a, b, c, cfg, bias, act);
+    }
+    if let (Some(a), Some(b), Some(c)) = (a.as_slice(), b.as_slice(), c.as_mut_slice()) {
+        let bias = match bias {
+            Some((buf, l)) => Some((buf.as_slice::<bf16>().ok_or_else(|| bias_dtype(buf))?, l)),
+            None => None,
+        };
+        return batched_half::<bf16>(plan, a, b, c, cfg, bias, act);
+    }
     Err(Error::DType(format!(
-        "matmul on the CPU supports float32 and float64, not {} (float16 and bfloat16 \
-         matmul runs on CUDA devices)",
+        "matmul on the CPU supports float16, bfloat16, float32 and float64, not {}",
         a.dtype()
     )))
+}
+
+/// [`matmul`] for float16 or bfloat16: each product in float32 (operands widened as they are
+/// packed, see `gemm::gemm_widening`) into a float32 matrix, with the epilogue (bias and
+/// activation) applied there, then rounded once into C.
+///
+/// # Errors
+/// [`Error::OutOfMemory`] when the float32 matrix does not fit.
+fn batched_half<S: FloatElem<C = f32> + PackSource<f32>>(
+    plan: &MatmulPlan,
+    a: &[S],
+    b: &[S],
+    c: &mut [S],
+    cfg: GemmConfig,
+    bias: Option<(&[S], &Layout)>,
+    act: Option<Activation>,
+) -> Result<()> {
+    let (m, k, n) = (plan.m, plan.k, plan.n);
+    let wide_bias = match bias {
+        Some((data, l)) => {
+            assert!(l.shape() == [n], "matmul: a bias of {n} elements expected");
+            let inc = l.strides()[0];
+            gemm::check_span("the bias", data.len(), l.offset(), 1, n, 0, inc);
+            let at = |j: usize| data[(l.offset() as isize + j as isize * inc) as usize].up();
+            Some(try_collect(n, (0..n).map(at))?)
+        }
+        None => None,
+    };
+    let epi = Epilogue::new(wide_bias.as_ref().map(|v| (v.as_ptr(), 1)), act);
+    let mut wide = try_collect(m * n, std::iter::repeat_n(0f32, m * n))?;
+    let (al, bl, cl) = (&plan.a, &plan.b, &plan.c);
+    let nd = al.ndim();
+    let mat = |l: &Layout| (l.strides()[nd - 2], l.strides()[nd - 1]);
+    let ((ars, acs), (brs, bcs), (crs, ccs)) = (mat(al), mat(bl), mat(cl));
+    let offsets = |l| batch_offsets(&plan.batch, l);
+    for ((ao, bo), co) in offsets(al).zip(offsets(bl)).zip(offsets(cl)) {
+        gemm::check_span("A", a.len(), ao, m, k, ars, acs);
+        gemm::check_span("B", b.len(), bo, k, n, brs, bcs);
+        gemm::check_span("C", c.len(), co, m, n, crs, ccs);
+        let at = |data: &[S], o: usize| data[o.min(data.len().saturating_sub(1))..].as_ptr();
+        let (pa, pb) = (
+            MatPtr {
+                ptr: at(a, ao),
+                rs: ars,
+                cs: acs,
+            },
+            MatPtr {
+                ptr: at(b, bo),
+                rs: brs,
+                cs: bcs,
+            },
+        );
+        let pc = MatPtrMut {
+            ptr: wide.as_mut_ptr(),
+            rs: n as isize,
+            cs: 1,
+        };
+        // SAFETY: check_span checked the spans of A and B (and the offsets are inside their
+        // slices when the matrices are not empty); `wide` is a separate m x n row-major
+        // matrix; the bias holds n float32 values.
+        unsafe { gemm::gemm_widening(m, n, k, pa, pb, pc, cfg, epi) };
+        for (i, row) in wide.chunks_exact(n.max(1)).take(m).enumerate() {
+            for (j, &v) in row.iter().enumerate() {
+                let o = co as isize + i as isize * crs + j as isize * ccs;
+                c[o as usize] = S::down(v);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The error for a bias whose dtype is not the product's.

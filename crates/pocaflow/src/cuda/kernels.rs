@@ -271,6 +271,19 @@ struct GemmModule {
     tf32_split: Function,
 }
 
+/// The runs a tf32x3 split walks: `runs` of `len` elements, run `r` being row `r % rows` of
+/// matrix `r / rows`; (source, destination) strides between rows and between elements, and
+/// the matrices' offsets as view 0 (source) and view 1 (destination) of `batch`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tf32Split {
+    pub(crate) batch: View<2>,
+    pub(crate) runs: i64,
+    pub(crate) rows: i64,
+    pub(crate) len: i64,
+    pub(crate) row: (i64, i64),
+    pub(crate) step: (i64, i64),
+}
+
 /// The kernels of one device, each module compiled on first use.
 #[derive(Debug)]
 pub(crate) struct Kernels {
@@ -1051,29 +1064,36 @@ impl Kernels {
         unsafe { launch(f, grid, (16, 16, 1), stream, &mut p, "small_gemm") }
     }
 
-    /// Enqueues the tf32x3 split of the `n` float32 elements that view 0 of `v` addresses from
-    /// `src` into three sections of `dst` (view 1, then `section` and `2 section` elements
-    /// past it): `(hi, lo, hi)` for the left operand (`a_side`), `(lo, hi, hi)` for the right.
+    /// Enqueues the tf32x3 split of float32 runs from `src` into three sections of `dst`
+    /// (`section` elements apart): `(hi, lo, hi)` for the left operand (`a_side`), `(lo, hi,
+    /// hi)` for the right. `s.runs` runs of `s.len` elements, one warp each (see `tf32_split`
+    /// in `gemm.cu`).
     pub(crate) fn tf32_split(
         &self,
         stream: &StreamInner,
         (src, dst): (u64, u64),
-        n: usize,
-        v: View<2>,
+        s: Tf32Split,
         section: i64,
         a_side: bool,
     ) -> Result<()> {
         let f = self.gemm()?.tf32_split;
-        let (mut src, mut dst, mut n64, mut v, mut section) = (src, dst, n as i64, v, section);
+        let (mut src, mut dst, mut batch, mut section) = (src, dst, s.batch, section);
+        let (mut runs, mut rows, mut len) = (s.runs, s.rows, s.len);
+        let (mut s_row, mut d_row, mut s_in, mut d_in) = (s.row.0, s.row.1, s.step.0, s.step.1);
         let mut a_side = i32::from(a_side);
-        let mut p = params!(src, dst, n64, v, section, a_side);
-        // SAFETY: view 0 addresses `n` elements inside the source buffer, view 1 plus two
-        // sections of `section` elements address distinct elements inside the destination
-        // (sized by the caller for all three); the parameters match `tf32_split`.
+        let mut p =
+            params!(src, dst, batch, runs, rows, len, s_row, d_row, s_in, d_in, section, a_side);
+        let warps_per_block = (THREADS / 32) as usize;
+        let grid = (s.runs as usize)
+            .div_ceil(warps_per_block)
+            .clamp(1, MAX_BLOCKS) as u32;
+        // SAFETY: the batch view, rows and steps address `runs x len` elements inside the
+        // source and, with two more sections `section` apart, distinct elements inside the
+        // destination (sized by the caller for all three); the parameters match `tf32_split`.
         unsafe {
             launch(
                 f,
-                (blocks(n), 1, 1),
+                (grid, 1, 1),
                 (THREADS, 1, 1),
                 stream,
                 &mut p,

@@ -3,7 +3,7 @@
 
 use super::blaslt::{alignment, PlanKey};
 use super::context::DeviceState;
-use super::kernels::{Kernels, SmallGemm, View};
+use super::kernels::{Kernels, SmallGemm, Tf32Split, View};
 use super::memory::DeviceBuffer;
 use super::stream::StreamInner;
 use super::{matmul_precision, small_matmul_threshold, MatmulPrecision};
@@ -227,19 +227,30 @@ fn tf32_operand(
     (split_shape[nd - 2], split_shape[nd - 1]) = (r3, c3);
     let layout = Layout::new(&split_shape, &dst_strides, 0)?;
     let out = DeviceBuffer::alloc(d, len, len * 4, stream)?;
-    // The elements to split: every dimension but the broadcast batch ones.
-    let keep: Vec<usize> = (0..nd)
-        .filter(|&i| i >= nd - 2 || strides[i] != 0)
-        .collect();
+    // Runs along the source's unit-stride axis (the destination's too); the matrices of the
+    // batch dimensions the source does not broadcast.
+    let (src_r, src_c) = (strides[nd - 2] as i64, strides[nd - 1] as i64);
+    let (rows, run_len, row, step) = if row_major {
+        (r, c, (src_r, rs as i64), (src_c, cs as i64))
+    } else {
+        (c, r, (src_c, cs as i64), (src_r, rs as i64))
+    };
+    let keep: Vec<usize> = (0..nd - 2).filter(|&i| strides[i] != 0).collect();
     let pick = |v: &[isize]| keep.iter().map(|&i| v[i]).collect::<Vec<_>>();
-    let walk_shape: Vec<usize> = keep.iter().map(|&i| shape[i]).collect();
-    let view = View::merged(&walk_shape, [&pick(strides), &pick(&dst_strides)])?;
-    let count = walk_shape.iter().product();
+    let batch_shape: Vec<usize> = keep.iter().map(|&i| shape[i]).collect();
+    let matrices: usize = batch_shape.iter().product();
+    let split = Tf32Split {
+        batch: View::merged(&batch_shape, [&pick(strides), &pick(&dst_strides)])?,
+        runs: (matrices * rows) as i64,
+        rows: rows as i64,
+        len: run_len as i64,
+        row,
+        step,
+    };
     d.kernels().tf32_split(
         stream,
         (base(buf, l, 4), out.ptr()),
-        count,
-        view,
+        split,
         section as i64,
         side == Side::A,
     )?;

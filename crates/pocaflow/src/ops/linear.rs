@@ -5,16 +5,13 @@
 use super::elementwise::{binary, Value};
 use super::matmul::{blas_describable, MatmulShapes};
 use super::same_device;
-use crate::device::Device;
-use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::layout::{fmt_shape, Layout};
 pub use crate::plan::Activation;
 use crate::plan::{BiasMode, Epilogue};
 use crate::tensor::Tensor;
 
-/// Checks the operands of `name` and returns `(in, out)`: one float dtype (float16/bfloat16
-/// only on CUDA), one device, `x` of shape `(..., in)`, `weight` `(out, in)`, `bias` `(out,)`.
+/// Checks the operands of `name` and returns `(in, out)`: one float dtype, one device, `x` of shape `(..., in)`, `weight` `(out, in)`, `bias` `(out,)`.
 fn check(name: &str, x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<(usize, usize)> {
     let mut all = vec![x, weight];
     all.extend(bias);
@@ -35,13 +32,7 @@ fn check(name: &str, x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Resu
             names.join(", ")
         )));
     }
-    let device = same_device(name, &all)?;
-    if device == Device::Cpu && matches!(dtype, DType::F16 | DType::BF16) {
-        return Err(Error::DType(format!(
-            "{name}: {dtype} is supported on CUDA devices only; on the CPU convert to float32 \
-             (or float64) first"
-        )));
-    }
+    same_device(name, &all)?;
     let (ws, xs) = (weight.shape(), x.shape());
     if ws.len() != 2 {
         return Err(Error::Shape(format!(

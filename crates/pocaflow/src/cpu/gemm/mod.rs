@@ -18,6 +18,7 @@ pub(crate) use epilogue::Epilogue;
 use epilogue::EpilogueScalar;
 pub use kernel::Isa;
 use kernel::{Kernel, KernelScalar};
+pub(crate) use pack::PackSource;
 
 use crate::dtype::Element;
 use blocking::{Blocking, CacheSizes};
@@ -328,28 +329,10 @@ unsafe fn gemm_raw<T: GemmScalar>(
     if m == 0 || n == 0 {
         return;
     }
-    // The microkernel stores columns of its tile fastest when C's columns are contiguous. A
-    // row-major C is the column-major C^T = B^T A^T: swap the operands instead of scattering.
-    // A single row of C is the matrix-vector product C^T = B^T A^T too.
-    let (m, n, a, b, c, epi) = if m == 1 || (c.cs.unsigned_abs() == 1 && c.rs.unsigned_abs() != 1) {
-        let ct = MatPtrMut {
-            ptr: c.ptr,
-            rs: c.cs,
-            cs: c.rs,
-        };
-        (n, m, b.t(), a.t(), ct, epi.t())
-    } else {
-        (m, n, a, b, c, epi)
-    };
+    let (m, n, a, b, c, epi) = orient(m, n, a, b, c, epi);
     if k == 0 {
-        for j in 0..n {
-            for i in 0..m {
-                // SAFETY: (i, j) is inside C.
-                unsafe { *c.at(i, j) = T::default() };
-            }
-        }
-        // SAFETY: C is m x n and this thread's.
-        unsafe { epi.apply(c, 0, 0, m, n) };
+        // SAFETY: forwarded.
+        unsafe { zero_product(m, n, c, epi) };
     } else if n == 1 {
         let x = gemv::VecPtr {
             ptr: b.ptr,
@@ -376,6 +359,93 @@ unsafe fn gemm_raw<T: GemmScalar>(
             unsafe { gemm_blocked(m, n, k, a, b, c, kernel, bl(), threads, epi) }
         }
     }
+}
+
+/// The product as the microkernel computes it. The microkernel stores columns of its tile
+/// fastest when C's columns are contiguous: a row-major C is the column-major C^T = B^T A^T, so
+/// the operands are swapped instead of scattering. A single row of C is the matrix-vector
+/// product C^T = B^T A^T too.
+#[allow(clippy::type_complexity)]
+fn orient<T: GemmScalar, S>(
+    m: usize,
+    n: usize,
+    a: MatPtr<S>,
+    b: MatPtr<S>,
+    c: MatPtrMut<T>,
+    epi: Epilogue<T>,
+) -> (
+    usize,
+    usize,
+    MatPtr<S>,
+    MatPtr<S>,
+    MatPtrMut<T>,
+    Epilogue<T>,
+) {
+    if m == 1 || (c.cs.unsigned_abs() == 1 && c.rs.unsigned_abs() != 1) {
+        let ct = MatPtrMut {
+            ptr: c.ptr,
+            rs: c.cs,
+            cs: c.rs,
+        };
+        (n, m, b.t(), a.t(), ct, epi.t())
+    } else {
+        (m, n, a, b, c, epi)
+    }
+}
+
+/// `c = epi(0)` for a product with an empty inner dimension.
+///
+/// # Safety
+/// `c` writable for `m x n` distinct elements, this thread's.
+unsafe fn zero_product<T: GemmScalar>(m: usize, n: usize, c: MatPtrMut<T>, epi: Epilogue<T>) {
+    for j in 0..n {
+        for i in 0..m {
+            // SAFETY: (i, j) is inside C.
+            unsafe { *c.at(i, j) = T::default() };
+        }
+    }
+    // SAFETY: C is m x n and this thread's.
+    unsafe { epi.apply(c, 0, 0, m, n) };
+}
+
+/// `c = epi(a * b)` in float32 for float16 or bfloat16 operands `S`, widened as they are packed
+/// (exactly), so the products and sums are float32's; always the blocked path, which is the
+/// one that packs.
+///
+/// # Safety
+/// As for [`gemm_ptr`].
+///
+/// # Panics
+/// As for [`gemm_ptr`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm_widening<S: PackSource<f32>>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatPtr<S>,
+    b: MatPtr<S>,
+    c: MatPtrMut<f32>,
+    cfg: GemmConfig,
+    epi: Epilogue<f32>,
+) {
+    let kernel = f32::kernel(cfg.isa)
+        .unwrap_or_else(|| panic!("gemm: this CPU does not support the {} kernel", cfg.isa));
+    if m == 0 || n == 0 {
+        return;
+    }
+    let (m, n, a, b, c, epi) = orient(m, n, a, b, c, epi);
+    if k == 0 {
+        // SAFETY: forwarded.
+        return unsafe { zero_product(m, n, c, epi) };
+    }
+    let threads = if parallel_worthwhile::<f32>(m, n, k) {
+        cfg.threads.max(1)
+    } else {
+        1
+    };
+    let bl = Blocking::new(CacheSizes::detect(), kernel.mr, kernel.nr, size_of::<f32>());
+    // SAFETY: forwarded.
+    unsafe { gemm_blocked(m, n, k, a, b, c, kernel, bl, threads, epi) }
 }
 
 /// The unpacked path, for problems that are a single cache block (every problem with all
@@ -439,12 +509,12 @@ unsafe fn gemm_unpacked<T: GemmScalar>(
 /// # Safety
 /// As for [`gemm_raw`].
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemm_blocked<T: GemmScalar>(
+unsafe fn gemm_blocked<T: GemmScalar, S: PackSource<T>>(
     m: usize,
     n: usize,
     k: usize,
-    a: MatPtr<T>,
-    b: MatPtr<T>,
+    a: MatPtr<S>,
+    b: MatPtr<S>,
     c: MatPtrMut<T>,
     kernel: Kernel<T>,
     bl: Blocking,
@@ -580,8 +650,8 @@ fn prefetch<T>(p: *const T) {
 /// thread meanwhile; `bpack` holds the packed panels of `cols`, from its first; `epi` covers
 /// `c`.
 #[allow(clippy::too_many_arguments)]
-unsafe fn macro_kernel<T: GemmScalar>(
-    a: MatPtr<T>,
+unsafe fn macro_kernel<T: GemmScalar, S: PackSource<T>>(
+    a: MatPtr<S>,
     bpack: &[T],
     c: MatPtrMut<T>,
     rows: std::ops::Range<usize>,

@@ -6,9 +6,102 @@
 //! - the panel runs across it (rows of a row-major A, columns of a column-major B): the
 //!   kernel's transposing pack ([`super::kernel::PackTFn`], SIMD blocks on AVX-512);
 //! - no unit stride at all (stepped or reversed views): an element-by-element gather.
+//!
+//! The source may also be float16 or bfloat16 for the float32 kernels ([`PackSource`]): each run
+//! is widened on its way into the panel, so a half-precision product reads its operands once,
+//! at half the bytes, and never holds a float32 copy of them.
 
 use super::kernel::PackTFn;
 use super::MatPtr;
+use half::slice::HalfFloatSliceExt;
+use half::{bf16, f16};
+
+/// An element type packing reads for kernels of `T`: `T` itself (copied), or float16 and
+/// bfloat16 for float32 (widened, exactly).
+pub(crate) trait PackSource<T>: Copy + Send + Sync {
+    /// `src` as a pointer to `T` when the source is `T` itself (the transposing pack then
+    /// reads it in place).
+    fn same(src: *const Self) -> Option<*const T>;
+    /// `dst[i] = src[i]`, widened (equal lengths).
+    fn widen(src: &[Self], dst: &mut [T]);
+}
+
+impl<T: Copy + Send + Sync> PackSource<T> for T {
+    #[inline(always)]
+    fn same(src: *const T) -> Option<*const T> {
+        Some(src)
+    }
+
+    #[inline(always)]
+    fn widen(src: &[T], dst: &mut [T]) {
+        copy_run(dst, src);
+    }
+}
+
+impl PackSource<f32> for f16 {
+    fn same(_: *const f16) -> Option<*const f32> {
+        None
+    }
+
+    /// By F16C where the CPU has it (the `half` crate detects it at run time).
+    fn widen(src: &[f16], dst: &mut [f32]) {
+        src.convert_to_f32_slice(dst);
+    }
+}
+
+impl PackSource<f32> for bf16 {
+    fn same(_: *const bf16) -> Option<*const f32> {
+        None
+    }
+
+    /// A shift of each 16-bit pattern (the compiler vectorizes the loop).
+    fn widen(src: &[bf16], dst: &mut [f32]) {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = f32::from_bits(u32::from(s.to_bits()) << 16);
+        }
+    }
+}
+
+/// The transposing pack of `w` runs of `kc` elements `ld` apart from `src` into `out` (see
+/// [`PackTFn`]): in place for a source of the kernel's type, else through `tmp`, where the runs
+/// are widened first.
+///
+/// # Safety
+/// As for [`PackTFn`]; `tmp` holds `w * kc` elements when the source is not `T`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn pack_across<S: PackSource<T>, T: Copy + Default>(
+    src: *const S,
+    ld: isize,
+    w: usize,
+    kc: usize,
+    out: &mut [T],
+    width: usize,
+    pack_t: PackTFn<T>,
+    tmp: &mut Vec<T>,
+) {
+    if let Some(same) = S::same(src) {
+        // SAFETY: forwarded from the caller.
+        return unsafe { pack_t(same, ld, w, kc, out.as_mut_ptr(), width) };
+    }
+    tmp.resize(w * kc, T::default());
+    for (i, run) in tmp.chunks_exact_mut(kc).enumerate() {
+        // SAFETY: run i holds kc readable elements from src + i * ld.
+        S::widen(
+            unsafe { std::slice::from_raw_parts(src.offset(i as isize * ld), kc) },
+            run,
+        );
+    }
+    // SAFETY: tmp holds w runs of kc elements, kc apart; out as the caller guarantees.
+    unsafe { pack_t(tmp.as_ptr(), kc as isize, w, kc, out.as_mut_ptr(), width) }
+}
+
+/// One element of `src`, widened.
+#[inline(always)]
+fn widen_one<S: PackSource<T>, T: Copy + Default>(x: S) -> T {
+    let mut out = [T::default()];
+    S::widen(&[x], &mut out);
+    out[0]
+}
 
 /// How many columns ahead `pack_a` prefetches its runs.
 const PREFETCH_COLUMNS: isize = 4;
@@ -18,8 +111,8 @@ const PREFETCH_COLUMNS: isize = 4;
 /// # Safety
 /// `a` must be readable for `mc x kc`; `out` must hold `ceil(mc / mr) * mr * kc` elements;
 /// `pack_t` must run on this CPU.
-pub(super) unsafe fn pack_a<T: Copy + Default>(
-    a: MatPtr<T>,
+pub(super) unsafe fn pack_a<S: PackSource<T>, T: Copy + Default>(
+    a: MatPtr<S>,
     mc: usize,
     kc: usize,
     mr: usize,
@@ -27,6 +120,7 @@ pub(super) unsafe fn pack_a<T: Copy + Default>(
     pack_t: PackTFn<T>,
 ) {
     let panels = mc.div_ceil(mr);
+    let mut tmp = Vec::new();
     if a.rs == 1 {
         // Column by column, so that the source is read in runs of mc elements (a column may be
         // a page away from the next: short runs would defeat the prefetcher), each run dealt
@@ -36,9 +130,19 @@ pub(super) unsafe fn pack_a<T: Copy + Default>(
             let col = unsafe { std::slice::from_raw_parts(a.at(0, p), mc) };
             // Fetch the run PREFETCH_COLUMNS columns on meanwhile (past the block, harmless).
             let ahead = col.as_ptr().wrapping_offset(PREFETCH_COLUMNS * a.cs);
-            for line in (0..mc).step_by(64 / std::mem::size_of::<T>()) {
+            for line in (0..mc).step_by(64 / std::mem::size_of::<S>()) {
                 super::prefetch(ahead.wrapping_add(line));
             }
+            // A half-precision column is widened whole, then dealt out.
+            let col: &[T] = match S::same(col.as_ptr()) {
+                // SAFETY: the source is T itself: the same mc elements.
+                Some(same) => unsafe { std::slice::from_raw_parts(same, mc) },
+                None => {
+                    tmp.resize(mc, T::default());
+                    S::widen(col, &mut tmp);
+                    &tmp
+                }
+            };
             for (r, panel) in out.chunks_exact_mut(mr * kc).take(panels).enumerate() {
                 let rows = &col[r * mr..(r * mr + mr).min(mc)];
                 let step = &mut panel[p * mr..(p + 1) * mr];
@@ -55,13 +159,13 @@ pub(super) unsafe fn pack_a<T: Copy + Default>(
         if a.cs == 1 {
             // SAFETY: rows r*mr .. r*mr+rows each hold kc contiguous elements; the panel holds
             // kc * mr.
-            unsafe { pack_t(src, a.rs, rows, kc, panel.as_mut_ptr(), mr) };
+            unsafe { pack_across(src, a.rs, rows, kc, panel, mr, pack_t, &mut tmp) };
         } else {
             for i in 0..mr {
                 for p in 0..kc {
                     panel[p * mr + i] = if i < rows {
                         // SAFETY: (r*mr + i, p) is inside the block.
-                        unsafe { *src.offset(i as isize * a.rs + p as isize * a.cs) }
+                        widen_one(unsafe { *src.offset(i as isize * a.rs + p as isize * a.cs) })
                     } else {
                         T::default()
                     };
@@ -76,14 +180,15 @@ pub(super) unsafe fn pack_a<T: Copy + Default>(
 /// # Safety
 /// `b` must be readable for `kc x nc`; `out` must hold `ceil(nc / nr) * nr * kc` elements;
 /// `pack_t` must run on this CPU.
-pub(super) unsafe fn pack_b<T: Copy + Default>(
-    b: MatPtr<T>,
+pub(super) unsafe fn pack_b<S: PackSource<T>, T: Copy + Default>(
+    b: MatPtr<S>,
     kc: usize,
     nc: usize,
     nr: usize,
     out: &mut [T],
     pack_t: PackTFn<T>,
 ) {
+    let mut tmp = Vec::new();
     for (s, panel) in out
         .chunks_exact_mut(nr * kc)
         .take(nc.div_ceil(nr))
@@ -97,19 +202,19 @@ pub(super) unsafe fn pack_b<T: Copy + Default>(
                 // SAFETY: row p holds `cols` contiguous elements.
                 let row =
                     unsafe { std::slice::from_raw_parts(src.offset(p as isize * b.rs), cols) };
-                step[..cols].copy_from_slice(row);
+                S::widen(row, &mut step[..cols]);
                 step[cols..].fill(T::default());
             }
         } else if b.rs == 1 {
             // SAFETY: columns s*nr .. s*nr+cols each hold kc contiguous elements; the panel
             // holds kc * nr.
-            unsafe { pack_t(src, b.cs, cols, kc, panel.as_mut_ptr(), nr) };
+            unsafe { pack_across(src, b.cs, cols, kc, panel, nr, pack_t, &mut tmp) };
         } else {
             for j in 0..nr {
                 for p in 0..kc {
                     panel[p * nr + j] = if j < cols {
                         // SAFETY: (p, s*nr + j) is inside the block.
-                        unsafe { *src.offset(p as isize * b.rs + j as isize * b.cs) }
+                        widen_one(unsafe { *src.offset(p as isize * b.rs + j as isize * b.cs) })
                     } else {
                         T::default()
                     };

@@ -53,20 +53,31 @@ __device__ __forceinline__ float tf32_round(float x) {
     return (r & 0x7f800000u) == 0x7f800000u ? __uint_as_float(u & 0xffffe000u) : __uint_as_float(r);
 }
 
-// The three k-sections of a tf32x3 operand: element i of the view read from `src` (view 0)
-// becomes hi = tf32(x) and lo = tf32(x - hi) (x - hi is exact), written at view 1's offset and
-// `section` and `2 section` past it: (hi, lo, hi) for A (`a_side`), (lo, hi, hi) for B, so that
-// the product over 3k adds hi_A lo_B + lo_A hi_B before hi_A hi_B. Non-finite x: lo = 0.
-extern "C" __global__ void tf32_split(const float* src, float* dst, i64 n, View<2> v, i64 section, int a_side) {
-    FOR_EACH(i, n) {
+// The three k-sections of a tf32x3 operand. Each warp splits runs of `len` elements (the
+// source's unit-stride axis, `s_in` / `d_in` apart in source and destination): run r is row
+// r % rows of matrix r / rows, whose offsets `batch` gives (rows `s_row` / `d_row` apart).
+// x becomes hi = tf32(x) and lo = tf32(x - hi) (x - hi is exact), written at the destination
+// and `section` and `2 section` past it: (hi, lo, hi) for A (`a_side`), (lo, hi, hi) for B,
+// so that the product over 3k adds hi_A lo_B + lo_A hi_B before hi_A hi_B. Non-finite x:
+// lo = 0. One division per run, none per element.
+extern "C" __global__ void tf32_split(const float* src, float* dst, View<2> batch, i64 runs, i64 rows, i64 len,
+                                      i64 s_row, i64 d_row, i64 s_in, i64 d_in, i64 section, int a_side) {
+    const int lane = threadIdx.x & 31;
+    const i64 warps = (i64)gridDim.x * (blockDim.x / 32);
+    for (i64 r = (i64)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; r < runs; r += warps) {
+        const i64 m = r / rows, i = r - m * rows;
         i64 o[2];
-        offsets(v, i, o);
-        const float x = src[o[0]];
-        const float hi = tf32_round(x);
-        const float lo = isfinite(x) ? tf32_round(x - hi) : 0.0f;
-        float* p = dst + o[1];
-        p[0] = a_side ? hi : lo;
-        p[section] = a_side ? lo : hi;
-        p[2 * section] = hi;
+        offsets(batch, m, o);
+        const float* s = src + o[0] + i * s_row;
+        float* d = dst + o[1] + i * d_row;
+        for (i64 j = lane; j < len; j += 32) {
+            const float x = s[j * s_in];
+            const float hi = tf32_round(x);
+            const float lo = isfinite(x) ? tf32_round(x - hi) : 0.0f;
+            float* p = d + j * d_in;
+            p[0] = a_side ? hi : lo;
+            p[section] = a_side ? lo : hi;
+            p[2 * section] = hi;
+        }
     }
 }
