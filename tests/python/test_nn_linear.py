@@ -44,8 +44,7 @@ def host(t):
     return t.numpy().astype(np.float64)
 
 
-def dtypes(device):
-    return ["float32", "float64"] + (["float16", "bfloat16"] if device == "cuda" else [])
+DTYPES = ["float32", "float64", "float16", "bfloat16"]
 
 
 def tol(dtype, k, want):
@@ -92,7 +91,7 @@ CASES = [
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_forward_and_backward_match_numpy(device, activation, rng):
-    for dtype in dtypes(device):
+    for dtype in DTYPES:
         for xs, out in CASES:
             inf = xs[-1]
             x = pf.asarray(rng.uniform(-1, 1, xs), dtype=dtype, device=device)
@@ -177,9 +176,6 @@ def test_rejected_inputs(xdev):
         linear(x, z(3, 5), z(3, dtype="int64"))
     with pytest.raises(TypeError, match="pocaflow.Tensor"):
         linear(np.zeros((4, 5)), z(3, 5))
-    if xdev == "cpu":
-        with pytest.raises(TypeError, match="CUDA"):
-            linear(z(4, 5, dtype="bfloat16"), z(3, 5, dtype="bfloat16"))
 
 
 @pytest.mark.cuda

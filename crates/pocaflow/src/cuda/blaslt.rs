@@ -429,9 +429,9 @@ impl BlasLt {
         }
     }
 
-    /// Enqueues `D = epilogue(op(A) op(B))` for `key` on `stream` (pointers already at element
-    /// 0 of the first matrix of the batch; `bias` the bias vector's address when the epilogue
-    /// has one).
+    /// Enqueues `D = epilogue(op(A) op(B))` for `key` on `stream`, or `D = epilogue(op(A)
+    /// op(B) + D)` when `accumulate` (pointers already at element 0 of the first matrix of the
+    /// batch; `bias` the bias vector's address when the epilogue has one).
     pub(crate) fn matmul(
         &mut self,
         device: &Arc<DeviceState>,
@@ -439,6 +439,7 @@ impl BlasLt {
         key: &PlanKey,
         (a, b, c): (u64, u64, u64),
         bias: u64,
+        accumulate: bool,
     ) -> Result<()> {
         let ws = self.workspace(device, stream)?;
         let handle = self.handle;
@@ -470,10 +471,19 @@ impl BlasLt {
                 plan.tuning = None;
             }
         }
-        let run = |plan: &Plan, i: usize, out: u64| {
-            launch(handle, plan, i, key.dtype, (a, b, out), ws, stream)
+        let run = |plan: &Plan, i: usize, out: u64, accumulate: bool| {
+            launch(
+                handle,
+                plan,
+                i,
+                key.dtype,
+                (a, b, out),
+                ws,
+                stream,
+                accumulate,
+            )
         };
-        run(plan, plan.chosen, c)?;
+        run(plan, plan.chosen, c, accumulate)?;
         if fresh && worth_tuning(key) && plan.candidates.len() > 1 {
             // Time every usable candidate on a scratch output; a later call picks the fastest.
             let elems = key.stride_c.unsigned_abs() * (key.batch.max(1) as u64 - 1)
@@ -484,11 +494,11 @@ impl BlasLt {
             let mut timings = Vec::new();
             for i in 0..plan.candidates.len() {
                 let timed = (|| -> Result<(RawEvent, RawEvent)> {
-                    run(plan, i, scratch.ptr())?; // warm-up
+                    run(plan, i, scratch.ptr(), false)?; // warm-up
                     let (start, end) = (RawEvent::new(device, true)?, RawEvent::new(device, true)?);
                     start.record(stream)?;
-                    run(plan, i, scratch.ptr())?;
-                    run(plan, i, scratch.ptr())?;
+                    run(plan, i, scratch.ptr(), false)?;
+                    run(plan, i, scratch.ptr(), false)?;
                     end.record(stream)?;
                     Ok((start, end))
                 })();
@@ -516,7 +526,9 @@ fn worth_tuning(key: &PlanKey) -> bool {
     work >= TUNE_MIN_WORK && 2.0 * work as f64 / peak <= TUNE_MAX_SECONDS
 }
 
-/// Enqueues one `cublasLtMatmul` of `plan` with candidate `i`, writing `out`.
+/// Enqueues one `cublasLtMatmul` of `plan` with candidate `i`, writing `out`, or adding to
+/// it when `accumulate` (beta = 1).
+#[allow(clippy::too_many_arguments)]
 fn launch(
     handle: lts::cublasLtHandle_t,
     plan: &Plan,
@@ -525,24 +537,27 @@ fn launch(
     (a, b, out): (u64, u64, u64),
     ws: u64,
     stream: &StreamInner,
+    accumulate: bool,
 ) -> Result<()> {
-    let (one64, zero64, one32, zero32) = (1.0f64, 0.0f64, 1.0f32, 0.0f32);
+    let beta = f64::from(u8::from(accumulate));
+    let (one64, beta64, one32, beta32) = (1.0f64, beta, 1.0f32, beta as f32);
     let (alpha, beta) = if dtype == DType::F64 {
         (
             &one64 as *const f64 as *const c_void,
-            &zero64 as *const f64 as *const c_void,
+            &beta64 as *const f64 as *const c_void,
         )
     } else {
         (
             &one32 as *const f32 as *const c_void,
-            &zero32 as *const f32 as *const c_void,
+            &beta32 as *const f32 as *const c_void,
         )
     };
     let [la, lb, lc] = plan.layouts;
     let (algo, ws_size) = &plan.candidates[i];
     // SAFETY: the plan's descriptors describe the matrices at a, b and out, which the caller
-    // guarantees are live device memory of those extents; with beta = 0, C is not read; the
-    // workspace is this stream's own, so no other kernel uses it concurrently.
+    // guarantees are live device memory of those extents (C is read only when accumulating,
+    // and then holds the earlier products); the workspace is this stream's own, so no other
+    // kernel uses it concurrently.
     unsafe {
         lts::cublasLtMatmul(
             handle,

@@ -135,7 +135,10 @@ pub(crate) fn matmul(
         p => matmul_blaslt(
             plan,
             dtype,
-            p == MatmulPrecision::High,
+            Products {
+                tf32: p == MatmulPrecision::High,
+                accumulate: false,
+            },
             d,
             stream,
             bases,
@@ -185,8 +188,16 @@ enum Side {
     B,
 }
 
-/// The tf32x3 operand of float32 operand `l` in `buf`: a pooled buffer holding the three
-/// k-sections that [`Kernels::tf32_split`] writes, and its layout (k tripled). The matrices
+/// The k-chunk of a tf32x3 product: each chunk of at most this many k-steps is one TF32
+/// product over its three sections, added to C in float32 by the next (cuBLASLt's beta = 1).
+/// The tensor cores' own accumulation loses more than float32's as k grows (on the H200, with
+/// one product over all of k, the relative error at k = 16384 was 4e-5 against 1e-5 at
+/// k = 4096); chunks keep each accumulation short, for one more read and write of C per chunk.
+const TF32X3_CHUNK: usize = 2048;
+
+/// The tf32x3 operand of float32 operand `l` in `buf`: a pooled buffer holding, for each
+/// k-chunk `(k0, kc)` of `chunks`, the three sections that [`Kernels::tf32_split`] writes
+/// (`3 kc` k-steps from k-step `3 k0`), and the layout of each chunk's sections. The matrices
 /// keep the source's order (row- or column-major, so that the split reads and writes
 /// coalesced); batch dimensions are dense, except those the source broadcasts (stride 0),
 /// which stay broadcast and are split once.
@@ -196,7 +207,8 @@ fn tf32_operand(
     l: &Layout,
     buf: &DeviceBuffer,
     side: Side,
-) -> Result<(DeviceBuffer, Layout)> {
+    chunks: &[(usize, usize)],
+) -> Result<(DeviceBuffer, Vec<Layout>)> {
     let (shape, strides) = (l.shape(), l.strides());
     let nd = shape.len();
     let (r, c) = (shape[nd - 2], shape[nd - 1]);
@@ -210,10 +222,6 @@ fn tf32_operand(
     } else {
         (1, r3 as isize)
     };
-    let section = match side {
-        Side::A => c as isize * cs,
-        Side::B => r as isize * rs,
-    };
     let mut dst_strides = vec![0isize; nd];
     (dst_strides[nd - 2], dst_strides[nd - 1]) = (rs, cs);
     let mut len = r3 * c3;
@@ -223,44 +231,58 @@ fn tf32_operand(
             len *= shape[dim];
         }
     }
-    let mut split_shape = shape.to_vec();
-    (split_shape[nd - 2], split_shape[nd - 1]) = (r3, c3);
-    let layout = Layout::new(&split_shape, &dst_strides, 0)?;
     let out = DeviceBuffer::alloc(d, len, len * 4, stream)?;
-    // Runs along the source's unit-stride axis (the destination's too); the matrices of the
-    // batch dimensions the source does not broadcast.
-    let (src_r, src_c) = (strides[nd - 2] as i64, strides[nd - 1] as i64);
-    let (rows, run_len, row, step) = if row_major {
-        (r, c, (src_r, rs as i64), (src_c, cs as i64))
-    } else {
-        (c, r, (src_c, cs as i64), (src_r, rs as i64))
+    // k's axis and its steps in the source and the destination.
+    let (k_axis, k_src, k_dst) = match side {
+        Side::A => (nd - 1, strides[nd - 1], cs),
+        Side::B => (nd - 2, strides[nd - 2], rs),
     };
     let keep: Vec<usize> = (0..nd - 2).filter(|&i| strides[i] != 0).collect();
     let pick = |v: &[isize]| keep.iter().map(|&i| v[i]).collect::<Vec<_>>();
     let batch_shape: Vec<usize> = keep.iter().map(|&i| shape[i]).collect();
     let matrices: usize = batch_shape.iter().product();
-    let split = Tf32Split {
-        batch: View::merged(&batch_shape, [&pick(strides), &pick(&dst_strides)])?,
-        runs: (matrices * rows) as i64,
-        rows: rows as i64,
-        len: run_len as i64,
-        row,
-        step,
-    };
-    d.kernels().tf32_split(
-        stream,
-        (base(buf, l, 4), out.ptr()),
-        split,
-        section as i64,
-        side == Side::A,
-    )?;
-    Ok((out, layout))
+    let batch = View::merged(&batch_shape, [&pick(strides), &pick(&dst_strides)])?;
+    let (src_r, src_c) = (strides[nd - 2] as i64, strides[nd - 1] as i64);
+    let mut layouts = Vec::with_capacity(chunks.len());
+    for &(k0, kc) in chunks {
+        let mut part = shape.to_vec();
+        part[k_axis] = kc;
+        let (pr, pc) = (part[nd - 2], part[nd - 1]);
+        // Runs along the source's unit-stride axis (the destination's too).
+        let (rows, run_len, row, step) = if row_major {
+            (pr, pc, (src_r, rs as i64), (src_c, cs as i64))
+        } else {
+            (pc, pr, (src_c, cs as i64), (src_r, rs as i64))
+        };
+        let split = Tf32Split {
+            batch,
+            runs: (matrices * rows) as i64,
+            rows: rows as i64,
+            len: run_len as i64,
+            row,
+            step,
+        };
+        let src = offset_ptr(base(buf, l, 4), (k0 as isize * k_src) as usize, 4);
+        let first = 3 * k0 * k_dst as usize;
+        let section = (kc as isize * k_dst) as i64;
+        d.kernels().tf32_split(
+            stream,
+            (src, out.ptr() + (first * 4) as u64),
+            split,
+            section,
+            side == Side::A,
+        )?;
+        part[k_axis] = 3 * kc;
+        layouts.push(Layout::new(&part, &dst_strides, first)?);
+    }
+    Ok((out, layouts))
 }
 
 /// The tf32x3 path of [`matmul`] (float32, see [`MatmulPrecision::Tf32x3`]): both operands
-/// split into pooled buffers by one kernel each, then one TF32 product over `3 k` into C with
-/// the plan's epilogue (a bias gradient, the row sums of A, is left to the caller, who sums
-/// the original A). The split buffers return to the pool in stream order.
+/// split into pooled buffers, then per k-chunk of [`TF32X3_CHUNK`] one TF32 product over its
+/// `3 kc` k-steps, the first into C and the others added to it, the last with the plan's
+/// epilogue (a bias gradient, the row sums of A, is left to the caller, who sums the original
+/// A). The split buffers return to the pool in stream order.
 fn matmul_tf32x3(
     d: &Arc<DeviceState>,
     stream: &Arc<StreamInner>,
@@ -269,10 +291,16 @@ fn matmul_tf32x3(
     c_base: u64,
     bias: Option<(u64, isize)>,
 ) -> Result<Epilogue> {
-    let (sa, la) = tf32_operand(d, stream, &plan.a, abuf, Side::A)?;
-    let (sb, lb) = tf32_operand(d, stream, &plan.b, bbuf, Side::B)?;
+    let k = plan.k;
+    let count = k.div_ceil(TF32X3_CHUNK);
+    let per = k.div_ceil(count);
+    let chunks: Vec<(usize, usize)> = (0..count)
+        .map(|i| (i * per, per.min(k - i * per)))
+        .collect();
+    let (sa, las) = tf32_operand(d, stream, &plan.a, abuf, Side::A, &chunks)?;
+    let (sb, lbs) = tf32_operand(d, stream, &plan.b, bbuf, Side::B, &chunks)?;
     let grad = plan.epilogue.bias == BiasMode::RowSumsOfA;
-    let epilogue = if grad {
+    let last_epilogue = if grad {
         Epilogue {
             bias: BiasMode::None,
             ..plan.epilogue
@@ -280,16 +308,29 @@ fn matmul_tf32x3(
     } else {
         plan.epilogue
     };
-    let split = MatmulPlan {
-        k: 3 * plan.k,
-        a: la,
-        b: lb,
-        epilogue,
-        ..plan.clone()
-    };
-    let walk = batches(&split);
-    let bases = (sa.ptr(), sb.ptr(), c_base);
-    let rest = matmul_blaslt(&split, DType::F32, true, d, stream, bases, &walk, bias)?;
+    let mut rest = Epilogue::default();
+    for (i, ((la, lb), &(_, kc))) in las.into_iter().zip(lbs).zip(&chunks).enumerate() {
+        let last = i + 1 == count;
+        let part = MatmulPlan {
+            k: 3 * kc,
+            a: la,
+            b: lb,
+            epilogue: if last {
+                last_epilogue
+            } else {
+                Epilogue::default()
+            },
+            ..plan.clone()
+        };
+        let walk = batches(&part);
+        let bases = (base(&sa, &part.a, 4), base(&sb, &part.b, 4), c_base);
+        let extra = Products {
+            tf32: true,
+            accumulate: i > 0,
+        };
+        let bias = if last { bias } else { None };
+        rest = matmul_blaslt(&part, DType::F32, extra, d, stream, bases, &walk, bias)?;
+    }
     Ok(if grad {
         Epilogue {
             bias: BiasMode::RowSumsOfA,
@@ -298,6 +339,14 @@ fn matmul_tf32x3(
     } else {
         rest
     })
+}
+
+/// How [`matmul_blaslt`] computes: TF32 for float32 (`tf32`), and whether the products are
+/// added to C (`accumulate`: cuBLASLt's beta = 1) instead of replacing it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Products {
+    tf32: bool,
+    accumulate: bool,
 }
 
 /// Splits `e` into the cuBLASLt epilogue that does part of it and the rest, for a product
@@ -342,13 +391,13 @@ fn split_epilogue(e: Epilogue, swap: bool, unit_bias: bool, half: bool) -> (LtEp
 }
 
 /// The cuBLASLt path of [`matmul`]: one strided-batched call per outer batch offset of `walk`,
-/// TF32 for float32 when `tf32`, with the epilogue that fits (`bias`: the bias address and
-/// stride in elements); returns the rest.
+/// as `how` says, with the epilogue that fits (`bias`: the bias address and stride in
+/// elements); returns the rest.
 #[allow(clippy::too_many_arguments)]
 fn matmul_blaslt(
     plan: &MatmulPlan,
     dtype: DType,
-    tf32: bool,
+    how: Products,
     d: &Arc<DeviceState>,
     stream: &Arc<StreamInner>,
     (a_base, b_base, c_base): (u64, u64, u64),
@@ -410,7 +459,7 @@ fn matmul_blaslt(
         let bytes = |s: isize| (s.unsigned_abs() * esize) as u64;
         let key = PlanKey {
             dtype,
-            tf32: dtype == DType::F32 && tf32,
+            tf32: dtype == DType::F32 && how.tf32,
             trans_a: first.0,
             trans_b: second.0,
             m: dm as u64,
@@ -437,7 +486,14 @@ fn matmul_blaslt(
         } else {
             key
         };
-        lt.matmul(d, stream, &key, (pfirst, psecond, pc), bias_ptr)?;
+        lt.matmul(
+            d,
+            stream,
+            &key,
+            (pfirst, psecond, pc),
+            bias_ptr,
+            how.accumulate,
+        )?;
     }
     Ok(rest)
 }
