@@ -3,14 +3,14 @@
 //! values.
 //!
 //! Normals of the 32-bit kinds come from Box-Muller in float32 with this module's own
-//! logarithm, sine and cosine ([`normal_pair_f32`]): only additions, multiplications, one
-//! division and one square root, each rounded once (no fused operations, which the CUDA
-//! kernels are compiled without), so both backends give the same bits; and float32
-//! arithmetic keeps the GPU kernel at the memory's speed. float64 normals use each platform's
-//! float64 `ln`, `sin` and `cos` and may differ in the last places. Element `i` of a fill is a function of `(seed, counter, i)` alone; the CUDA kernels
-//! (`cuda/kernels/values.cu`) compute the same function with the same `f64` operations, so the
-//! two backends agree bit for bit on uniform values and integers, and to the last unit in the
-//! last place on normals (whose `ln`, `sin` and `cos` come from each platform's math library).
+//! logarithm, sine and cosine ([`normal_pair_f32`]): additions, multiplications, fused
+//! multiply-adds written out (`mul_add` here, `fmaf` there: the CUDA kernels are compiled
+//! without implicit fusion), one division and one square root, each rounded once, so both
+//! backends give the same bits. float64 normals use each platform's float64 `ln`, `sin` and
+//! `cos` and may differ in the last places. Element `i` of a fill is a function of
+//! `(seed, counter, i)` alone; the CUDA kernels (`cuda/kernels/values.cu`) compute the same
+//! function with the same operations, so the two backends agree bit for bit on uniform values,
+//! integers and 32-bit normals, and to the last unit in the last place on float64 normals.
 //!
 //! Which bits an element uses: the 32-bit kinds (uniform and normal values of float16,
 //! bfloat16 and float32) take one 32-bit word each, four to a Philox block: element `i` reads
@@ -85,7 +85,9 @@ fn bits53(hi: u32, lo: u32) -> u64 {
 
 /// `ln(x)` for a positive normal float32 `x`, within about one unit in the last place: the
 /// classic reduction to `m * 2^k` with `m` in `[sqrt(1/2), sqrt(2))` and a rational
-/// approximation of `ln(m)` (Sun's fdlibm `logf` coefficients), without fused operations.
+/// approximation of `ln(m)` (Sun's fdlibm `logf` coefficients), the polynomial and the final
+/// sum in fused multiply-adds (`mul_add`, as `fmaf` in the CUDA kernel).
+#[inline(always)]
 fn ln_f32(x: f32) -> f32 {
     let lg1 = f32::from_bits(0x3f2a_aaaa);
     let lg2 = f32::from_bits(0x3ecc_ce13);
@@ -100,28 +102,35 @@ fn ln_f32(x: f32) -> f32 {
     let s = f / (2.0 + f);
     let z = s * s;
     let w = z * z;
-    let t1 = w * (lg2 + w * lg4);
-    let t2 = z * (lg1 + w * lg3);
-    let r = t2 + t1;
+    let t1 = w * w.mul_add(lg4, lg2);
+    let r = z.mul_add(w.mul_add(lg3, lg1), t1);
     let hfsq = 0.5 * f * f;
     let dk = k as f32;
-    s * (hfsq + r) + dk * ln2_lo - hfsq + f + dk * ln2_hi
+    dk.mul_add(ln2_hi, s.mul_add(hfsq + r, dk.mul_add(ln2_lo, -hfsq)) + f)
 }
 
 /// `(cos(2 pi u), sin(2 pi u))` for `u` in `[0, 1)` a multiple of `2^-24`: the quadrant from
-/// `u` exactly, then Taylor polynomials on `[-pi/4, pi/4]` (errors below 2e-9).
+/// `u` exactly, then Taylor polynomials on `[-pi/4, pi/4]` in fused multiply-adds (errors
+/// below 2e-9).
+#[inline(always)]
 fn cos_sin_2pi_f32(u: f32) -> (f32, f32) {
     let q = (u * 4.0 + 0.5).floor();
     let t = u - q * 0.25; // exact: both are multiples of 2^-24, |t| <= 1/8
     let x = t * 6.283_185_5;
     let x2 = x * x;
-    let sin = x + x
-        * x2
-        * (-1.0 / 6.0 + x2 * (1.0 / 120.0 + x2 * (-1.0 / 5040.0 + x2 * (1.0 / 362_880.0))));
-    let cos = 1.0
-        + x2 * (-0.5
-            + x2 * (1.0 / 24.0
-                + x2 * (-1.0 / 720.0 + x2 * (1.0 / 40_320.0 + x2 * (-1.0 / 3_628_800.0)))));
+    let ps = x2.mul_add(
+        x2.mul_add(x2.mul_add(1.0 / 362_880.0, -1.0 / 5040.0), 1.0 / 120.0),
+        -1.0 / 6.0,
+    );
+    let sin = (x * x2).mul_add(ps, x);
+    let pc = x2.mul_add(
+        x2.mul_add(
+            x2.mul_add(x2.mul_add(-1.0 / 3_628_800.0, 1.0 / 40_320.0), -1.0 / 720.0),
+            1.0 / 24.0,
+        ),
+        -0.5,
+    );
+    let cos = x2.mul_add(pc, 1.0);
     match q as i32 & 3 {
         0 => (cos, sin),
         1 => (-sin, cos),
@@ -132,6 +141,7 @@ fn cos_sin_2pi_f32(u: f32) -> (f32, f32) {
 
 /// A pair of standard normals from two 32-bit words (Box-Muller in float32): the radius from
 /// `u1 = (w1 >> 9 + 1/2) 2^-23` in `(0, 1)`, the angle from `u2 = (w2 >> 8) 2^-24`.
+#[inline(always)]
 pub fn normal_pair_f32(w1: u32, w2: u32) -> (f32, f32) {
     let u1 = ((w1 >> 9) as f32 + 0.5) * (1.0 / 8_388_608.0);
     let u2 = (w2 >> 8) as f32 * (1.0 / 16_777_216.0);
@@ -161,8 +171,51 @@ fn affine<T: Element>(low: f64, high: f64, u: f64) -> T {
     }
 }
 
+/// The values of consecutive Philox blocks from `first` (relative to `counter`) into `out`,
+/// [`per_block`] elements each (the last block may be partial). The float32 math of the
+/// normals is fused multiply-adds: on x86-64 CPUs with FMA this runs in a copy compiled for
+/// them (elsewhere `mul_add` is the C library's `fmaf`, as exact and slower).
+pub fn fill<T: Element>(seed: u64, counter: u64, dist: &Distribution, first: u64, out: &mut [T]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has FMA, the only feature the copy is compiled for.
+        return unsafe { fill_fma(seed, counter, dist, first, out) };
+    }
+    fill_blocks(seed, counter, dist, first, out);
+}
+
+/// [`fill_blocks`] compiled with FMA instructions.
+///
+/// # Safety
+/// The CPU must support FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma")]
+unsafe fn fill_fma<T: Element>(
+    seed: u64,
+    counter: u64,
+    dist: &Distribution,
+    first: u64,
+    out: &mut [T],
+) {
+    fill_blocks(seed, counter, dist, first, out);
+}
+
+#[inline(always)]
+fn fill_blocks<T: Element>(
+    seed: u64,
+    counter: u64,
+    dist: &Distribution,
+    first: u64,
+    out: &mut [T],
+) {
+    for (b, o) in out.chunks_mut(per_block(T::DTYPE, dist)).enumerate() {
+        fill_block(seed, counter, dist, first + b as u64, o);
+    }
+}
+
 /// The values of Philox block `block` (relative to `spec.counter`) for elements
 /// `block * per_block ..`, written to `out` (at most [`per_block`] of them).
+#[inline(always)]
 pub fn fill_block<T: Element>(
     seed: u64,
     counter: u64,

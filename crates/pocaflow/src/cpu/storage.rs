@@ -510,10 +510,7 @@ impl BackendStorage for CpuStorage {
             // Chunks of whole Philox blocks, so every element sees its own block.
             let chunk = per << 12;
             data.par_chunks_mut(chunk).enumerate().for_each(|(c, out)| {
-                let first = (c * chunk / per) as u64;
-                for (b, o) in out.chunks_mut(per).enumerate() {
-                    crate::random::fill_block(seed, counter, &dist, first + b as u64, o);
-                }
+                crate::random::fill(seed, counter, &dist, (c * chunk / per) as u64, out);
             });
         });
         Ok(())

@@ -261,6 +261,7 @@ struct ValueModule {
     arange: Function,
     nonzero: Function,
     random: Function,
+    random_normal: Function,
 }
 
 /// The `gemm` module.
@@ -596,6 +597,7 @@ impl Kernels {
                     arange: function(m, "arange")?,
                     nonzero: function(m, "nonzero")?,
                     random: function(m, "random")?,
+                    random_normal: function(m, "random_normal")?,
                 })
             })
             .as_ref()
@@ -1005,13 +1007,29 @@ impl Kernels {
         n: usize,
         r: RandomArgs,
     ) -> Result<()> {
-        let f = self.values(dtype)?.random;
+        let m = self.values(dtype)?;
         let per = if r.wide { 2 } else { 4 };
+        let grid = blocks(n.div_ceil(per));
         let (mut dst, mut n, mut seed, mut counter, mut dist, mut wide) =
             (dst, n as i64, r.seed, r.counter, r.dist, i32::from(r.wide));
         let (mut a, mut b, mut low, mut span) = (r.a, r.b, r.low, r.span);
+        if dist == 1 && !r.wide {
+            let mut p = params!(dst, n, seed, counter, a, b);
+            // SAFETY: `n` elements from `dst` lie inside the buffer; the parameters match
+            // `random_normal`.
+            return unsafe {
+                launch(
+                    m.random_normal,
+                    (grid, 1, 1),
+                    (THREADS, 1, 1),
+                    stream,
+                    &mut p,
+                    "random_normal",
+                )
+            };
+        }
+        let f = m.random;
         let mut p = params!(dst, n, seed, counter, dist, wide, a, b, low, span);
-        let grid = blocks((n as usize).div_ceil(per));
         // SAFETY: `n` elements from `dst` lie inside the buffer; the parameters match
         // `random`.
         unsafe { launch(f, (grid, 1, 1), (THREADS, 1, 1), stream, &mut p, "random") }

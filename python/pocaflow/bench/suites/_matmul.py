@@ -17,6 +17,9 @@ from .._timing import cycling
 #: Largest relative error of pocaflow's product against the float64 product of the float32
 #: inputs (for the half types this covers rounding the inputs).
 TOL = {"f16": 5e-3, "bf16": 2e-2, "f32": 1e-4, "f64": 1e-10}
+#: The largest ``max(m, n) * k`` NumPy's float16 matmul is timed at: about 0.3 GFLOP/s, a
+#: second at 512^3.
+NUMPY_F16_MAX = 512 * 512
 #: The bound for ``pf.set_matmul_precision("tf32x3")`` (issue 13's bar).
 TF32X3_TOL = 2e-5
 _REF_ROWS = 256
@@ -62,6 +65,8 @@ def builders(ctx: Context, sets: list[tuple[np.ndarray, np.ndarray]], dtype: str
         return cycling([lambda a=a, b=b: pf.matmul(a, b, out=out) for a, b in pairs])
 
     def numpy(peer: Peer):
+        if dtype == "f16" and max(shape) * sets[0][0].shape[-1] > NUMPY_F16_MAX:
+            raise Unsupported("NumPy's float16 matmul (a scalar loop) is timed up to 512^3")
         pairs = [(peer.put(a, dtype), peer.put(b, dtype)) for a, b in sets]
         out = np.full(shape, np.nan, dtype=pairs[0][0].dtype)
         return cycling([lambda a=a, b=b: np.matmul(a, b, out=out) for a, b in pairs])
