@@ -23,6 +23,7 @@ use crate::host::CpuBuffer;
 use crate::layout::Layout;
 use crate::plan::{Activation, BiasMode, MatmulPlan};
 use gemm::{Epilogue, GemmConfig, GemmScalar, MatMut, MatPtr, MatPtrMut, MatRef, PackSource};
+use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
 use math::FloatElem;
 use rayon::prelude::*;
@@ -154,7 +155,10 @@ fn batched_half<S: FloatElem<C = f32> + PackSource<f32>>(
     cfg: GemmConfig,
     bias: Option<(&[S], &Layout)>,
     act: Option<Activation>,
-) -> Result<()> {
+) -> Result<()>
+where
+    [S]: HalfFloatSliceExt,
+{
     let (m, k, n) = (plan.m, plan.k, plan.n);
     let wide_bias = match bias {
         Some((data, l)) => {
@@ -200,9 +204,14 @@ fn batched_half<S: FloatElem<C = f32> + PackSource<f32>>(
         // matrix; the bias holds n float32 values.
         unsafe { gemm::gemm_widening(m, n, k, pa, pb, pc, cfg, epi) };
         for (i, row) in wide.chunks_exact(n.max(1)).take(m).enumerate() {
+            let start = co as isize + i as isize * crs;
+            if ccs == 1 {
+                // A contiguous row: the vectorized conversion (F16C for float16).
+                c[start as usize..start as usize + n].convert_from_f32_slice(row);
+                continue;
+            }
             for (j, &v) in row.iter().enumerate() {
-                let o = co as isize + i as isize * crs + j as isize * ccs;
-                c[o as usize] = S::down(v);
+                c[(start + j as isize * ccs) as usize] = S::down(v);
             }
         }
     }
