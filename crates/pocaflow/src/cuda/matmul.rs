@@ -292,11 +292,11 @@ fn matmul_tf32x3(
     bias: Option<(u64, isize)>,
 ) -> Result<Epilogue> {
     let k = plan.k;
-    let count = k.div_ceil(TF32X3_CHUNK);
-    let per = k.div_ceil(count);
-    let chunks: Vec<(usize, usize)> = (0..count)
-        .map(|i| (i * per, per.min(k - i * per)))
+    let chunks: Vec<(usize, usize)> = (0..k)
+        .step_by(TF32X3_CHUNK)
+        .map(|k0| (k0, TF32X3_CHUNK.min(k - k0)))
         .collect();
+    let count = chunks.len();
     let (sa, las) = tf32_operand(d, stream, &plan.a, abuf, Side::A, &chunks)?;
     let (sb, lbs) = tf32_operand(d, stream, &plan.b, bbuf, Side::B, &chunks)?;
     let grad = plan.epilogue.bias == BiasMode::RowSumsOfA;
