@@ -143,9 +143,10 @@ pub fn values(t: &Tensor) -> ArrayD<f64> {
 
 /// The unit roundoff of a float dtype's arithmetic.
 pub fn eps(d: DType) -> f64 {
-    if d == DType::F32 {
-        f32::EPSILON as f64
-    } else {
-        f64::EPSILON
+    match d {
+        DType::F16 => half::f16::EPSILON.to_f64(),
+        DType::BF16 => half::bf16::EPSILON.to_f64(),
+        DType::F32 => f32::EPSILON as f64,
+        _ => f64::EPSILON,
     }
 }
