@@ -1,5 +1,5 @@
 //! pocaflow's own GEMM: `C = A * B` for f32 and f64 (and float16/bfloat16 operands widened to
-//! f32 while they are packed, [`gemm_widening`]), cache-blocked, packed, with register-tiled
+//! f32 while they are packed, `gemm_widening`), cache-blocked, packed, with register-tiled
 //! SIMD microkernels chosen at run time, and threads over the macro loops.
 //!
 //! Operands are strided matrices (`rs`, `cs` in elements, any sign). C-order and F-order
