@@ -17,6 +17,7 @@ mod walk;
 
 pub(crate) use storage::CpuStorage;
 
+use crate::dtype::Element;
 use crate::error::{Error, Result};
 use crate::host::try_collect;
 use crate::host::CpuBuffer;
@@ -106,33 +107,21 @@ pub(crate) fn matmul(
     let bias = bias.filter(|_| plan.epilogue.bias == BiasMode::Add);
     let act = plan.epilogue.activation;
     if let (Some(a), Some(b), Some(c)) = (a.as_slice(), b.as_slice(), c.as_mut_slice()) {
-        let bias = match bias {
-            Some((buf, l)) => Some((buf.as_slice::<f32>().ok_or_else(|| bias_dtype(buf))?, l)),
-            None => None,
-        };
+        let bias = typed_bias::<f32>(bias)?;
         batched::<f32>(plan, a, b, c, cfg, bias, act);
         return Ok(());
     }
     if let (Some(a), Some(b), Some(c)) = (a.as_slice(), b.as_slice(), c.as_mut_slice()) {
-        let bias = match bias {
-            Some((buf, l)) => Some((buf.as_slice::<f64>().ok_or_else(|| bias_dtype(buf))?, l)),
-            None => None,
-        };
+        let bias = typed_bias::<f64>(bias)?;
         batched::<f64>(plan, a, b, c, cfg, bias, act);
         return Ok(());
     }
     if let (Some(a), Some(b), Some(c)) = (a.as_slice(), b.as_slice(), c.as_mut_slice()) {
-        let bias = match bias {
-            Some((buf, l)) => Some((buf.as_slice::<f16>().ok_or_else(|| bias_dtype(buf))?, l)),
-            None => None,
-        };
+        let bias = typed_bias::<f16>(bias)?;
         return batched_half::<f16>(plan, a, b, c, cfg, bias, act);
     }
     if let (Some(a), Some(b), Some(c)) = (a.as_slice(), b.as_slice(), c.as_mut_slice()) {
-        let bias = match bias {
-            Some((buf, l)) => Some((buf.as_slice::<bf16>().ok_or_else(|| bias_dtype(buf))?, l)),
-            None => None,
-        };
+        let bias = typed_bias::<bf16>(bias)?;
         return batched_half::<bf16>(plan, a, b, c, cfg, bias, act);
     }
     Err(Error::DType(format!(
@@ -218,12 +207,20 @@ where
     Ok(())
 }
 
-/// The error for a bias whose dtype is not the product's.
-fn bias_dtype(buf: &CpuBuffer) -> Error {
-    Error::DType(format!(
-        "matmul: the bias has dtype {}, not the product's",
-        buf.dtype()
-    ))
+/// The bias as elements of the product's type `T`; a `DType` error when it has another dtype.
+fn typed_bias<'a, T: Element>(
+    bias: Option<(&'a CpuBuffer, &'a Layout)>,
+) -> Result<Option<(&'a [T], &'a Layout)>> {
+    bias.map(|(buf, l)| {
+        let data = buf.as_slice::<T>().ok_or_else(|| {
+            Error::DType(format!(
+                "matmul: the bias has dtype {}, not the product's",
+                buf.dtype()
+            ))
+        })?;
+        Ok((data, l))
+    })
+    .transpose()
 }
 
 /// Storage offsets of the matrices of each batch index (the layout's batch strides over `batch`).
