@@ -124,7 +124,7 @@ def test_dtype_objects():
 
 def test_show_config_names_the_backend(capsys):
     info = pf.show_config()
-    assert info["cpu_kernel"] in ("avx512", "avx2", "portable")
+    assert info["cpu_kernel"] in ("avx512", "avx2", "neon", "portable")
     assert info["cpu_backend"] in ("pocaflow", "openblas", "accelerate")
     assert info["threads"] >= 1
     assert "cpu_kernel" in capsys.readouterr().out

@@ -558,7 +558,9 @@ fn exp_chunk(d: &mut [f32], s: &[f32], stream: bool) {
             return unsafe { exp_avx2(d, s) };
         }
     }
-    exp_portable::<false>(d, s);
+    // Streaming stores are an AVX-512 path only; every aarch64 core fuses multiply-adds.
+    let _ = stream;
+    exp_portable::<{ cfg!(target_arch = "aarch64") }>(d, s);
 }
 
 /// `d = exp(s)`, the polynomial fused when `FMA` (see `math::exp_f32_with`).

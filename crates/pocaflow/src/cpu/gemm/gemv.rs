@@ -104,7 +104,9 @@ pub(super) unsafe fn gemv<T: GemmScalar>(
 }
 
 /// Calls `$f::<T>` compiled for `$isa`: the AVX-512 and AVX2 copies are the same Rust code
-/// built with those target features enabled.
+/// built with those target features enabled. NEON is part of the aarch64 baseline, so there
+/// the plain function already is the NEON copy (its lane loops compile to `fmul`/`fadd` on
+/// 128-bit vectors).
 macro_rules! by_isa {
     ($isa:expr, $f:ident($($arg:expr),*)) => {{
         #[cfg(target_arch = "x86_64")]
@@ -122,7 +124,7 @@ macro_rules! by_isa {
             match $isa {
                 Isa::Avx512 => avx512($($arg),*),
                 Isa::Avx2 => avx2($($arg),*),
-                Isa::Portable => $f($($arg),*),
+                Isa::Neon | Isa::Portable => $f($($arg),*),
             }
         }
         #[cfg(not(target_arch = "x86_64"))]

@@ -7,6 +7,7 @@
 
 mod avx2;
 mod avx512;
+mod neon;
 mod portable;
 
 use std::fmt;
@@ -18,11 +19,16 @@ pub enum Isa {
     Avx512,
     /// AVX2 with FMA (256-bit vectors, 16 registers).
     Avx2,
+    /// AArch64 NEON (128-bit vectors, 32 registers; part of every ARMv8-A core).
+    Neon,
     /// Plain Rust that compiles on every target and that the optimizer vectorizes.
     Portable,
 }
 
 impl Isa {
+    /// Every instruction set with kernels, fastest first.
+    const ALL: [Isa; 4] = [Isa::Avx512, Isa::Avx2, Isa::Neon, Isa::Portable];
+
     /// Whether the CPU we run on can execute this instruction set.
     pub fn is_supported(self) -> bool {
         match self {
@@ -35,13 +41,17 @@ impl Isa {
             }
             #[cfg(not(target_arch = "x86_64"))]
             Isa::Avx512 | Isa::Avx2 => false,
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => std::arch::is_aarch64_feature_detected!("neon"),
+            #[cfg(not(target_arch = "aarch64"))]
+            Isa::Neon => false,
             Isa::Portable => true,
         }
     }
 
     /// The fastest instruction set this CPU supports.
     pub fn best() -> Isa {
-        [Isa::Avx512, Isa::Avx2, Isa::Portable]
+        Isa::ALL
             .into_iter()
             .find(|isa| isa.is_supported())
             .unwrap_or(Isa::Portable)
@@ -49,7 +59,7 @@ impl Isa {
 
     /// Every instruction set this CPU supports, fastest first.
     pub fn supported() -> Vec<Isa> {
-        [Isa::Avx512, Isa::Avx2, Isa::Portable]
+        Isa::ALL
             .into_iter()
             .filter(|isa| isa.is_supported())
             .collect()
@@ -61,6 +71,7 @@ impl fmt::Display for Isa {
         f.write_str(match self {
             Isa::Avx512 => "avx512",
             Isa::Avx2 => "avx2",
+            Isa::Neon => "neon",
             Isa::Portable => "portable",
         })
     }
@@ -131,6 +142,7 @@ impl KernelScalar for f32 {
         isa.is_supported().then_some(match isa {
             Isa::Avx512 => avx512::F32,
             Isa::Avx2 => avx2::F32,
+            Isa::Neon => neon::F32,
             Isa::Portable => portable::F32,
         })
     }
@@ -141,6 +153,7 @@ impl KernelScalar for f64 {
         isa.is_supported().then_some(match isa {
             Isa::Avx512 => avx512::F64,
             Isa::Avx2 => avx2::F64,
+            Isa::Neon => neon::F64,
             Isa::Portable => portable::F64,
         })
     }
@@ -283,6 +296,16 @@ mod tests {
         }
         check::<f32>();
         check::<f64>();
+    }
+
+    #[test]
+    fn the_best_kernel_is_the_widest_the_cpu_has() {
+        let best = Isa::best();
+        assert!(best.is_supported());
+        #[cfg(target_arch = "aarch64")]
+        assert_eq!(best, Isa::Neon);
+        #[cfg(target_arch = "x86_64")]
+        assert!(best != Isa::Neon);
     }
 
     #[test]
