@@ -23,7 +23,7 @@ use crate::host::try_collect;
 use crate::host::CpuBuffer;
 use crate::layout::Layout;
 use crate::plan::{Activation, BiasMode, MatmulPlan};
-use gemm::{Epilogue, GemmConfig, GemmScalar, MatMut, MatPtr, MatPtrMut, MatRef, PackSource};
+use gemm::{Epilogue, GemmConfig, GemmScalar, HalfGemm, MatMut, MatPtr, MatPtrMut, MatRef};
 use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
 use math::FloatElem;
@@ -131,12 +131,12 @@ pub(crate) fn matmul(
 }
 
 /// [`matmul`] for float16 or bfloat16: each product in float32 (operands widened as they are
-/// packed, see `gemm::gemm_widening`) into a float32 matrix, with the epilogue (bias and
+/// packed, see `gemm::HalfGemm`) into a float32 matrix, with the epilogue (bias and
 /// activation) applied there, then rounded once into C.
 ///
 /// # Errors
 /// [`Error::OutOfMemory`] when the float32 matrix does not fit.
-fn batched_half<S: FloatElem<C = f32> + PackSource<f32>>(
+fn batched_half<S: FloatElem<C = f32> + HalfGemm>(
     plan: &MatmulPlan,
     a: &[S],
     b: &[S],
@@ -191,7 +191,7 @@ where
         // SAFETY: check_span checked the spans of A and B (and the offsets are inside their
         // slices when the matrices are not empty); `wide` is a separate m x n row-major
         // matrix; the bias holds n float32 values.
-        unsafe { gemm::gemm_widening(m, n, k, pa, pb, pc, cfg, epi) };
+        unsafe { S::gemm_f32(m, n, k, pa, pb, pc, cfg, epi) };
         for (i, row) in wide.chunks_exact(n.max(1)).take(m).enumerate() {
             let start = co as isize + i as isize * crs;
             if ccs == 1 {

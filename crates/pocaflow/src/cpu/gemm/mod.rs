@@ -1,5 +1,5 @@
-//! pocaflow's own GEMM: `C = A * B` for f32 and f64 (and float16/bfloat16 operands widened to
-//! f32 while they are packed, `gemm_widening`), cache-blocked, packed, with register-tiled
+//! pocaflow's own GEMM: `C = A * B` for f32 and f64 (and float16/bfloat16 operands into a
+//! float32 C, [`HalfGemm`]), cache-blocked, packed, with register-tiled
 //! SIMD microkernels chosen at run time, and threads over the macro loops.
 //!
 //! Operands are strided matrices (`rs`, `cs` in elements, any sign). C-order and F-order
@@ -12,14 +12,16 @@ mod epilogue;
 mod gemv;
 mod kernel;
 mod pack;
+mod panels;
 mod par;
 mod scratch;
 
 pub(crate) use epilogue::Epilogue;
 use epilogue::EpilogueScalar;
 pub use kernel::Isa;
-use kernel::{Kernel, KernelScalar};
-pub(crate) use pack::PackSource;
+use kernel::{Kernel, KernelScalar, PairKernel};
+use pack::PackSource;
+use panels::Panels;
 
 use crate::dtype::Element;
 use blocking::{Blocking, CacheSizes};
@@ -409,28 +411,83 @@ unsafe fn zero_product<T: GemmScalar>(m: usize, n: usize, c: MatPtrMut<T>, epi: 
     unsafe { epi.apply(c, 0, 0, m, n) };
 }
 
-/// `c = epi(a * b)` in float32 for float16 or bfloat16 operands `S`, widened as they are packed
-/// (exactly), so the products and sums are float32's; always the blocked path, which is the
-/// one that packs.
-///
-/// # Safety
-/// As for [`gemm_ptr`].
+/// Half-precision operands of a float32 product: float16 and bfloat16.
+pub(crate) trait HalfGemm: PackSource<f32> {
+    /// `c = epi(a * b)` in float32: every product of two elements is exact in float32 and the
+    /// sums are float32's. bfloat16 runs on the pair kernel where the CPU has one (AVX512-BF16
+    /// with `cfg.isa` AVX-512), everything else on the float32 kernel with the operands widened
+    /// while they are packed. Always the blocked path, the one that packs.
+    ///
+    /// # Safety
+    /// As for [`gemm_ptr`].
+    ///
+    /// # Panics
+    /// As for [`gemm_ptr`].
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_f32(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: MatPtr<Self>,
+        b: MatPtr<Self>,
+        c: MatPtrMut<f32>,
+        cfg: GemmConfig,
+        epi: Epilogue<f32>,
+    ) {
+        // SAFETY: forwarded.
+        unsafe { gemm_packing(m, n, k, a, b, c, widening(cfg), cfg.threads, epi) }
+    }
+}
+
+/// The float32 kernel of `cfg.isa`, which widens half-precision operands as it packs them.
 ///
 /// # Panics
-/// As for [`gemm_ptr`].
+/// When this CPU does not support `cfg.isa`.
+fn widening(cfg: GemmConfig) -> Kernel<f32> {
+    f32::kernel(cfg.isa)
+        .unwrap_or_else(|| panic!("gemm: this CPU does not support the {} kernel", cfg.isa))
+}
+
+impl HalfGemm for half::f16 {}
+
+impl HalfGemm for half::bf16 {
+    unsafe fn gemm_f32(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: MatPtr<Self>,
+        b: MatPtr<Self>,
+        c: MatPtrMut<f32>,
+        cfg: GemmConfig,
+        epi: Epilogue<f32>,
+    ) {
+        // SAFETY: forwarded.
+        unsafe {
+            match PairKernel::for_isa(cfg.isa) {
+                Some(pairs) => gemm_packing(m, n, k, a, b, c, pairs, cfg.threads, epi),
+                None => gemm_packing(m, n, k, a, b, c, widening(cfg), cfg.threads, epi),
+            }
+        }
+    }
+}
+
+/// The blocked path for any [`Panels`] scheme, with the orientation, the empty cases and the
+/// choice of threads of [`gemm_raw`]; blocks sized for the operands' element `S`.
+///
+/// # Safety
+/// As for [`gemm_raw`]; `kernel` runs on this CPU.
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm_widening<S: PackSource<f32>>(
+unsafe fn gemm_packing<S: Copy + Send + Sync, K: Panels<S, f32>>(
     m: usize,
     n: usize,
     k: usize,
     a: MatPtr<S>,
     b: MatPtr<S>,
     c: MatPtrMut<f32>,
-    cfg: GemmConfig,
+    kernel: K,
+    threads: usize,
     epi: Epilogue<f32>,
 ) {
-    let kernel = f32::kernel(cfg.isa)
-        .unwrap_or_else(|| panic!("gemm: this CPU does not support the {} kernel", cfg.isa));
     if m == 0 || n == 0 {
         return;
     }
@@ -440,11 +497,12 @@ pub(crate) unsafe fn gemm_widening<S: PackSource<f32>>(
         return unsafe { zero_product(m, n, c, epi) };
     }
     let threads = if parallel_worthwhile::<f32>(m, n, k) {
-        cfg.threads.max(1)
+        threads.max(1)
     } else {
         1
     };
-    let bl = Blocking::new(CacheSizes::detect(), kernel.mr, kernel.nr, size_of::<f32>());
+    let (mr, nr) = kernel.tile();
+    let bl = Blocking::new(CacheSizes::detect(), mr, nr, size_of::<S>());
     // SAFETY: forwarded.
     unsafe { gemm_blocked(m, n, k, a, b, c, kernel, bl, threads, epi) }
 }
@@ -510,24 +568,24 @@ unsafe fn gemm_unpacked<T: GemmScalar>(
 /// # Safety
 /// As for [`gemm_raw`].
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemm_blocked<T: GemmScalar, S: PackSource<T>>(
+unsafe fn gemm_blocked<T: GemmScalar, S: Copy + Send + Sync, K: Panels<S, T>>(
     m: usize,
     n: usize,
     k: usize,
     a: MatPtr<S>,
     b: MatPtr<S>,
     c: MatPtrMut<T>,
-    kernel: Kernel<T>,
+    kernel: K,
     bl: Blocking,
     threads: usize,
     epi: Epilogue<T>,
 ) {
-    let (mr, nr) = (kernel.mr, kernel.nr);
+    let (mr, nr) = kernel.tile();
     // Blocks of B as even as whole panels allow: 1040 columns are two blocks of 528 and 512,
     // not one of 1032 and a sliver of 8 that would repack all of A for itself.
     let nc = n.div_ceil(n.div_ceil(bl.nc)).div_ceil(nr) * nr;
-    let b_len = bl.kc * nc;
-    with_scratch::<T, _>(scratch::Slot::B, b_len, |bpack| {
+    let b_len = kernel.steps(bl.kc) * nc;
+    with_scratch::<K::Packed, _>(scratch::Slot::B, b_len, |bpack| {
         for jc in (0..n).step_by(nc) {
             let ncb = nc.min(n - jc);
             for pc in (0..k).step_by(bl.kc) {
@@ -560,28 +618,30 @@ unsafe fn gemm_blocked<T: GemmScalar, S: PackSource<T>>(
                 } else {
                     Epilogue::NONE
                 };
-                let bpack = &mut bpack[..kcb * ncb.div_ceil(nr) * nr];
-                let macro_tile =
-                    |rows: std::ops::Range<usize>, cols: std::ops::Range<usize>, bpack: &[T]| {
-                        // SAFETY: each call covers a disjoint part of C.
-                        unsafe {
-                            macro_kernel(
-                                ablock,
-                                bpack,
-                                cblock,
-                                rows,
-                                cols,
-                                kcb,
-                                pc > 0,
-                                kernel,
-                                bl.mc,
-                                epi,
-                            )
-                        }
-                    };
+                let steps = kernel.steps(kcb);
+                let bpack = &mut bpack[..steps * ncb.div_ceil(nr) * nr];
+                let macro_tile = |rows: std::ops::Range<usize>,
+                                  cols: std::ops::Range<usize>,
+                                  bpack: &[K::Packed]| {
+                    // SAFETY: each call covers a disjoint part of C.
+                    unsafe {
+                        macro_kernel(
+                            ablock,
+                            bpack,
+                            cblock,
+                            rows,
+                            cols,
+                            kcb,
+                            pc > 0,
+                            kernel,
+                            bl.mc,
+                            epi,
+                        )
+                    }
+                };
                 if threads == 1 {
                     // SAFETY: bpack holds the panels of this block.
-                    unsafe { pack::pack_b(bblock, kcb, ncb, nr, bpack, kernel.pack_t) };
+                    unsafe { kernel.pack_b(bblock, kcb, ncb, bpack) };
                     macro_tile(0..m, 0..ncb, bpack);
                     continue;
                 }
@@ -599,14 +659,14 @@ unsafe fn gemm_blocked<T: GemmScalar, S: PackSource<T>>(
                     };
                     (j0, (per * nr).min(ncb - j0), src)
                 };
-                let chunks = bpack.chunks_mut(per * nr * kcb).enumerate();
+                let chunks = bpack.chunks_mut(per * nr * steps).enumerate();
                 if m <= ncb {
                     // Split C's columns: each item packs the panels of B it multiplies (and
                     // all of A, the smaller operand), so no thread waits for another.
                     par::for_each(threads, chunks, |(t, chunk)| {
                         let (j0, cols, src) = cols_of(t);
                         // SAFETY: chunk holds the panels of those columns.
-                        unsafe { pack::pack_b(src, kcb, cols, nr, chunk, kernel.pack_t) };
+                        unsafe { kernel.pack_b(src, kcb, cols, chunk) };
                         macro_tile(0..m, j0..j0 + cols, chunk);
                     });
                     continue;
@@ -616,7 +676,7 @@ unsafe fn gemm_blocked<T: GemmScalar, S: PackSource<T>>(
                 par::for_each(threads, chunks, |(t, chunk)| {
                     let (_, cols, src) = cols_of(t);
                     // SAFETY: chunk holds the panels of those columns.
-                    unsafe { pack::pack_b(src, kcb, cols, nr, chunk, kernel.pack_t) };
+                    unsafe { kernel.pack_b(src, kcb, cols, chunk) };
                 });
                 let bpack = &*bpack;
                 let rows = m.div_ceil(threads).div_ceil(mr) * mr;
@@ -657,49 +717,48 @@ fn prefetch<T>(p: *const T) {
 /// thread meanwhile; `bpack` holds the packed panels of `cols`, from its first; `epi` covers
 /// `c`.
 #[allow(clippy::too_many_arguments)]
-unsafe fn macro_kernel<T: GemmScalar, S: PackSource<T>>(
+unsafe fn macro_kernel<T: GemmScalar, S: Copy, K: Panels<S, T>>(
     a: MatPtr<S>,
-    bpack: &[T],
+    bpack: &[K::Packed],
     c: MatPtrMut<T>,
     rows: std::ops::Range<usize>,
     cols: std::ops::Range<usize>,
     kc: usize,
     accumulate: bool,
-    kernel: Kernel<T>,
+    kernel: K,
     mc: usize,
     epi: Epilogue<T>,
 ) {
-    let (mr, nr) = (kernel.mr, kernel.nr);
-    let a_len = mc.div_ceil(mr) * mr * kc;
-    with_scratch::<T, _>(scratch::Slot::A, a_len, |apack| {
+    let (mr, nr) = kernel.tile();
+    let steps = kernel.steps(kc);
+    let a_len = mc.div_ceil(mr) * mr * steps;
+    with_scratch::<K::Packed, _>(scratch::Slot::A, a_len, |apack| {
         for ic in rows.clone().step_by(mc) {
             let mcb = mc.min(rows.end - ic);
             // SAFETY: rows ic..ic+mcb of A are inside it; apack holds a_len elements.
             unsafe {
-                pack::pack_a(
+                kernel.pack_a(
                     MatPtr {
                         ptr: a.at(ic, 0),
                         ..a
                     },
                     mcb,
                     kc,
-                    mr,
                     apack,
-                    kernel.pack_t,
                 )
             };
             for j0 in cols.clone().step_by(nr) {
                 let ncols = nr.min(cols.end - j0);
-                let bpanel = &bpack[(j0 - cols.start) / nr * nr * kc..];
+                let bpanel = &bpack[(j0 - cols.start) / nr * nr * steps..];
                 for i0 in (0..mcb).step_by(mr) {
                     let nrows = mr.min(mcb - i0);
                     // SAFETY: the tile (ic+i0, j0) of nrows x ncols is inside C and this
-                    // thread's; the packed panels hold kc steps of mr and nr elements; the
-                    // epilogue's bias covers C.
+                    // thread's; the packed panels hold `steps` steps of mr and nr elements;
+                    // the epilogue's bias covers C.
                     unsafe {
-                        (kernel.func)(
-                            kc,
-                            apack[i0 * kc..].as_ptr(),
+                        kernel.multiply(
+                            steps,
+                            apack[i0 * steps..].as_ptr(),
                             bpanel.as_ptr(),
                             c.at(ic + i0, j0),
                             c.rs,

@@ -239,3 +239,111 @@ fn copy_run<T: Copy>(dst: &mut [T], src: &[T]) {
         *d = *s;
     }
 }
+
+/// A 32-bit word of a pair panel: `lo` in its low half, `hi` in its high half.
+#[inline(always)]
+fn pair(lo: bf16, hi: bf16) -> u32 {
+    u32::from(lo.to_bits()) | u32::from(hi.to_bits()) << 16
+}
+
+/// Packs the `rows x kc` block of `x` into `ceil(rows / width)` panels of bfloat16 pairs for a
+/// [`super::kernel::PairKernelFn`]: word `q * width + i` of panel `r` holds elements
+/// `(r * width + i, 2q)` and `(r * width + i, 2q + 1)`, for `q < ceil(kc / 2)`, with zeros past
+/// `rows` and past `kc`. A's panels are `pack_pairs(a, mc, kc, mr, ..)`, B's are
+/// `pack_pairs(b.t(), nc, kc, nr, ..)`. Three cases, as for [`pack_a`]:
+/// - `rs == 1`: two columns at a time, interleaved into the words of each panel;
+/// - `cs == 1`: each row already holds its pairs as consecutive words, which the transposing pack
+///   moves as 32-bit elements (in place when the rows start at even offsets and `kc` is even,
+///   else through rows copied to `tmp` and padded);
+/// - otherwise an element-by-element gather.
+///
+/// # Safety
+/// `x` readable for `rows x kc`; `out` holds `ceil(rows / width) * width * ceil(kc / 2)` words;
+/// `pack_t` must run on this CPU and read its source with unaligned loads.
+pub(super) unsafe fn pack_pairs(
+    x: MatPtr<bf16>,
+    rows: usize,
+    kc: usize,
+    width: usize,
+    out: &mut [u32],
+    pack_t: PackTFn<f32>,
+) {
+    let steps = kc.div_ceil(2);
+    let panels = rows.div_ceil(width);
+    let zero = bf16::ZERO;
+    if x.rs == 1 {
+        for q in 0..steps {
+            // SAFETY: columns 2q and 2q + 1 (when inside the block) hold `rows` contiguous
+            // elements.
+            let col = |p: usize| unsafe { std::slice::from_raw_parts(x.at(0, p), rows) };
+            let (lo, hi) = (col(2 * q), (2 * q + 1 < kc).then(|| col(2 * q + 1)));
+            for (r, panel) in out.chunks_exact_mut(width * steps).take(panels).enumerate() {
+                let span = r * width..(r * width + width).min(rows);
+                let live = span.len();
+                let step = &mut panel[q * width..(q + 1) * width];
+                match hi {
+                    Some(hi) => {
+                        for ((w, &l), &h) in step.iter_mut().zip(&lo[span.clone()]).zip(&hi[span]) {
+                            *w = pair(l, h);
+                        }
+                    }
+                    None => {
+                        for (w, &l) in step.iter_mut().zip(&lo[span]) {
+                            *w = pair(l, zero);
+                        }
+                    }
+                }
+                step[live..].fill(0);
+            }
+        }
+        return;
+    }
+    let mut tmp: Vec<bf16> = Vec::new();
+    for (r, panel) in out.chunks_exact_mut(width * steps).take(panels).enumerate() {
+        let live = width.min(rows - r * width);
+        // SAFETY: rows r*width .. r*width+live are inside the block.
+        let src = unsafe { x.at(r * width, 0) };
+        if x.cs == 1 {
+            let (src, ld) = if x.rs % 2 == 0 && kc.is_multiple_of(2) {
+                (src, x.rs)
+            } else {
+                let ld = 2 * steps;
+                tmp.clear();
+                tmp.resize(live * ld, zero);
+                for (i, run) in tmp.chunks_exact_mut(ld).enumerate() {
+                    // SAFETY: row i of the panel holds kc contiguous elements.
+                    let row =
+                        unsafe { std::slice::from_raw_parts(src.offset(i as isize * x.rs), kc) };
+                    run[..kc].copy_from_slice(row);
+                }
+                (tmp.as_ptr(), ld as isize)
+            };
+            // SAFETY: `live` rows of `steps` words, `ld / 2` words apart, from `src` (the
+            // transposing pack reads them with unaligned loads); the panel holds steps * width.
+            unsafe {
+                pack_t(
+                    src.cast(),
+                    ld / 2,
+                    live,
+                    steps,
+                    panel.as_mut_ptr().cast(),
+                    width,
+                )
+            };
+            continue;
+        }
+        for q in 0..steps {
+            for i in 0..width {
+                let at = |p: usize| {
+                    if i < live && p < kc {
+                        // SAFETY: (r*width + i, p) is inside the block.
+                        unsafe { *src.offset(i as isize * x.rs + p as isize * x.cs) }
+                    } else {
+                        zero
+                    }
+                };
+                panel[q * width + i] = pair(at(2 * q), at(2 * q + 1));
+            }
+        }
+    }
+}

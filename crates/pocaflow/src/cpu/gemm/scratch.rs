@@ -39,6 +39,7 @@ macro_rules! scratch_scalar {
 
 scratch_scalar!(f32);
 scratch_scalar!(f64);
+scratch_scalar!(u32);
 
 /// Runs `f` on a 64-byte-aligned buffer of `len` elements from this thread's `slot`, growing it
 /// if needed. If the slot is in use further up this thread's stack (a nested GEMM that rayon

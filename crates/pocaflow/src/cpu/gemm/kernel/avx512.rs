@@ -53,15 +53,7 @@ macro_rules! avx512_kernels {
             n: usize,
             accumulate: bool,
         ) {
-            if rs_c == 1 {
-                // Start C's lines on their way now; the loop below hides the latency.
-                for j in 0..n {
-                    for v in 0..MV {
-                        let p = c.wrapping_offset(j as isize * cs_c + (v * LANES) as isize);
-                        _mm_prefetch::<_MM_HINT_T0>(p.cast());
-                    }
-                }
-            }
+            prefetch_c::<MV>(c, rs_c, cs_c, n);
             let load = masks(load_rows);
             let mut acc = [[setzero(); MV]; NC];
             for p in 0..kc {
@@ -79,6 +71,48 @@ macro_rules! avx512_kernels {
                     }
                 }
             }
+            // SAFETY: forwarded from the caller.
+            unsafe { store_acc(&acc, c, rs_c, cs_c, m, n, accumulate) }
+        }
+
+        /// Starts the lines of the `n` columns of a tile of `MV` vectors of rows of a
+        /// column-major C on their way, for the kernel's loop to hide the latency.
+        #[inline(always)]
+        pub(in super::super) fn prefetch_c<const MV: usize>(
+            c: *mut T,
+            rs_c: isize,
+            cs_c: isize,
+            n: usize,
+        ) {
+            if rs_c == 1 {
+                for j in 0..n {
+                    for v in 0..MV {
+                        let p = c.wrapping_offset(j as isize * cs_c + (v * LANES) as isize);
+                        // SAFETY: SSE is part of x86-64 and a prefetch never faults.
+                        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) };
+                    }
+                }
+            }
+        }
+
+        /// Stores the `m x n` corner of an `MV * LANES x NC` tile of accumulators to C (adding to
+        /// what is there when `accumulate`): masked vector stores down C's columns when they are
+        /// contiguous, else through a tile on the stack.
+        ///
+        /// # Safety
+        /// `c` valid at `c + i * rs_c + j * cs_c` for `i < m`, `j < n` (and readable when
+        /// `accumulate`); `m <= MV * LANES`, `n <= NC`.
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        pub(in super::super) unsafe fn store_acc<const MV: usize, const NC: usize>(
+            acc: &[[V; MV]; NC],
+            c: *mut T,
+            rs_c: isize,
+            cs_c: isize,
+            m: usize,
+            n: usize,
+            accumulate: bool,
+        ) {
             if rs_c == 1 {
                 let store = masks(m);
                 for (j, col) in acc.iter().enumerate().take(n) {
@@ -98,7 +132,7 @@ macro_rules! avx512_kernels {
                 }
             } else {
                 let mut tile = [[T::default(); MR]; NR];
-                for (col, acc) in tile.iter_mut().zip(&acc) {
+                for (col, acc) in tile.iter_mut().zip(acc) {
                     for (v, &x) in acc.iter().enumerate() {
                         // SAFETY: a tile column holds MR >= MV * LANES elements.
                         unsafe { storeu(col.as_mut_ptr().add(v * LANES), x) };
@@ -262,7 +296,7 @@ macro_rules! avx512_kernels {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod f32x16 {
+pub(super) mod f32x16 {
     use std::arch::x86_64::{
         __m512 as V, __mmask16 as Mask, _mm512_add_ps as add, _mm512_castpd_ps as from_pd,
         _mm512_castps_pd as to_pd, _mm512_fmadd_ps as fmadd, _mm512_mask_storeu_ps as mask_storeu,

@@ -7,6 +7,7 @@
 
 mod avx2;
 mod avx512;
+mod avx512_bf16;
 mod neon;
 mod portable;
 
@@ -128,6 +129,54 @@ pub struct Kernel<T> {
 impl<T> fmt::Debug for Kernel<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Kernel({} {}x{})", self.isa, self.mr, self.nr)
+    }
+}
+
+/// Signature of a pair microkernel, `(steps, a, b, c, rs_c, cs_c, m, n, accumulate)`: as
+/// [`MicroKernelFn`] for float32 C, but its packed panels hold bfloat16 in pairs along k, one
+/// pair per 32-bit word (the even `p` in the low half, the odd one in the high half): `steps`
+/// words of `MR` rows of A, and of `NR` columns of B.
+///
+/// # Safety
+/// `a` must be valid for `steps * MR` reads and `b` for `steps * NR`; `c` as for
+/// [`MicroKernelFn`]; the CPU must support the kernel's instructions.
+pub type PairKernelFn =
+    unsafe fn(usize, *const u32, *const u32, *mut f32, isize, isize, usize, usize, bool);
+
+/// A bfloat16 microkernel that multiplies pairs along k in one instruction (AVX512-BF16's
+/// `vdpbf16ps`), with float32 accumulators.
+#[derive(Clone, Copy)]
+pub struct PairKernel {
+    /// Rows of the register tile.
+    pub mr: usize,
+    /// Columns of the register tile.
+    pub nr: usize,
+    /// The kernel itself.
+    pub func: PairKernelFn,
+    /// A transposing pack of 32-bit words, which moves pairs as units.
+    pub pack_t: PackTFn<f32>,
+}
+
+impl fmt::Debug for PairKernel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PairKernel(avx512-bf16 {}x{})", self.mr, self.nr)
+    }
+}
+
+impl PairKernel {
+    /// The pair kernel that goes with the float32 kernel of `isa`: AVX512-BF16's when `isa` is
+    /// AVX-512 and the CPU has the BF16 extension, else none (the product then runs on the
+    /// float32 kernel, the operands widened while they are packed).
+    pub fn for_isa(isa: Isa) -> Option<PairKernel> {
+        #[cfg(target_arch = "x86_64")]
+        if isa == Isa::Avx512
+            && isa.is_supported()
+            && std::arch::is_x86_feature_detected!("avx512bf16")
+        {
+            return Some(avx512_bf16::BF16);
+        }
+        let _ = isa;
+        None
     }
 }
 
@@ -306,6 +355,81 @@ mod tests {
         assert_eq!(best, Isa::Neon);
         #[cfg(target_arch = "x86_64")]
         assert!(best != Isa::Neon);
+    }
+
+    /// The pair kernel on random bfloat16 panels (odd and even step counts), every partial tile,
+    /// overwrite and accumulate, against a float64 sum of the same bfloat16 values.
+    #[test]
+    fn the_pair_kernel_computes_every_partial_tile() {
+        let Some(k) = PairKernel::for_isa(Isa::best()) else {
+            return;
+        };
+        let mut seed = 0x2545_f491_u64;
+        let mut rnd = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            half::bf16::from_f64((seed % 2001) as f64 / 1000.0 - 1.0)
+        };
+        for steps in [1, 2, 19] {
+            let a: Vec<half::bf16> = (0..2 * steps * k.mr).map(|_| rnd()).collect();
+            let b: Vec<half::bf16> = (0..2 * steps * k.nr).map(|_| rnd()).collect();
+            let words = |v: &[half::bf16]| -> Vec<u32> {
+                v.chunks_exact(2)
+                    .map(|p| u32::from(p[0].to_bits()) | u32::from(p[1].to_bits()) << 16)
+                    .collect()
+            };
+            // Element (i, p) of A is half `p % 2` of word `(p / 2) * mr + i`.
+            let (aw, bw) = (words(&a), words(&b));
+            let a_at = |i: usize, p: usize| a[2 * ((p / 2) * k.mr + i) + p % 2].to_f64();
+            let b_at = |p: usize, j: usize| b[2 * ((p / 2) * k.nr + j) + p % 2].to_f64();
+            for (m, n) in [
+                (k.mr, k.nr),
+                (1, 1),
+                (k.mr - 1, k.nr),
+                (16, 5),
+                (17, 9),
+                (3, 4),
+            ] {
+                for accumulate in [false, true] {
+                    for (rs, cs) in [(1, k.mr as isize + 3), (k.nr as isize + 2, 1)] {
+                        let mut c = vec![0.5f32; (k.mr + 3) * (k.nr + 2)];
+                        // SAFETY: the m x n corner with these strides lies inside `c`; the
+                        // panels hold `steps` words of mr and nr.
+                        unsafe {
+                            (k.func)(
+                                steps,
+                                aw.as_ptr(),
+                                bw.as_ptr(),
+                                c.as_mut_ptr(),
+                                rs,
+                                cs,
+                                m,
+                                n,
+                                accumulate,
+                            )
+                        };
+                        for i in 0..k.mr {
+                            for j in 0..k.nr {
+                                let got =
+                                    f64::from(c[(i as isize * rs + j as isize * cs) as usize]);
+                                if i >= m || j >= n {
+                                    assert_eq!(got, 0.5, "wrote outside ({m}x{n}) at ({i},{j})");
+                                    continue;
+                                }
+                                let dot: f64 =
+                                    (0..2 * steps).map(|p| a_at(i, p) * b_at(p, j)).sum();
+                                let want = dot + if accumulate { 0.5 } else { 0.0 };
+                                assert!(
+                                    (got - want).abs() < 1e-5,
+                                    "steps {steps} ({i},{j}) of {m}x{n}: {got} vs {want}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
