@@ -131,14 +131,17 @@ def measure(
     """One row: each library in ``builders`` that is there and supports the case runs once
     (its output, through ``view`` (a slice, taken on the device), checked against
     ``reference`` when given: pocaflow's error over ``tol`` raises), then all are timed
-    interleaved. A peer that raises is left out of the row, with its error under ``failed``;
-    pocaflow raising fails the case. ``work`` is the FLOPs or bytes of
-    one call for a throughput ``unit``; a time unit reports the time per call."""
+    interleaved. A builder named ``"library variant"`` runs on that library's peer (a second
+    column of the same library, for example pocaflow in another dtype). A peer that raises is
+    left out of the row, with its error under ``failed``; pocaflow raising fails the case.
+    ``work`` is the FLOPs or bytes of one call for a throughput ``unit``; a time unit reports
+    the time per call."""
     contenders, errors, unsupported, failed = {}, {}, {}, {}
     for name, build in builders.items():
-        if name not in ctx.peers:
+        # "library variant" (for example "pocaflow f32") is another build on that library.
+        peer = ctx.peers.get(name.partition(" ")[0])
+        if peer is None:
             continue
-        peer = ctx.peers[name]
         try:
             fn = build(peer)
             out = fn()

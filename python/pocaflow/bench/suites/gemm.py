@@ -4,7 +4,9 @@ TFLOP/s (CUDA, each library's events) against n. CPU peers: NumPy ``matmul(out=)
 ``set_matmul_precision("tf32x3")`` against the same strict peers (n >= 2048). Bars: on CUDA f32
 and bf16 at n = 2048, 4096 and 8192 >= 0.98x torch, tf32x3 at n = 4096 and 8192 >= 2.0x torch
 with a relative error <= 2e-5; on the CPU n >= 1024 >= 0.95x NumPy (f32, f64), f16 at n = 512
->= 20x NumPy's float16 matmul (``--dtype f16,bf16``: NumPy has no bfloat16)."""
+>= 20x NumPy's float16 matmul (``--dtype f16,bf16``: NumPy has no bfloat16), and the half
+dtypes against pocaflow's own float32 (the column ``pocaflow f32``) at n = 2048 and 4096:
+bf16 >= 1.6x, f16 >= 0.9x."""
 
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ def _bar(ctx: Context, n: int, dtype: str, mode: str = "highest") -> dict[str, f
         return {"torch": 2.0} if n in (4096, 8192) else None
     if ctx.device == "cuda":
         return {"torch": 0.98} if n in (2048, 4096, 8192) and dtype in ("f32", "bf16") else None
+    if dtype in ("f16", "bf16") and n in (2048, 4096):
+        return {"pocaflow f32": 1.6 if dtype == "bf16" else 0.9}
     if dtype == "f16":
         return {"numpy": 20.0} if n == 512 else None
     return {"numpy": 0.95} if n in (1024, 2048, 4096) and dtype in ("f32", "f64") else None
@@ -45,12 +49,15 @@ def case(ctx: Context, n: int, dtype: str, mode: str = "highest") -> dict:
     ref, view = _matmul.reference(*sets[0])
     unit = "GFLOP/s" if ctx.device == "cpu" else "TFLOP/s"
     tol = _matmul.TF32X3_TOL if mode == "tf32x3" else _matmul.TOL[dtype]
+    builders = _matmul.builders(ctx, sets, dtype)
+    if ctx.device == "cpu" and dtype in ("f16", "bf16"):
+        builders["pocaflow f32"] = _matmul.builders(ctx, sets, "f32")["pocaflow"]
     with _matmul.precision(mode) as suffix:
         return measure(
             ctx,
             NAME,
             f"{dtype}{suffix} n={n}",
-            _matmul.builders(ctx, sets, dtype),
+            builders,
             unit,
             plan(ctx),
             work=2.0 * n**3,
