@@ -116,6 +116,20 @@ def test_half_precision_large_blocked_and_sliced(device, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_into_a_float32_out(dtype, rng):
+    ta, a = half_operand(rng, (70, 301), dtype, "C", "cpu")
+    tb, b = half_operand(rng, (301, 45), dtype, "F", "cpu")
+    out = pf.full((70, 45), float("nan"), dtype=pf.float32)
+    assert pf.matmul(ta, tb, out=out) is out
+    got, want = out.numpy().astype(np.float64), a @ b
+    # The float32 sums themselves: no rounding to the operands' dtype.
+    bound = 4 * 302 * 2.0**-24 * (np.abs(a) @ np.abs(b)) + 2.0**-24
+    assert np.all(np.abs(got - want) <= bound)
+    with pytest.raises(TypeError, match="float32, on request"):
+        pf.matmul(ta, tb, out=pf.empty((70, 45), dtype=pf.float64))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_half_precision_linear(device, dtype, rng):
     x, x64 = half_operand(rng, (70, 300), dtype, "C", device)
     w, w64 = half_operand(rng, (50, 300), dtype, "C", device)

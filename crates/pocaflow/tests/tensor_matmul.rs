@@ -198,3 +198,34 @@ fn cuda_device_errors_without_cuda() {
         assert!(matches!(e, Error::Device(_)));
     }
 }
+
+#[test]
+fn half_operands_into_a_float32_result() {
+    let mut rng = Rng::new(21);
+    for dtype in [DType::F16, DType::BF16] {
+        for (sa, sb) in [
+            (&[33usize, 65][..], &[65usize, 17][..]),
+            (&[2, 7, 9], &[9, 5]),
+        ] {
+            let (ta, tb) = (
+                on(Device::Cpu, &rng.array(sa), dtype),
+                on(Device::Cpu, &rng.array(sb), dtype),
+            );
+            let want = reference(&values(&ta), &values(&tb));
+            let k = sa[sa.len() - 1];
+            let wide = ops::matmul_as(&ta, &tb, DType::F32).unwrap();
+            assert_eq!(wide.dtype(), DType::F32);
+            // The float32 sums, not rounded to the operands' dtype.
+            assert_close(&values(&wide), &want, k, f32::EPSILON as f64, "f32 result");
+            let out = on(Device::Cpu, &ArrayD::zeros(IxDyn(want.shape())), DType::F32);
+            ops::matmul(&ta, &tb, Some(&out)).unwrap();
+            assert_eq!(values(&out), values(&wide));
+            let rounded = ta.matmul(&tb).unwrap();
+            assert_eq!(rounded.dtype(), dtype);
+            assert_ne!(values(&rounded), values(&wide));
+        }
+        let t = on(Device::Cpu, &rng.array(&[4, 4]), dtype);
+        let err = ops::matmul_as(&t, &t, DType::F64).unwrap_err();
+        assert!(matches!(err, Error::DType(_)), "{err}");
+    }
+}

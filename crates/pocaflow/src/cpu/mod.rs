@@ -118,36 +118,70 @@ pub(crate) fn matmul(
     }
     if let (Some(a), Some(b), Some(c)) = (a.as_slice(), b.as_slice(), c.as_mut_slice()) {
         let bias = typed_bias::<f16>(bias)?;
-        return batched_half::<f16>(plan, a, b, c, cfg, bias, act);
+        return batched_half::<f16, f16>(plan, a, b, c, cfg, bias, act);
     }
     if let (Some(a), Some(b), Some(c)) = (a.as_slice(), b.as_slice(), c.as_mut_slice()) {
         let bias = typed_bias::<bf16>(bias)?;
-        return batched_half::<bf16>(plan, a, b, c, cfg, bias, act);
+        return batched_half::<bf16, bf16>(plan, a, b, c, cfg, bias, act);
+    }
+    // Half-precision operands into a float32 result (the product before its rounding).
+    if let (Some(a), Some(b), Some(c)) = (a.as_slice(), b.as_slice(), c.as_mut_slice()) {
+        let bias = typed_bias::<f16>(bias)?;
+        return batched_half::<f16, f32>(plan, a, b, c, cfg, bias, act);
+    }
+    if let (Some(a), Some(b), Some(c)) = (a.as_slice(), b.as_slice(), c.as_mut_slice()) {
+        let bias = typed_bias::<bf16>(bias)?;
+        return batched_half::<bf16, f32>(plan, a, b, c, cfg, bias, act);
     }
     Err(Error::DType(format!(
-        "matmul on the CPU supports float16, bfloat16, float32 and float64, not {}",
-        a.dtype()
+        "matmul on the CPU supports float16, bfloat16, float32 and float64 operands (float16 \
+         and bfloat16 also into float32), not {} and {} into {}",
+        a.dtype(),
+        b.dtype(),
+        c.dtype()
     )))
 }
 
-/// [`matmul`] for float16 or bfloat16: each product in float32 (operands widened as they are
-/// packed, see `gemm::HalfGemm`) into a float32 matrix, with the epilogue (bias and
-/// activation) applied there, then rounded once into C.
+/// What a float32 matrix of products is stored as: rounded once to float16 or bfloat16, or
+/// kept as float32.
+trait WideOut: FloatElem<C = f32> {
+    /// `dst[i] = down(src[i])`, vectorized where the CPU can (F16C for float16).
+    fn store_run(dst: &mut [Self], src: &[f32]);
+}
+
+impl WideOut for f16 {
+    fn store_run(dst: &mut [f16], src: &[f32]) {
+        dst.convert_from_f32_slice(src);
+    }
+}
+
+impl WideOut for bf16 {
+    fn store_run(dst: &mut [bf16], src: &[f32]) {
+        dst.convert_from_f32_slice(src);
+    }
+}
+
+impl WideOut for f32 {
+    fn store_run(dst: &mut [f32], src: &[f32]) {
+        dst.copy_from_slice(src);
+    }
+}
+
+/// [`matmul`] for float16 or bfloat16 operands `S`: each product in float32 (see
+/// `gemm::HalfGemm`) into a float32 matrix, with the epilogue (bias and activation) applied
+/// there, then stored once into C of type `O` (`S`, rounded once, or float32).
 ///
 /// # Errors
 /// [`Error::OutOfMemory`] when the float32 matrix does not fit.
-fn batched_half<S: FloatElem<C = f32> + HalfGemm>(
+fn batched_half<S: FloatElem<C = f32> + HalfGemm, O: WideOut>(
     plan: &MatmulPlan,
     a: &[S],
     b: &[S],
-    c: &mut [S],
+    c: &mut [O],
     cfg: GemmConfig,
     bias: Option<(&[S], &Layout)>,
     act: Option<Activation>,
-) -> Result<()>
-where
-    [S]: HalfFloatSliceExt,
-{
+) -> Result<()> {
     let (m, k, n) = (plan.m, plan.k, plan.n);
     let wide_bias = match bias {
         Some((data, l)) => {
@@ -195,12 +229,11 @@ where
         for (i, row) in wide.chunks_exact(n.max(1)).take(m).enumerate() {
             let start = co as isize + i as isize * crs;
             if ccs == 1 {
-                // A contiguous row: the vectorized conversion (F16C for float16).
-                c[start as usize..start as usize + n].convert_from_f32_slice(row);
+                O::store_run(&mut c[start as usize..start as usize + n], row);
                 continue;
             }
             for (j, &v) in row.iter().enumerate() {
-                c[(start + j as isize * ccs) as usize] = S::down(v);
+                c[(start + j as isize * ccs) as usize] = O::down(v);
             }
         }
     }

@@ -954,7 +954,8 @@ impl BackendStorage for CudaStorage {
         {
             return Err(Error::DType(format!(
                 "matmul on CUDA supports float16, bfloat16, float32 and float64 operands of \
-                 one dtype, got {}, {} into {dtype}",
+                 one dtype into that dtype (a float32 result of float16 or bfloat16 operands \
+                 is CPU-only for now), got {}, {} into {dtype}",
                 a.dtype, b.dtype
             )));
         }

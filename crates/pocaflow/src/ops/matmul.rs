@@ -135,12 +135,15 @@ impl MatmulShapes {
 /// - The result is in C order, except that the product of two 2-D Fortran-order operands is in
 ///   Fortran order. With `out`, the result is written there (any layout without overlapping
 ///   elements) and `out` is returned.
+/// - float16 and bfloat16 products are computed in float32 and rounded once; a float32 `out`
+///   takes the float32 result instead (on the CPU; see [`matmul_as`]).
 ///
 /// # Errors
 /// - [`Error::Shape`]: a scalar operand, inner dimensions that differ, batch dimensions that do
 ///   not broadcast, or an `out` of the wrong shape or with overlapping elements;
-/// - [`Error::DType`]: an `out` of another dtype than the result, or a dtype the device cannot
-///   multiply (float16 and bfloat16 on the CPU);
+/// - [`Error::DType`]: an `out` of another dtype than the result (float32 for a float16 or
+///   bfloat16 product aside), or dtypes the device cannot multiply (a float32 result of
+///   half-precision operands on CUDA);
 /// - [`Error::Device`]: operands on different devices.
 pub fn matmul(a: &Tensor, b: &Tensor, out: Option<&Tensor>) -> Result<Tensor> {
     if !a.dtype().is_float() || !b.dtype().is_float() {
@@ -166,12 +169,18 @@ pub fn matmul(a: &Tensor, b: &Tensor, out: Option<&Tensor>) -> Result<Tensor> {
                 fmt_shape(&shapes.out)
             )));
         }
-        if o.dtype() != dtype {
+        let widened = o.dtype() == DType::F32 && matches!(dtype, DType::F16 | DType::BF16);
+        if o.dtype() != dtype && !widened {
             return Err(Error::DType(format!(
-                "matmul: out has dtype {} but the product of {} and {} is {dtype}",
+                "matmul: out has dtype {} but the product of {} and {} is {dtype}{}",
                 o.dtype(),
                 a.dtype(),
-                b.dtype()
+                b.dtype(),
+                if matches!(dtype, DType::F16 | DType::BF16) {
+                    " (or float32, on request)"
+                } else {
+                    ""
+                }
             )));
         }
         if o.layout().may_overlap() {
@@ -205,7 +214,7 @@ pub fn matmul(a: &Tensor, b: &Tensor, out: Option<&Tensor>) -> Result<Tensor> {
             Layout::c_contiguous(shape)
         };
         // Every element of the product is written (k = 0 included), so nothing is filled first.
-        Tensor::uninit(layout, dtype, device)
+        Tensor::uninit(layout, out.map_or(dtype, Tensor::dtype), device)
     };
     let target = match out {
         Some(o)
@@ -228,6 +237,18 @@ pub fn matmul(a: &Tensor, b: &Tensor, out: Option<&Tensor>) -> Result<Tensor> {
         }
         _ => Ok(target),
     }
+}
+
+/// [`matmul`] into a new C-order array of `dtype`: the product's own dtype, or float32 for
+/// float16 and bfloat16 operands (their float32 products and sums, not rounded).
+///
+/// # Errors
+/// As [`matmul`] with an `out` of `dtype`.
+pub fn matmul_as(a: &Tensor, b: &Tensor, dtype: DType) -> Result<Tensor> {
+    let device = same_device("matmul", &[a, b])?;
+    let shapes = MatmulShapes::new(a.shape(), b.shape())?;
+    let out = Tensor::uninit(Layout::c_contiguous(&shapes.out), dtype, device)?;
+    matmul(a, b, Some(&out))
 }
 
 impl Tensor {

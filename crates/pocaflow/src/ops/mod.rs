@@ -15,7 +15,7 @@ pub mod view;
 pub use creation::{arange, eye, full, linspace};
 pub use elementwise::{binary, clip, unary, Value};
 pub use index::IndexItem;
-pub use matmul::matmul;
+pub use matmul::{matmul, matmul_as};
 
 use crate::device::Device;
 use crate::error::{Error, Result};
