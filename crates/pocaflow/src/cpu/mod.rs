@@ -147,6 +147,11 @@ pub(crate) fn matmul(
 trait WideOut: FloatElem<C = f32> {
     /// `dst[i] = down(src[i])`, vectorized where the CPU can (F16C for float16).
     fn store_run(dst: &mut [Self], src: &[f32]);
+
+    /// C itself as float32, when the products can be written there directly.
+    fn as_f32(_c: &mut [Self]) -> Option<&mut [f32]> {
+        None
+    }
 }
 
 impl WideOut for f16 {
@@ -165,11 +170,15 @@ impl WideOut for f32 {
     fn store_run(dst: &mut [f32], src: &[f32]) {
         dst.copy_from_slice(src);
     }
+
+    fn as_f32(c: &mut [f32]) -> Option<&mut [f32]> {
+        Some(c)
+    }
 }
 
 /// [`matmul`] for float16 or bfloat16 operands `S`: each product in float32 (see
-/// `gemm::HalfGemm`) into a float32 matrix, with the epilogue (bias and activation) applied
-/// there, then stored once into C of type `O` (`S`, rounded once, or float32).
+/// `gemm::HalfGemm`) with the epilogue (bias and activation) applied there, straight into a
+/// float32 C, or into a float32 matrix then rounded once into C of type `S`.
 ///
 /// # Errors
 /// [`Error::OutOfMemory`] when the float32 matrix does not fit.
@@ -194,7 +203,7 @@ fn batched_half<S: FloatElem<C = f32> + HalfGemm, O: WideOut>(
         None => None,
     };
     let epi = Epilogue::new(wide_bias.as_ref().map(|v| (v.as_ptr(), 1)), act);
-    let mut wide = try_collect(m * n, std::iter::repeat_n(0f32, m * n))?;
+    let mut wide = Vec::new();
     let (al, bl, cl) = (&plan.a, &plan.b, &plan.c);
     let nd = al.ndim();
     let mat = |l: &Layout| (l.strides()[nd - 2], l.strides()[nd - 1]);
@@ -217,6 +226,22 @@ fn batched_half<S: FloatElem<C = f32> + HalfGemm, O: WideOut>(
                 cs: bcs,
             },
         );
+        if let Some(c) = O::as_f32(c) {
+            let first = co.min(c.len().saturating_sub(1));
+            let pc = MatPtrMut {
+                ptr: c[first..].as_mut_ptr(),
+                rs: crs,
+                cs: ccs,
+            };
+            // SAFETY: check_span checked the spans of A, B and C (the offsets are inside their
+            // slices when the matrices are not empty); C overlaps neither operand (the
+            // dispatch point guarantees it); the bias holds n float32 values.
+            unsafe { S::gemm_f32(m, n, k, pa, pb, pc, cfg, epi) };
+            continue;
+        }
+        if wide.len() < m * n {
+            wide = try_collect(m * n, std::iter::repeat_n(0f32, m * n))?;
+        }
         let pc = MatPtrMut {
             ptr: wide.as_mut_ptr(),
             rs: n as isize,

@@ -169,14 +169,14 @@ pub fn matmul(a: &Tensor, b: &Tensor, out: Option<&Tensor>) -> Result<Tensor> {
                 fmt_shape(&shapes.out)
             )));
         }
-        let widened = o.dtype() == DType::F32 && matches!(dtype, DType::F16 | DType::BF16);
-        if o.dtype() != dtype && !widened {
+        let half = matches!(dtype, DType::F16 | DType::BF16);
+        if o.dtype() != dtype && !(half && o.dtype() == DType::F32) {
             return Err(Error::DType(format!(
                 "matmul: out has dtype {} but the product of {} and {} is {dtype}{}",
                 o.dtype(),
                 a.dtype(),
                 b.dtype(),
-                if matches!(dtype, DType::F16 | DType::BF16) {
+                if half {
                     " (or float32, on request)"
                 } else {
                     ""
