@@ -116,17 +116,22 @@ def test_half_precision_large_blocked_and_sliced(device, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
-def test_half_precision_into_a_float32_out(dtype, rng):
-    ta, a = half_operand(rng, (70, 301), dtype, "C", "cpu")
-    tb, b = half_operand(rng, (301, 45), dtype, "F", "cpu")
-    out = pf.full((70, 45), float("nan"), dtype=pf.float32)
+@pytest.mark.parametrize("shape", [(70, 301, 45), (3, 130, 520, 140)])
+def test_half_precision_into_a_float32_out(device, dtype, shape, rng):
+    *batch, m, k, n = shape
+    ta, a = half_operand(rng, (*batch, m, k), dtype, "C", device)
+    tb, b = half_operand(rng, (*batch, k, n), dtype, "F", device)
+    out = pf.full((*batch, m, n), float("nan"), dtype=pf.float32, device=device)
     assert pf.matmul(ta, tb, out=out) is out
     got, want = out.numpy().astype(np.float64), a @ b
-    # The float32 sums themselves: no rounding to the operands' dtype.
-    bound = 4 * 302 * 2.0**-24 * (np.abs(a) @ np.abs(b)) + 2.0**-24
+    # The float32 sums themselves: no rounding to the operands' dtype (which would be off by
+    # up to HALF_U relative).
+    bound = 4 * (k + 1) * 2.0**-24 * (np.abs(a) @ np.abs(b)) + 2.0**-24
     assert np.all(np.abs(got - want) <= bound)
+    rounded = (ta @ tb).astype(pf.float64).numpy()
+    assert np.abs(rounded - want).max() > np.abs(got - want).max()
     with pytest.raises(TypeError, match="float32, on request"):
-        pf.matmul(ta, tb, out=pf.empty((70, 45), dtype=pf.float64))
+        pf.matmul(ta, tb, out=pf.empty((*batch, m, n), dtype=pf.float64, device=device))
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])

@@ -69,7 +69,10 @@ type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 /// One strided-batched, column-major GEMM `D = op(A) op(B)` as cuBLASLt sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct PlanKey {
+    /// The dtype of A and B (and of the bias).
     pub dtype: DType,
+    /// The dtype of C and D: `dtype`, or float32 for float16 and bfloat16 operands.
+    pub out: DType,
     pub tf32: bool,
     pub trans_a: bool,
     pub trans_b: bool,
@@ -270,13 +273,14 @@ impl BlasLt {
             }
         }
         let ty = data_type(key.dtype);
+        let out_ty = data_type(key.out);
         let dims = [
             (key.a_dims.0, key.a_dims.1, key.lda, key.stride_a),
             (key.b_dims.0, key.b_dims.1, key.ldb, key.stride_b),
             (key.m, key.n, key.ldc, key.stride_c),
         ];
         for (slot, (rows, cols, ld, stride)) in dims.into_iter().enumerate() {
-            let l = lt::create_matrix_layout(ty, rows, cols, ld)
+            let l = lt::create_matrix_layout(if slot == 2 { out_ty } else { ty }, rows, cols, ld)
                 .map_err(err("cublasLtMatrixLayoutCreate"))?;
             plan.layouts[slot] = l;
             if key.batch > 1 {
@@ -379,8 +383,8 @@ impl BlasLt {
             .collect();
         if usable.is_empty() {
             return Err(Error::Cuda(format!(
-                "cuBLASLt has no algorithm for a {} matmul of {}x{}x{} (batch {})",
-                key.dtype, key.m, key.n, key.k, key.batch
+                "cuBLASLt has no algorithm for a {} matmul of {}x{}x{} (batch {}) into {}",
+                key.dtype, key.m, key.n, key.k, key.batch, key.out
             )));
         }
         Ok(usable)
@@ -489,7 +493,7 @@ impl BlasLt {
             let elems = key.stride_c.unsigned_abs() * (key.batch.max(1) as u64 - 1)
                 + key.ldc as u64 * (key.n - 1)
                 + key.m;
-            let bytes = elems as usize * key.dtype.size_in_bytes();
+            let bytes = elems as usize * key.out.size_in_bytes();
             let scratch = DeviceBuffer::alloc(device, elems as usize, bytes, stream)?;
             let mut timings = Vec::new();
             for i in 0..plan.candidates.len() {

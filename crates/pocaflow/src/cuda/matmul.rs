@@ -78,7 +78,9 @@ fn base(buf: &DeviceBuffer, l: &Layout, esize: usize) -> u64 {
     buf.ptr() + (l.offset() * esize) as u64
 }
 
-/// `C = A * B` of `dtype` for every batch index of `plan` on `stream` (device `d`, bound):
+/// `C = A * B` of `dtype` operands into C of `out` (`dtype`, or float32 for float16 and
+/// bfloat16 operands, with no epilogue) for every batch index of `plan` on `stream` (device
+/// `d`, bound):
 /// small float32/float64 products without an epilogue in pocaflow's own kernel, the rest
 /// through cuBLASLt (float32 at the precision [`matmul_precision`] says, tf32x3 through
 /// [`matmul_tf32x3`]), with as much of `plan.epilogue` as its epilogues can do (the bias, if
@@ -91,7 +93,7 @@ pub(crate) fn matmul(
     d: &Arc<DeviceState>,
     stream: &Arc<StreamInner>,
     plan: &MatmulPlan,
-    dtype: DType,
+    (dtype, out): (DType, DType),
     abuf: &DeviceBuffer,
     bbuf: &DeviceBuffer,
     cbuf: &DeviceBuffer,
@@ -112,9 +114,10 @@ pub(crate) fn matmul(
     let bases = (
         base(abuf, &plan.a, esize),
         base(bbuf, &plan.b, esize),
-        base(cbuf, &plan.c, esize),
+        base(cbuf, &plan.c, out.size_in_bytes()),
     );
     if plan.epilogue.is_none()
+        && dtype == out
         && work <= small_matmul_threshold()
         && Kernels::small_matmul_fits(dtype, (m, n, k), walk.inner.0)
     {
@@ -134,7 +137,7 @@ pub(crate) fn matmul(
         MatmulPrecision::Tf32x3 => matmul_tf32x3(d, stream, plan, (abuf, bbuf), bases.2, bias),
         p => matmul_blaslt(
             plan,
-            dtype,
+            (dtype, out),
             Products {
                 tf32: p == MatmulPrecision::High,
                 accumulate: false,
@@ -329,7 +332,8 @@ fn matmul_tf32x3(
             accumulate: i > 0,
         };
         let bias = if last { bias } else { None };
-        rest = matmul_blaslt(&part, DType::F32, extra, d, stream, bases, &walk, bias)?;
+        let f32s = (DType::F32, DType::F32);
+        rest = matmul_blaslt(&part, f32s, extra, d, stream, bases, &walk, bias)?;
     }
     Ok(if grad {
         Epilogue {
@@ -390,13 +394,13 @@ fn split_epilogue(e: Epilogue, swap: bool, unit_bias: bool, half: bool) -> (LtEp
     }
 }
 
-/// The cuBLASLt path of [`matmul`]: one strided-batched call per outer batch offset of `walk`,
-/// as `how` says, with the epilogue that fits (`bias`: the bias address and stride in
-/// elements); returns the rest.
+/// The cuBLASLt path of [`matmul`]: one strided-batched call per outer batch offset of `walk`
+/// from `dtype` operands into C of `out`, as `how` says, with the epilogue that fits (`bias`:
+/// the bias address and stride in elements); returns the rest.
 #[allow(clippy::too_many_arguments)]
 fn matmul_blaslt(
     plan: &MatmulPlan,
-    dtype: DType,
+    (dtype, out): (DType, DType),
     how: Products,
     d: &Arc<DeviceState>,
     stream: &Arc<StreamInner>,
@@ -441,7 +445,7 @@ fn matmul_blaslt(
     } else {
         (describe(ma, m, k, false), describe(mb, k, n, false))
     };
-    let esize = dtype.size_in_bytes();
+    let (esize, out_size) = (dtype.size_in_bytes(), out.size_in_bytes());
     let ptr = |base: u64, off: usize| offset_ptr(base, off, esize);
     let unit_bias = bias.is_some_and(|(_, inc)| inc == 1 || plan.epilogue.bias != BiasMode::Add);
     let half = matches!(dtype, DType::F16 | DType::BF16);
@@ -450,15 +454,17 @@ fn matmul_blaslt(
     let mut lt = d.blaslt()?;
     let inner = walk.inner;
     for &(oa, ob, oc) in &walk.offsets {
-        let (pa, pb, pc) = (ptr(a_base, oa), ptr(b_base, ob), ptr(c_base, oc));
+        let (pa, pb) = (ptr(a_base, oa), ptr(b_base, ob));
+        let pc = offset_ptr(c_base, oc, out_size);
         let (pfirst, psecond, sfirst, ssecond) = if swap {
             (pb, pa, inner.2, inner.1)
         } else {
             (pa, pb, inner.1, inner.2)
         };
-        let bytes = |s: isize| (s.unsigned_abs() * esize) as u64;
+        let bytes = |s: isize, size: usize| (s.unsigned_abs() * size) as u64;
         let key = PlanKey {
             dtype,
+            out,
             tf32: dtype == DType::F32 && how.tf32,
             trans_a: first.0,
             trans_b: second.0,
@@ -474,9 +480,9 @@ fn matmul_blaslt(
             stride_a: sfirst as i64,
             stride_b: ssecond as i64,
             stride_c: inner.3 as i64,
-            align_a: alignment(pfirst, bytes(sfirst)),
-            align_b: alignment(psecond, bytes(ssecond)),
-            align_c: alignment(pc, bytes(inner.3)),
+            align_a: alignment(pfirst, bytes(sfirst, esize)),
+            align_b: alignment(psecond, bytes(ssecond, esize)),
+            align_c: alignment(pc, bytes(inner.3, out_size)),
             epilogue,
         };
         let key = if epilogue != LtEpilogue::CUBLASLT_EPILOGUE_DEFAULT && !lt.has_plan(&key) {

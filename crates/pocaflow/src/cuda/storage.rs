@@ -946,17 +946,23 @@ impl BackendStorage for CudaStorage {
         b: &CudaStorage,
         bias: Option<(&CudaStorage, &Layout)>,
     ) -> Result<()> {
-        let dtype = self.dtype;
+        let (dtype, out) = (a.dtype, self.dtype);
+        let widened = out == DType::F32 && matches!(dtype, DType::F16 | DType::BF16);
         if !dtype.is_float()
-            || a.dtype != dtype
             || b.dtype != dtype
+            || !(out == dtype || widened)
             || bias.is_some_and(|(s, _)| s.dtype != dtype)
         {
             return Err(Error::DType(format!(
                 "matmul on CUDA supports float16, bfloat16, float32 and float64 operands of \
-                 one dtype into that dtype (a float32 result of float16 or bfloat16 operands \
-                 is CPU-only for now), got {}, {} into {dtype}",
+                 one dtype into that dtype (or float16 and bfloat16 into float32), got {}, {} \
+                 into {out}",
                 a.dtype, b.dtype
+            )));
+        }
+        if widened && (bias.is_some() || !plan.epilogue.is_none()) {
+            return Err(Error::DType(format!(
+                "matmul on CUDA: a float32 result of {dtype} operands takes no bias or activation"
             )));
         }
         if plan.m == 0 || plan.n == 0 || plan.batch.contains(&0) {
@@ -979,7 +985,7 @@ impl BackendStorage for CudaStorage {
             &d,
             &stream,
             plan,
-            dtype,
+            (dtype, out),
             &a.buf,
             &b.buf,
             &self.buf,

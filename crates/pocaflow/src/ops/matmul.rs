@@ -136,14 +136,13 @@ impl MatmulShapes {
 ///   Fortran order. With `out`, the result is written there (any layout without overlapping
 ///   elements) and `out` is returned.
 /// - float16 and bfloat16 products are computed in float32 and rounded once; a float32 `out`
-///   takes the float32 result instead (on the CPU; see [`matmul_as`]).
+///   takes the float32 result instead (see [`matmul_as`]).
 ///
 /// # Errors
 /// - [`Error::Shape`]: a scalar operand, inner dimensions that differ, batch dimensions that do
 ///   not broadcast, or an `out` of the wrong shape or with overlapping elements;
 /// - [`Error::DType`]: an `out` of another dtype than the result (float32 for a float16 or
-///   bfloat16 product aside), or dtypes the device cannot multiply (a float32 result of
-///   half-precision operands on CUDA);
+///   bfloat16 product aside), or dtypes the device cannot multiply;
 /// - [`Error::Device`]: operands on different devices.
 pub fn matmul(a: &Tensor, b: &Tensor, out: Option<&Tensor>) -> Result<Tensor> {
     if !a.dtype().is_float() || !b.dtype().is_float() {
