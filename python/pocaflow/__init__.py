@@ -161,7 +161,7 @@ from ._pocaflow import (
     where,
 )
 
-from . import nn, random, sparse  # isort: skip (after the names they build on)
+from . import distributed, nn, random, sparse  # isort: skip (after the names they build on)
 
 __version__: str = _pocaflow.__version__
 __array_api_version__: str = "2024.12"
@@ -213,6 +213,7 @@ __all__ = [
     "cumulative_prod",
     "cumulative_sum",
     "diff",
+    "distributed",
     "divide",
     "empty",
     "empty_like",
