@@ -204,3 +204,22 @@ def test_rank_zero_exiting_first_keeps_the_store_for_the_others(tmp_path):
     )
     r = run(["-m", "pocaflow.distributed.run", "--nproc", "3", str(script)])
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.skipif(
+    pf.cuda.is_available(), reason="the failure without a usable GPU or NCCL (CPU machines)"
+)
+def test_init_process_group_fails_cleanly_without_a_gpu(tmp_path):
+    script = tmp_path / "nccl.py"
+    script.write_text(
+        "import pocaflow as pf\n"
+        "try:\n"
+        "    pf.distributed.init_process_group('nccl', timeout=20)\n"
+        "except RuntimeError as e:\n"
+        "    print('RuntimeError:', e)\n"
+    )
+    r = run(["-m", "pocaflow.distributed.run", "--nproc", "2", str(script)])
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2 and all(line.startswith("RuntimeError:") for line in lines), lines
+    assert any("NCCL" in line or "CUDA" in line for line in lines), lines

@@ -5,6 +5,7 @@
 mod buffer;
 mod convert;
 mod cuda;
+mod distributed;
 mod dlpack;
 mod errors;
 mod linear;
@@ -84,6 +85,13 @@ fn _pocaflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     linear::register(m)?;
     sparse::register(m)?;
     m.add_class::<cuda::PyStream>()?;
+    m.add_class::<distributed::PyCommunicator>()?;
+    m.add_function(wrap_pyfunction!(distributed::nccl_unique_id, m)?)?;
+    m.add_function(wrap_pyfunction!(distributed::nccl_version, m)?)?;
+    m.add_function(wrap_pyfunction!(distributed::nccl_communicator, m)?)?;
+    m.add_function(wrap_pyfunction!(distributed::nccl_communicators, m)?)?;
+    m.add_function(wrap_pyfunction!(distributed::nccl_group_start, m)?)?;
+    m.add_function(wrap_pyfunction!(distributed::nccl_group_end, m)?)?;
     m.add_class::<cuda::PyEvent>()?;
     m.add_function(wrap_pyfunction!(cuda::set_matmul_precision, m)?)?;
     m.add_function(wrap_pyfunction!(cuda::get_matmul_precision, m)?)?;

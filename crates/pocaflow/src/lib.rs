@@ -18,6 +18,8 @@ mod csr;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod device;
+#[cfg(feature = "cuda")]
+pub mod distributed;
 pub mod dtype;
 pub mod error;
 mod external;

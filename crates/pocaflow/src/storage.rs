@@ -198,6 +198,15 @@ impl Storage {
         }
     }
 
+    /// The CUDA memory, if this storage is on a GPU.
+    #[cfg(feature = "cuda")]
+    pub(crate) fn as_cuda(&self) -> Option<&crate::cuda::CudaStorage> {
+        match self {
+            Storage::Cpu(_) => None,
+            Storage::Cuda(s) => Some(s),
+        }
+    }
+
     /// The element type.
     pub(crate) fn dtype(&self) -> DType {
         match self {

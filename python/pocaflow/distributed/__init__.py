@@ -1,25 +1,58 @@
-"""Several processes working together: the rendezvous that starts them as one group.
+"""Several GPUs and processes working together: NCCL collectives on pocaflow arrays, over a
+rendezvous that works as torch.distributed's.
 
-This part of ``pocaflow.distributed`` runs without a GPU: processes started by ``torchrun`` or
-by ``python -m pocaflow.distributed.run --nproc N script.py`` find each other through a small
-key-value store (``tcp://`` served by rank 0, or ``file://`` on a shared file system), as
-``torch.distributed.rendezvous`` does::
+Processes started by ``torchrun --nproc-per-node=N script.py`` or by
+``python -m pocaflow.distributed.run --nproc N script.py`` find each other through a small
+key-value store (``tcp://`` served by rank 0, or ``file://`` on a shared file system)::
 
-    store, rank, world_size = pf.distributed.rendezvous("env://")
-    pf.distributed.store_barrier(store, rank, world_size)
+    pf.distributed.init_process_group("nccl")        # env://: torchrun's variables
+    x = pf.ones((1024,), device="cuda")              # cuda:LOCAL_RANK unless device= says
+    pf.distributed.all_reduce(x, op="sum")           # in place, on x's current stream
 
-Every wait has a timeout; a rank that never arrives makes the others raise ``RuntimeError``
-naming it. (The NCCL collectives that will run over this rendezvous are not built yet.)
+Every collective is enqueued on the current stream of the array's device, ordered with the
+other work there, and returns without waiting for the GPU. Every wait of the rendezvous has a
+timeout; a rank that never arrives makes the others raise ``RuntimeError`` naming it.
+``Communicator(devices=[0, 1])`` drives several GPUs from one process. The rendezvous alone
+(``rendezvous``, the stores) needs no GPU.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import urllib.parse
+from collections.abc import Iterator, Sequence
 
+from .. import _cuda_libs, _pocaflow
 from ._store import DEFAULT_TIMEOUT, FileStore, Store, TCPStore
 
-__all__ = ["DEFAULT_TIMEOUT", "FileStore", "Store", "TCPStore", "rendezvous", "store_barrier"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "Communicator",
+    "FileStore",
+    "ReduceOp",
+    "Store",
+    "TCPStore",
+    "all_gather_into_tensor",
+    "all_reduce",
+    "all_to_all_single",
+    "barrier",
+    "broadcast",
+    "destroy_process_group",
+    "get_rank",
+    "get_world_size",
+    "group",
+    "init_process_group",
+    "is_initialized",
+    "is_nccl_available",
+    "nccl_version",
+    "recv",
+    "reduce",
+    "reduce_scatter_tensor",
+    "rendezvous",
+    "send",
+    "store_barrier",
+]
 
 #: The barrier generation of each store (so that barriers on one store never mix).
 _GENERATIONS: dict[int, int] = {}
@@ -103,3 +136,253 @@ def store_barrier(store: Store, rank: int, world_size: int, timeout: float | Non
         raise RuntimeError(
             f"rank {rank}: ranks {missing} of {world_size} did not arrive within {limit:g} s"
         ) from None
+
+
+class ReduceOp:
+    """The reductions by torch.distributed's names (plain strings work too)."""
+
+    SUM = "sum"
+    PRODUCT = "prod"
+    MAX = "max"
+    MIN = "min"
+    AVG = "avg"
+
+
+def is_nccl_available() -> bool:
+    """Whether NCCL (libnccl.so.2) can be loaded."""
+    try:
+        nccl_version()
+    except RuntimeError:
+        return False
+    return True
+
+
+def nccl_version() -> tuple[int, int, int]:
+    """The loaded NCCL's version, ``(major, minor, patch)``; ``RuntimeError`` without NCCL."""
+    _cuda_libs.preload_nccl()
+    code = _pocaflow.nccl_version()
+    return code // 10000, code // 100 % 100, code % 100
+
+
+class _Group:
+    """The default process group: its store, rank, world and communicator."""
+
+    def __init__(self, store: Store, rank: int, world_size: int, comm) -> None:
+        self.store, self.rank, self.world_size, self.comm = store, rank, world_size, comm
+
+
+_GROUP: _Group | None = None
+
+
+def _ordinal(device, rank: int) -> int:
+    if device is None:
+        return int(os.environ.get("LOCAL_RANK", rank))
+    if isinstance(device, int):
+        return device
+    text = str(device)
+    if text == "cuda":
+        return 0
+    if text.startswith("cuda:") and text[5:].isdigit():
+        return int(text[5:])
+    raise ValueError(f"init_process_group: device must be a CUDA device, got {device!r}")
+
+
+def init_process_group(
+    backend: str = "nccl",
+    init_method: str | None = None,
+    rank: int | None = None,
+    world_size: int | None = None,
+    device=None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> None:
+    """Joins the default process group: the rendezvous of :func:`rendezvous` (``init_method``
+    default ``"env://"``), then an NCCL communicator on ``device`` (default
+    ``cuda:LOCAL_RANK``, or ``cuda:rank`` without it) whose id rank 0 makes and shares through
+    the store. Raises ``RuntimeError`` on every rank when NCCL cannot start (on rank 0 or
+    here), ``ValueError`` for bad arguments."""
+    global _GROUP
+    if backend != "nccl":
+        raise ValueError(f"init_process_group: backend must be 'nccl', got {backend!r}")
+    if _GROUP is not None:
+        raise RuntimeError("init_process_group: the default process group is already initialized")
+    store, rank, world_size = rendezvous(init_method or "env://", rank, world_size, timeout)
+    key = "pocaflow/nccl/uid"
+    ordinal = _ordinal(device, rank)
+    if rank == 0:
+        try:
+            _cuda_libs.preload_nccl()
+            store.set(key, b"ok:" + _pocaflow.nccl_unique_id())
+        except RuntimeError as e:
+            store.set(key, b"error:" + str(e).encode())
+            raise
+    try:
+        value = store.get(key, timeout=timeout)
+    except TimeoutError:
+        raise RuntimeError(f"rank {rank}: rank 0 shared no NCCL id within {timeout:g} s") from None
+    if value.startswith(b"error:"):
+        raise RuntimeError(f"rank {rank}: rank 0 could not start NCCL: {value[6:].decode()}")
+    _cuda_libs.preload_nccl()
+    comm = _pocaflow.nccl_communicator(ordinal, world_size, value[3:], rank)
+    _GROUP = _Group(store, rank, world_size, comm)
+
+
+def is_initialized() -> bool:
+    """Whether :func:`init_process_group` has run (and no :func:`destroy_process_group`)."""
+    return _GROUP is not None
+
+
+def _group() -> _Group:
+    if _GROUP is None:
+        raise RuntimeError("the default process group is not initialized: call init_process_group")
+    return _GROUP
+
+
+def get_rank() -> int:
+    """This process's rank in the default group."""
+    return _group().rank
+
+
+def get_world_size() -> int:
+    """The number of ranks of the default group."""
+    return _group().world_size
+
+
+def barrier() -> None:
+    """Blocks the host until every rank has called ``barrier`` (through the store; GPU work
+    already enqueued keeps running)."""
+    g = _group()
+    store_barrier(g.store, g.rank, g.world_size)
+
+
+def destroy_process_group(abort: bool = False) -> None:
+    """Releases the default group's communicator (``abort=True``: without waiting for
+    pending work, for a group whose peers are gone)."""
+    global _GROUP
+    g, _GROUP = _group(), None
+    g.comm.destroy(abort)
+    if isinstance(g.store, TCPStore):
+        g.store.close()
+
+
+@contextlib.contextmanager
+def group() -> Iterator[None]:
+    """Runs the collectives and sends/receives inside as one NCCL group (``ncclGroupStart``
+    / ``ncclGroupEnd``): needed to pair sends with receives, or to drive several devices."""
+    _cuda_libs.preload_nccl()
+    _pocaflow.nccl_group_start()
+    try:
+        yield
+    finally:
+        _pocaflow.nccl_group_end()
+
+
+def all_reduce(tensor, op: str = "sum") -> None:
+    """``tensor`` becomes the reduction over ranks (``"sum" "prod" "max" "min" "avg"``)."""
+    _group().comm.all_reduce(tensor, op)
+
+
+def broadcast(tensor, src: int) -> None:
+    """``tensor`` becomes rank ``src``'s."""
+    _group().comm.broadcast(tensor, src)
+
+
+def reduce(tensor, dst: int, op: str = "sum") -> None:
+    """Rank ``dst``'s ``tensor`` becomes the reduction over ranks; the others' stay."""
+    _group().comm.reduce(tensor, dst, op)
+
+
+def all_gather_into_tensor(output_tensor, input_tensor) -> None:
+    """``output_tensor`` (``world_size`` times the input's elements) becomes every rank's
+    input, in rank order."""
+    _group().comm.all_gather(output_tensor, input_tensor)
+
+
+def reduce_scatter_tensor(output, input, op: str = "sum") -> None:  # noqa: A002 (torch's name)
+    """``output`` becomes the reduction over ranks of this rank's share of ``input``
+    (``world_size`` shares of ``output``'s size, in rank order)."""
+    _group().comm.reduce_scatter(output, input, op)
+
+
+def send(tensor, dst: int) -> None:
+    """Sends ``tensor`` to rank ``dst`` (matched by its :func:`recv`)."""
+    _group().comm.send(tensor, dst)
+
+
+def recv(tensor, src: int) -> None:
+    """Receives into ``tensor`` what rank ``src`` sends."""
+    _group().comm.recv(tensor, src)
+
+
+def all_to_all_single(output, input) -> None:  # noqa: A002 (torch's name)
+    """Rank ``r``'s ``output`` becomes the ``r``-th of the ``world_size`` equal shares of
+    every rank's ``input``, in rank order (one NCCL group of sends and receives)."""
+    g = _group()
+    n = g.world_size
+    if input.shape != output.shape or input.dtype != output.dtype:
+        raise ValueError(
+            f"all_to_all_single: output {output.shape} {output.dtype} must match input "
+            f"{input.shape} {input.dtype}"
+        )
+    if input.size % n:
+        raise ValueError(
+            f"all_to_all_single: {input.size} elements (shape {input.shape}) do not split "
+            f"into {n} equal shares"
+        )
+    share = input.size // n
+    flat_in, flat_out = input.reshape((-1,)), output.reshape((-1,))
+    if not flat_out._shares_memory(output):
+        raise ValueError("all_to_all_single: output must be C-contiguous")
+    with group():
+        for peer in range(n):
+            g.comm.send(flat_in[peer * share : (peer + 1) * share], peer)
+            g.comm.recv(flat_out[peer * share : (peer + 1) * share], peer)
+
+
+class Communicator:
+    """One process driving several GPUs: one NCCL rank per device of ``devices`` (CUDA
+    ordinals), with collectives that take one array per device, in the order of ``devices``,
+    run as one NCCL group."""
+
+    def __init__(self, devices: Sequence[int]) -> None:
+        _cuda_libs.preload_nccl()
+        self.devices = [int(d) for d in devices]
+        self._comms = _pocaflow.nccl_communicators(self.devices)
+
+    def _each(self, tensors, name: str):
+        tensors = list(tensors)
+        if len(tensors) != len(self._comms):
+            raise ValueError(
+                f"Communicator.{name}: {len(tensors)} arrays for {len(self._comms)} devices"
+            )
+        return zip(self._comms, tensors)
+
+    def all_reduce(self, tensors, op: str = "sum") -> None:
+        """Each array becomes the reduction over all of them."""
+        with group():
+            for comm, t in self._each(tensors, "all_reduce"):
+                comm.all_reduce(t, op)
+
+    def broadcast(self, tensors, src: int = 0) -> None:
+        """Each array becomes the one of rank ``src``."""
+        with group():
+            for comm, t in self._each(tensors, "broadcast"):
+                comm.broadcast(t, src)
+
+    def all_gather(self, outputs, inputs) -> None:
+        """Each output becomes every input, in device order."""
+        pairs = list(zip(self._each(outputs, "all_gather"), inputs))
+        with group():
+            for (comm, out), t in pairs:
+                comm.all_gather(out, t)
+
+    def reduce_scatter(self, outputs, inputs, op: str = "sum") -> None:
+        """Output ``i`` becomes the reduction of the ``i``-th shares of every input."""
+        pairs = list(zip(self._each(outputs, "reduce_scatter"), inputs))
+        with group():
+            for (comm, out), t in pairs:
+                comm.reduce_scatter(out, t, op)
+
+    def close(self) -> None:
+        """Releases the communicators."""
+        for comm in self._comms:
+            comm.destroy()

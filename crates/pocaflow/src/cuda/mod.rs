@@ -17,6 +17,7 @@ mod kernels;
 mod loss;
 mod matmul;
 mod memory;
+pub(crate) mod nccl;
 mod pinned;
 mod reduce;
 mod rowwise;
