@@ -220,6 +220,6 @@ def test_init_process_group_fails_cleanly_without_a_gpu(tmp_path):
     )
     r = run(["-m", "pocaflow.distributed.run", "--nproc", "2", str(script)])
     assert r.returncode == 0, r.stderr
-    lines = r.stdout.splitlines()
-    assert len(lines) == 2 and all(line.startswith("RuntimeError:") for line in lines), lines
-    assert any("NCCL" in line or "CUDA" in line for line in lines), lines
+    # Both ranks print (their lines may interleave).
+    assert r.stdout.count("RuntimeError:") == 2, r.stdout
+    assert "NCCL" in r.stdout or "CUDA" in r.stdout, r.stdout

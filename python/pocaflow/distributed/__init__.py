@@ -54,9 +54,6 @@ __all__ = [
     "store_barrier",
 ]
 
-#: The barrier generation of each store (so that barriers on one store never mix).
-_GENERATIONS: dict[int, int] = {}
-
 
 def _env_int(name: str) -> int:
     value = os.environ.get(name)
@@ -124,8 +121,9 @@ def rendezvous(
 def store_barrier(store: Store, rank: int, world_size: int, timeout: float | None = None) -> None:
     """Blocks until every rank of ``world_size`` has called this on ``store`` (as many times);
     ``RuntimeError`` naming the ranks that did not arrive within ``timeout`` seconds."""
-    generation = _GENERATIONS.get(id(store), 0)
-    _GENERATIONS[id(store)] = generation + 1
+    # The generation lives on the store object, so that barriers on one store never mix.
+    generation = getattr(store, "_pocaflow_barriers", 0)
+    store._pocaflow_barriers = generation + 1  # type: ignore[attr-defined]
     keys = [f"pocaflow/barrier/{generation}/{r}" for r in range(world_size)]
     store.set(keys[rank], b"1")
     try:
