@@ -171,6 +171,22 @@ def test_runner_stops_the_others_when_one_fails(tmp_path):
     assert time.monotonic() - t0 < 30
 
 
+def test_runner_runs_a_module(tmp_path):
+    (tmp_path / "rankmod.py").write_text(
+        "import os, sys\nprint('rank', os.environ['RANK'], 'of', os.environ['WORLD_SIZE'], "
+        "sys.argv[1:])\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "pocaflow.distributed.run", "--nproc", "2", "-m", "rankmod", "x"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    assert sorted(r.stdout.splitlines()) == ["rank 0 of 2 ['x']", "rank 1 of 2 ['x']"]
+
+
 def test_bad_arguments(monkeypatch):
     with pytest.raises(ValueError, match="env://, tcp://host:port or file:///path"):
         rendezvous("udp://x:1", rank=0, world_size=1)

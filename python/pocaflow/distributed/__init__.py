@@ -12,18 +12,19 @@ key-value store (``tcp://`` served by rank 0, or ``file://`` on a shared file sy
 Every collective is enqueued on the current stream of the array's device, ordered with the
 other work there, and returns without waiting for the GPU. Every wait of the rendezvous has a
 timeout; a rank that never arrives makes the others raise ``RuntimeError`` naming it.
-``Communicator(devices=[0, 1])`` drives several GPUs from one process. The rendezvous alone
+``Communicator(devices=[0, 1])`` drives several GPUs from one process, and
+``sharded_matmul(a, b, devices=[0, 1])`` splits one product across them. The rendezvous alone
 (``rendezvous``, the stores) needs no GPU.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import urllib.parse
-from collections.abc import Iterator, Sequence
 
 from .. import _cuda_libs, _pocaflow
+from ._communicator import Communicator, group
+from ._sharded import sharded_matmul
 from ._store import DEFAULT_TIMEOUT, FileStore, Store, TCPStore
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "reduce_scatter_tensor",
     "rendezvous",
     "send",
+    "sharded_matmul",
     "store_barrier",
 ]
 
@@ -262,18 +264,6 @@ def destroy_process_group(abort: bool = False) -> None:
         g.store.close()
 
 
-@contextlib.contextmanager
-def group() -> Iterator[None]:
-    """Runs the collectives and sends/receives inside as one NCCL group (``ncclGroupStart``
-    / ``ncclGroupEnd``): needed to pair sends with receives, or to drive several devices."""
-    _cuda_libs.preload_nccl()
-    _pocaflow.nccl_group_start()
-    try:
-        yield
-    finally:
-        _pocaflow.nccl_group_end()
-
-
 def all_reduce(tensor, op: str = "sum") -> None:
     """``tensor`` becomes the reduction over ranks (``"sum" "prod" "max" "min" "avg"``)."""
     _group().comm.all_reduce(tensor, op)
@@ -334,53 +324,3 @@ def all_to_all_single(output, input) -> None:  # noqa: A002 (torch's name)
         for peer in range(n):
             g.comm.send(flat_in[peer * share : (peer + 1) * share], peer)
             g.comm.recv(flat_out[peer * share : (peer + 1) * share], peer)
-
-
-class Communicator:
-    """One process driving several GPUs: one NCCL rank per device of ``devices`` (CUDA
-    ordinals), with collectives that take one array per device, in the order of ``devices``,
-    run as one NCCL group."""
-
-    def __init__(self, devices: Sequence[int]) -> None:
-        _cuda_libs.preload_nccl()
-        self.devices = [int(d) for d in devices]
-        self._comms = _pocaflow.nccl_communicators(self.devices)
-
-    def _each(self, tensors, name: str):
-        tensors = list(tensors)
-        if len(tensors) != len(self._comms):
-            raise ValueError(
-                f"Communicator.{name}: {len(tensors)} arrays for {len(self._comms)} devices"
-            )
-        return zip(self._comms, tensors)
-
-    def all_reduce(self, tensors, op: str = "sum") -> None:
-        """Each array becomes the reduction over all of them."""
-        with group():
-            for comm, t in self._each(tensors, "all_reduce"):
-                comm.all_reduce(t, op)
-
-    def broadcast(self, tensors, src: int = 0) -> None:
-        """Each array becomes the one of rank ``src``."""
-        with group():
-            for comm, t in self._each(tensors, "broadcast"):
-                comm.broadcast(t, src)
-
-    def all_gather(self, outputs, inputs) -> None:
-        """Each output becomes every input, in device order."""
-        pairs = list(zip(self._each(outputs, "all_gather"), inputs))
-        with group():
-            for (comm, out), t in pairs:
-                comm.all_gather(out, t)
-
-    def reduce_scatter(self, outputs, inputs, op: str = "sum") -> None:
-        """Output ``i`` becomes the reduction of the ``i``-th shares of every input."""
-        pairs = list(zip(self._each(outputs, "reduce_scatter"), inputs))
-        with group():
-            for (comm, out), t in pairs:
-                comm.reduce_scatter(out, t, op)
-
-    def close(self) -> None:
-        """Releases the communicators."""
-        for comm in self._comms:
-            comm.destroy()

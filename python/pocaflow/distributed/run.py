@@ -1,9 +1,9 @@
-"""``python -m pocaflow.distributed.run --nproc N script.py [args...]``: starts ``N`` copies of
-a script on this machine with torchrun's environment (``RANK``, ``LOCAL_RANK``,
-``WORLD_SIZE``, ``LOCAL_WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``), for machines without
-torch. When one copy fails, the others are stopped (SIGTERM, then SIGKILL after a grace
-period) and the runner exits with the failed copy's status.
-"""
+"""``python -m pocaflow.distributed.run --nproc N script.py [args...]`` (or ``-m module``, as
+torchrun's): starts ``N`` copies of a script on this machine with torchrun's environment
+(``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ``LOCAL_WORLD_SIZE``, ``MASTER_ADDR``,
+``MASTER_PORT``), for machines without torch. When one copy fails, the others are stopped
+(SIGTERM, then SIGKILL after a grace period) and the runner exits with the failed copy's
+status."""
 
 from __future__ import annotations
 
@@ -77,13 +77,17 @@ def main(args: list[str] | None = None) -> int:
     parser.add_argument("--nproc", "--nproc-per-node", type=int, required=True)
     parser.add_argument("--master-addr", default="127.0.0.1")
     parser.add_argument("--master-port", type=int, default=None, help="default: a free port")
+    parser.add_argument(
+        "-m", "--module", action="store_true", help="run the script argument as a module"
+    )
     parser.add_argument("script")
     parser.add_argument("script_args", nargs=argparse.REMAINDER)
     ns = parser.parse_args(args)
     if ns.nproc < 1:
         parser.error(f"--nproc must be at least 1, got {ns.nproc}")
     port = ns.master_port if ns.master_port is not None else free_port()
-    return launch(ns.nproc, [ns.script, *ns.script_args], ns.master_addr, port)
+    argv = ["-m"] * ns.module + [ns.script, *ns.script_args]
+    return launch(ns.nproc, argv, ns.master_addr, port)
 
 
 if __name__ == "__main__":

@@ -411,11 +411,21 @@ impl Comm {
         api.check("an earlier NCCL operation", status, self.raw)
     }
 
-    /// The API, this device bound, and its current stream (as NCCL's stream argument).
-    fn enqueue(&self) -> Result<(&'static Api, Arc<super::stream::StreamInner>)> {
+    /// Runs one NCCL call (`call` gets the API and the current stream of this device), checks
+    /// its status, and notes `bufs` as used on that stream.
+    fn launch(
+        &self,
+        op: &str,
+        bufs: &[&CudaStorage],
+        call: impl FnOnce(&Api, RawStream) -> Status,
+    ) -> Result<()> {
         let api = api()?;
         let (_, stream) = context(self.ordinal())?;
-        Ok((api, stream))
+        api.check(op, call(api, stream.raw as RawStream), self.raw)?;
+        for buf in bufs {
+            buf.record_use(&stream);
+        }
+        Ok(())
     }
 
     /// `op`'s NCCL type for `dtype`.
@@ -431,8 +441,8 @@ impl Comm {
         Ok(t)
     }
 
-    /// `recv[roff..][..count] = reduce over ranks of send[soff..][..count]` (the buffers may be
-    /// the same, for an in-place reduction).
+    /// `recv[..count]` (from element `recv.1`) = the reduction over ranks of `send[..count]`
+    /// (the buffers may be the same, for an in-place reduction).
     pub(crate) fn all_reduce(
         &self,
         send: (&CudaStorage, usize),
@@ -441,24 +451,15 @@ impl Comm {
         how: Reduction,
     ) -> Result<()> {
         let t = Self::reduce_type("all_reduce", recv.0.dtype(), how)?;
-        let (api, stream) = self.enqueue()?;
-        // SAFETY: both ranges lie in live device buffers of this device (the caller checked
-        // their lengths); the work is ordered on `stream`, which the buffers record below.
-        let status = unsafe {
-            (api.all_reduce)(
-                send.0.at(send.1) as *const c_void,
-                recv.0.at(recv.1) as *mut c_void,
-                count,
-                t,
-                how as c_int,
-                self.raw,
-                stream.raw as RawStream,
-            )
-        };
-        api.check("ncclAllReduce", status, self.raw)?;
-        send.0.record_use(&stream);
-        recv.0.record_use(&stream);
-        Ok(())
+        let (s, r) = (
+            send.0.at(send.1) as *const c_void,
+            recv.0.at(recv.1) as *mut c_void,
+        );
+        self.launch("ncclAllReduce", &[send.0, recv.0], |api, stream| {
+            // SAFETY: both ranges lie in live device buffers of this device (the caller checked
+            // their lengths); the work is ordered on `stream`, which `launch` records on them.
+            unsafe { (api.all_reduce)(s, r, count, t, how as c_int, self.raw, stream) }
+        })
     }
 
     /// `recv[..count] = send[..count]` of rank `root` on every rank (`send` is read on the root
@@ -470,24 +471,15 @@ impl Comm {
         count: usize,
         root: usize,
     ) -> Result<()> {
-        let (api, stream) = self.enqueue()?;
         let bytes = bytes_of(recv.0.dtype(), count);
-        // SAFETY: as all_reduce, with the elements moved as bytes.
-        let status = unsafe {
-            (api.broadcast)(
-                send.0.at(send.1) as *const c_void,
-                recv.0.at(recv.1) as *mut c_void,
-                bytes,
-                BYTES,
-                root as c_int,
-                self.raw,
-                stream.raw as RawStream,
-            )
-        };
-        api.check("ncclBroadcast", status, self.raw)?;
-        send.0.record_use(&stream);
-        recv.0.record_use(&stream);
-        Ok(())
+        let (s, r) = (
+            send.0.at(send.1) as *const c_void,
+            recv.0.at(recv.1) as *mut c_void,
+        );
+        self.launch("ncclBroadcast", &[send.0, recv.0], |api, stream| {
+            // SAFETY: as all_reduce, with the elements moved as bytes.
+            unsafe { (api.broadcast)(s, r, bytes, BYTES, root as c_int, self.raw, stream) }
+        })
     }
 
     /// The reduction over ranks of `send[..count]` into `recv[..count]` of rank `root` only.
@@ -500,24 +492,15 @@ impl Comm {
         root: usize,
     ) -> Result<()> {
         let t = Self::reduce_type("reduce", recv.0.dtype(), how)?;
-        let (api, stream) = self.enqueue()?;
-        // SAFETY: as all_reduce.
-        let status = unsafe {
-            (api.reduce)(
-                send.0.at(send.1) as *const c_void,
-                recv.0.at(recv.1) as *mut c_void,
-                count,
-                t,
-                how as c_int,
-                root as c_int,
-                self.raw,
-                stream.raw as RawStream,
-            )
-        };
-        api.check("ncclReduce", status, self.raw)?;
-        send.0.record_use(&stream);
-        recv.0.record_use(&stream);
-        Ok(())
+        let (s, r) = (
+            send.0.at(send.1) as *const c_void,
+            recv.0.at(recv.1) as *mut c_void,
+        );
+        let (how, root) = (how as c_int, root as c_int);
+        self.launch("ncclReduce", &[send.0, recv.0], |api, stream| {
+            // SAFETY: as all_reduce.
+            unsafe { (api.reduce)(s, r, count, t, how, root, self.raw, stream) }
+        })
     }
 
     /// `recv[r * count..][..count] = send[..count]` of rank `r`, for every rank.
@@ -527,23 +510,16 @@ impl Comm {
         recv: (&CudaStorage, usize),
         count: usize,
     ) -> Result<()> {
-        let (api, stream) = self.enqueue()?;
         let bytes = bytes_of(recv.0.dtype(), count);
-        // SAFETY: as all_reduce; `recv` holds `size * count` elements (checked by the caller).
-        let status = unsafe {
-            (api.all_gather)(
-                send.0.at(send.1) as *const c_void,
-                recv.0.at(recv.1) as *mut c_void,
-                bytes,
-                BYTES,
-                self.raw,
-                stream.raw as RawStream,
-            )
-        };
-        api.check("ncclAllGather", status, self.raw)?;
-        send.0.record_use(&stream);
-        recv.0.record_use(&stream);
-        Ok(())
+        let (s, r) = (
+            send.0.at(send.1) as *const c_void,
+            recv.0.at(recv.1) as *mut c_void,
+        );
+        self.launch("ncclAllGather", &[send.0, recv.0], |api, stream| {
+            // SAFETY: as all_reduce; `recv` holds `size * count` elements (checked by the
+            // caller).
+            unsafe { (api.all_gather)(s, r, bytes, BYTES, self.raw, stream) }
+        })
     }
 
     /// `recv[..count]` = the reduction over ranks of `send[rank * count..][..count]`.
@@ -555,62 +531,35 @@ impl Comm {
         how: Reduction,
     ) -> Result<()> {
         let t = Self::reduce_type("reduce_scatter", recv.0.dtype(), how)?;
-        let (api, stream) = self.enqueue()?;
-        // SAFETY: as all_reduce; `send` holds `size * count` elements (checked by the caller).
-        let status = unsafe {
-            (api.reduce_scatter)(
-                send.0.at(send.1) as *const c_void,
-                recv.0.at(recv.1) as *mut c_void,
-                count,
-                t,
-                how as c_int,
-                self.raw,
-                stream.raw as RawStream,
-            )
-        };
-        api.check("ncclReduceScatter", status, self.raw)?;
-        send.0.record_use(&stream);
-        recv.0.record_use(&stream);
-        Ok(())
+        let (s, r) = (
+            send.0.at(send.1) as *const c_void,
+            recv.0.at(recv.1) as *mut c_void,
+        );
+        self.launch("ncclReduceScatter", &[send.0, recv.0], |api, stream| {
+            // SAFETY: as all_reduce; `send` holds `size * count` elements (checked by the
+            // caller).
+            unsafe { (api.reduce_scatter)(s, r, count, t, how as c_int, self.raw, stream) }
+        })
     }
 
-    /// Sends `buf[off..][..count]` to rank `peer` (matched by its [`Comm::recv`]).
+    /// Sends `count` elements from element `buf.1` to rank `peer` (matched by its
+    /// [`Comm::recv`]).
     pub(crate) fn send(&self, buf: (&CudaStorage, usize), count: usize, peer: usize) -> Result<()> {
-        let (api, stream) = self.enqueue()?;
         let bytes = bytes_of(buf.0.dtype(), count);
-        // SAFETY: as all_reduce.
-        let status = unsafe {
-            (api.send)(
-                buf.0.at(buf.1) as *const c_void,
-                bytes,
-                BYTES,
-                peer as c_int,
-                self.raw,
-                stream.raw as RawStream,
-            )
-        };
-        api.check("ncclSend", status, self.raw)?;
-        buf.0.record_use(&stream);
-        Ok(())
+        let p = buf.0.at(buf.1) as *const c_void;
+        self.launch("ncclSend", &[buf.0], |api, stream| {
+            // SAFETY: as all_reduce.
+            unsafe { (api.send)(p, bytes, BYTES, peer as c_int, self.raw, stream) }
+        })
     }
 
-    /// Receives `count` elements from rank `peer` into `buf[off..]`.
+    /// Receives `count` elements from rank `peer` into `buf` from element `buf.1`.
     pub(crate) fn recv(&self, buf: (&CudaStorage, usize), count: usize, peer: usize) -> Result<()> {
-        let (api, stream) = self.enqueue()?;
         let bytes = bytes_of(buf.0.dtype(), count);
-        // SAFETY: as all_reduce.
-        let status = unsafe {
-            (api.recv)(
-                buf.0.at(buf.1) as *mut c_void,
-                bytes,
-                BYTES,
-                peer as c_int,
-                self.raw,
-                stream.raw as RawStream,
-            )
-        };
-        api.check("ncclRecv", status, self.raw)?;
-        buf.0.record_use(&stream);
-        Ok(())
+        let p = buf.0.at(buf.1) as *mut c_void;
+        self.launch("ncclRecv", &[buf.0], |api, stream| {
+            // SAFETY: as all_reduce.
+            unsafe { (api.recv)(p, bytes, BYTES, peer as c_int, self.raw, stream) }
+        })
     }
 }
