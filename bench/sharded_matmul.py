@@ -45,6 +45,44 @@ def gpu_ms(fn, repeats):
     return statistics.median(times)
 
 
+def measure(x, y, repeats, torch) -> dict:
+    """The times of one shape (see the module's docstring)."""
+
+    def serial():
+        pf.matmul(pf.asarray(x, device="cuda"), pf.asarray(y, device="cuda"))
+        pf.cuda.synchronize()
+
+    def sharded():
+        sharded_matmul(x, y, devices=[0])
+        pf.cuda.synchronize()
+
+    def upload():
+        pf.asarray(x, device="cuda")
+        pf.asarray(y, device="cuda")
+        pf.cuda.synchronize()
+
+    gx, gy = pf.asarray(x, device="cuda"), pf.asarray(y, device="cuda")
+    want = x[:64].astype(np.float64) @ y.astype(np.float64)
+    got = sharded_matmul(x, y, devices=[0]).numpy()[:64]
+    row = {
+        "shape": f"{x.shape[0]}x{x.shape[1]}x{y.shape[1]}",
+        "serial": wall(serial, repeats),
+        "sharded": wall(sharded, repeats),
+        "upload": wall(upload, repeats),
+        "matmul": gpu_ms(lambda: pf.matmul(gx, gy), repeats),
+        "err": float(np.abs(got - want).max() / np.abs(want).max()),
+    }
+    if torch is not None:
+
+        def torch_serial():
+            torch.from_numpy(x).cuda() @ torch.from_numpy(y).cuda()
+            torch.cuda.synchronize()
+
+        torch.backends.cuda.matmul.allow_tf32 = False
+        row["torch"] = wall(torch_serial, repeats)
+    return row
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--repeats", type=int, default=15)
@@ -58,41 +96,7 @@ def main() -> None:
     for m, k, n in [(4096, 4096, 4096), (8192, 8192, 8192), (16384, 4096, 4096)]:
         x = rng.standard_normal((m, k), dtype=np.float32)
         y = rng.standard_normal((k, n), dtype=np.float32)
-
-        def serial():
-            pf.matmul(pf.asarray(x, device="cuda"), pf.asarray(y, device="cuda"))
-            pf.cuda.synchronize()
-
-        def sharded():
-            sharded_matmul(x, y, devices=[0])
-            pf.cuda.synchronize()
-
-        def upload():
-            pf.asarray(x, device="cuda")
-            pf.asarray(y, device="cuda")
-            pf.cuda.synchronize()
-
-        gx, gy = pf.asarray(x, device="cuda"), pf.asarray(y, device="cuda")
-        want = x[:64].astype(np.float64) @ y.astype(np.float64)
-        got = sharded_matmul(x, y, devices=[0]).numpy()[:64]
-        err = float(np.abs(got - want).max() / np.abs(want).max())
-        row = {
-            "shape": f"{m}x{k}x{n}",
-            "serial": wall(serial, a.repeats),
-            "sharded": wall(sharded, a.repeats),
-            "upload": wall(upload, a.repeats),
-            "matmul": gpu_ms(lambda: pf.matmul(gx, gy), a.repeats),
-            "err": err,
-        }
-        if torch is not None:
-
-            def torch_serial():
-                torch.from_numpy(x).cuda() @ torch.from_numpy(y).cuda()
-                torch.cuda.synchronize()
-
-            torch.backends.cuda.matmul.allow_tf32 = False
-            row["torch"] = wall(torch_serial, a.repeats)
-        rows.append(row)
+        rows.append(measure(x, y, a.repeats, torch))
     print(
         f"{'shape':>16} {'upload':>8} {'matmul':>8} {'serial':>8} {'sharded':>8} "
         f"{'torch':>8} {'vs serial':>9} {'vs torch':>9} {'max rel err':>11}"
