@@ -54,6 +54,13 @@ def run(args, env=None, timeout=60):
     )
 
 
+def run_script(tmp_path, source, nproc):
+    """Runs ``source`` as a script under pocaflow's runner with ``nproc`` copies."""
+    script = tmp_path / "script.py"
+    script.write_text(source)
+    return run(["-m", "pocaflow.distributed.run", "--nproc", str(nproc), str(script)])
+
+
 def results(tmp_path, world):
     out = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(world)]
     assert [o["rank"] for o in out] == list(range(world))
@@ -161,12 +168,12 @@ def test_store_barrier_generations():
 
 
 def test_runner_stops_the_others_when_one_fails(tmp_path):
-    script = tmp_path / "fail.py"
-    script.write_text(
-        "import os, sys, time\nif os.environ['RANK'] == '1':\n    sys.exit(3)\ntime.sleep(60)\n"
-    )
     t0 = time.monotonic()
-    r = run(["-m", "pocaflow.distributed.run", "--nproc", "3", str(script)])
+    r = run_script(
+        tmp_path,
+        "import os, sys, time\nif os.environ['RANK'] == '1':\n    sys.exit(3)\ntime.sleep(60)\n",
+        3,
+    )
     assert r.returncode == 3
     assert time.monotonic() - t0 < 30
 
@@ -210,15 +217,14 @@ def test_namespace():
 
 
 def test_rank_zero_exiting_first_keeps_the_store_for_the_others(tmp_path):
-    script = tmp_path / "early.py"
-    script.write_text(
+    source = (
         "import time, pocaflow as pf\n"
         "store, rank, world = pf.distributed.rendezvous('env://', timeout=20)\n"
         "if rank:\n"
         "    time.sleep(0.3)\n"
         "    assert store.add('late', 1) >= 1\n"
     )
-    r = run(["-m", "pocaflow.distributed.run", "--nproc", "3", str(script)])
+    r = run_script(tmp_path, source, 3)
     assert r.returncode == 0, r.stderr
 
 
@@ -226,15 +232,14 @@ def test_rank_zero_exiting_first_keeps_the_store_for_the_others(tmp_path):
     pf.cuda.is_available(), reason="the failure without a usable GPU or NCCL (CPU machines)"
 )
 def test_init_process_group_fails_cleanly_without_a_gpu(tmp_path):
-    script = tmp_path / "nccl.py"
-    script.write_text(
+    source = (
         "import pocaflow as pf\n"
         "try:\n"
         "    pf.distributed.init_process_group('nccl', timeout=20)\n"
         "except RuntimeError as e:\n"
         "    print('RuntimeError:', e)\n"
     )
-    r = run(["-m", "pocaflow.distributed.run", "--nproc", "2", str(script)])
+    r = run_script(tmp_path, source, 2)
     assert r.returncode == 0, r.stderr
     # Both ranks print (their lines may interleave).
     assert r.stdout.count("RuntimeError:") == 2, r.stdout
