@@ -14,6 +14,7 @@ import pytest
 
 import pocaflow as pf
 from pocaflow.distributed import FileStore, TCPStore, rendezvous, store_barrier
+from pocaflow.distributed._watchdog import Watchdog
 from pocaflow.distributed.run import free_port
 
 #: A worker: joins the group, checks a counter every rank adds to, and writes what it saw.
@@ -244,3 +245,57 @@ def test_init_process_group_fails_cleanly_without_a_gpu(tmp_path):
     # Both ranks print (their lines may interleave).
     assert r.stdout.count("RuntimeError:") == 2, r.stdout
     assert "NCCL" in r.stdout or "CUDA" in r.stdout, r.stdout
+
+
+class FakeEvent:
+    def __init__(self, done):
+        self.done = done
+
+    def query(self):
+        return self.done()
+
+
+class FakeComm:
+    def __init__(self, error=None):
+        self.error, self.aborted = error, threading.Event()
+
+    def check(self):
+        if self.error:
+            raise RuntimeError(self.error)
+
+    def destroy(self, abort=False):
+        assert abort
+        self.aborted.set()
+
+
+def test_watchdog_aborts_a_collective_that_never_completes():
+    comm = FakeComm()
+    dog = Watchdog(comm, rank=3, timeout=0.2, record=lambda device: FakeEvent(lambda: False))
+    t0 = time.monotonic()
+    dog.watch("all_reduce", "cuda:0")
+    assert comm.aborted.wait(5)
+    assert 0.2 <= time.monotonic() - t0 < 2
+    with pytest.raises(RuntimeError, match="rank 3: all_reduce did not complete within .* 0.2 s"):
+        dog.raise_if_failed()
+    dog.close()
+
+
+def test_watchdog_lets_completed_collectives_go():
+    comm = FakeComm()
+    done = threading.Event()
+    dog = Watchdog(comm, rank=0, timeout=0.2, record=lambda device: FakeEvent(done.is_set))
+    dog.watch("broadcast", "cuda:0")
+    done.set()
+    time.sleep(0.5)
+    assert not comm.aborted.is_set()
+    dog.raise_if_failed()
+    dog.close()
+
+
+def test_watchdog_aborts_on_an_nccl_error():
+    comm = FakeComm(error="ncclRemoteError: a peer closed its connection")
+    dog = Watchdog(comm, rank=1, timeout=100, record=lambda device: FakeEvent(lambda: True))
+    assert comm.aborted.wait(5)
+    with pytest.raises(RuntimeError, match="rank 1: NCCL reported an error: ncclRemoteError"):
+        dog.raise_if_failed()
+    dog.close()

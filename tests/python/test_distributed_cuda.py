@@ -3,6 +3,9 @@ NumPy, poisoned outputs, ordering on the current stream, one process driving a d
 and the errors. (Two or more ranks need a machine with several GPUs: NCCL refuses two ranks
 on one GPU.)"""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -174,3 +177,41 @@ def test_destroy_with_abort(rng):
     np.testing.assert_array_equal(values(t), ref)
     with pytest.raises(RuntimeError, match="not initialized"):
         dist.destroy_process_group()
+
+
+#: A collective that does not complete within the group's timeout (here queued behind about
+#: two seconds of matmuls; across GPUs, one waiting for a rank that died): the watchdog aborts
+#: the communicator, the host's read returns, and the next call raises.
+LATE = """
+import time, pocaflow as pf
+from pocaflow import distributed as dist
+from pocaflow.distributed.run import free_port
+init = f"tcp://127.0.0.1:{free_port()}"
+dist.init_process_group("nccl", init, rank=0, world_size=1, device=0, timeout=0.5)
+x = pf.ones((1024,), dtype=pf.float32, device="cuda")
+a = pf.ones((8192, 8192), dtype=pf.float32, device="cuda")
+for _ in range(100):
+    a = pf.matmul(a, a) * 1e-4
+t0 = time.monotonic()
+dist.all_reduce(x)
+float(x[0])
+print(f"the read returned after {time.monotonic() - t0:.1f} s", flush=True)
+try:
+    dist.all_reduce(x)
+except RuntimeError as e:
+    print("raised:", e, flush=True)
+dist.destroy_process_group()
+print("cuda still works:", (pf.ones((4,), device="cuda") + 1).numpy().tolist(), flush=True)
+"""
+
+
+def test_watchdog_aborts_a_collective_past_the_timeout(tmp_path):
+    script = tmp_path / "late.py"
+    script.write_text(LATE)
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0 and "the read returned after" in r.stdout, out
+    assert "raised: rank 0: all_reduce did not complete within the group's timeout of 0.5 s" in (
+        r.stdout
+    ), out
+    assert "cuda still works: [2.0, 2.0, 2.0, 2.0]" in r.stdout, out

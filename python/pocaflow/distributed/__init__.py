@@ -23,9 +23,11 @@ import os
 import urllib.parse
 
 from .. import _cuda_libs, _pocaflow
-from ._communicator import Communicator, group
+from .. import cuda as _cuda
+from ._communicator import Communicator, after_group, group, in_group
 from ._sharded import sharded_matmul
 from ._store import DEFAULT_TIMEOUT, FileStore, Store, TCPStore
+from ._watchdog import Watchdog
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -164,11 +166,24 @@ def nccl_version() -> tuple[int, int, int]:
     return code // 10000, code // 100 % 100, code % 100
 
 
-class _Group:
-    """The default process group: its store, rank, world and communicator."""
+def _record(device):
+    return _cuda.current_stream(device).record_event()
 
-    def __init__(self, store: Store, rank: int, world_size: int, comm) -> None:
+
+class _Group:
+    """The default process group: its store, rank, world, communicator and watchdog."""
+
+    def __init__(self, store: Store, rank: int, world_size: int, comm, timeout: float) -> None:
         self.store, self.rank, self.world_size, self.comm = store, rank, world_size, comm
+        self.watchdog = Watchdog(comm, rank, timeout, _record)
+
+    def watched(self, op: str, device) -> None:
+        """Has the watchdog follow ``op``, just enqueued on ``device``'s current stream (or
+        inside a group, once the group has launched)."""
+        if in_group():
+            after_group(lambda: self.watchdog.watch(op, device))
+        else:
+            self.watchdog.watch(op, device)
 
 
 _GROUP: _Group | None = None
@@ -223,7 +238,7 @@ def init_process_group(
         raise RuntimeError(f"rank {rank}: rank 0 could not start NCCL: {value[6:].decode()}")
     _cuda_libs.preload_nccl()
     comm = _pocaflow.nccl_communicator(ordinal, world_size, value[3:], rank)
-    _GROUP = _Group(store, rank, world_size, comm)
+    _GROUP = _Group(store, rank, world_size, comm, timeout)
 
 
 def is_initialized() -> bool:
@@ -235,6 +250,13 @@ def _group() -> _Group:
     if _GROUP is None:
         raise RuntimeError("the default process group is not initialized: call init_process_group")
     return _GROUP
+
+
+def _live() -> _Group:
+    """The default group, or the failure its watchdog found."""
+    g = _group()
+    g.watchdog.raise_if_failed()
+    return g
 
 
 def get_rank() -> int:
@@ -250,7 +272,7 @@ def get_world_size() -> int:
 def barrier() -> None:
     """Blocks the host until every rank has called ``barrier`` (through the store; GPU work
     already enqueued keeps running)."""
-    g = _group()
+    g = _live()
     store_barrier(g.store, g.rank, g.world_size)
 
 
@@ -259,52 +281,67 @@ def destroy_process_group(abort: bool = False) -> None:
     pending work, for a group whose peers are gone)."""
     global _GROUP
     g, _GROUP = _group(), None
-    g.comm.destroy(abort)
+    g.watchdog.close()
+    g.comm.destroy(abort or g.watchdog.failure is not None)
     if isinstance(g.store, TCPStore):
         g.store.close()
 
 
 def all_reduce(tensor, op: str = "sum") -> None:
     """``tensor`` becomes the reduction over ranks (``"sum" "prod" "max" "min" "avg"``)."""
-    _group().comm.all_reduce(tensor, op)
+    g = _live()
+    g.comm.all_reduce(tensor, op)
+    g.watched("all_reduce", tensor.device)
 
 
 def broadcast(tensor, src: int) -> None:
     """``tensor`` becomes rank ``src``'s."""
-    _group().comm.broadcast(tensor, src)
+    g = _live()
+    g.comm.broadcast(tensor, src)
+    g.watched("broadcast", tensor.device)
 
 
 def reduce(tensor, dst: int, op: str = "sum") -> None:
     """Rank ``dst``'s ``tensor`` becomes the reduction over ranks; the others' stay."""
-    _group().comm.reduce(tensor, dst, op)
+    g = _live()
+    g.comm.reduce(tensor, dst, op)
+    g.watched("reduce", tensor.device)
 
 
 def all_gather_into_tensor(output_tensor, input_tensor) -> None:
     """``output_tensor`` (``world_size`` times the input's elements) becomes every rank's
     input, in rank order."""
-    _group().comm.all_gather(output_tensor, input_tensor)
+    g = _live()
+    g.comm.all_gather(output_tensor, input_tensor)
+    g.watched("all_gather_into_tensor", output_tensor.device)
 
 
 def reduce_scatter_tensor(output, input, op: str = "sum") -> None:  # noqa: A002 (torch's name)
     """``output`` becomes the reduction over ranks of this rank's share of ``input``
     (``world_size`` shares of ``output``'s size, in rank order)."""
-    _group().comm.reduce_scatter(output, input, op)
+    g = _live()
+    g.comm.reduce_scatter(output, input, op)
+    g.watched("reduce_scatter_tensor", output.device)
 
 
 def send(tensor, dst: int) -> None:
     """Sends ``tensor`` to rank ``dst`` (matched by its :func:`recv`)."""
-    _group().comm.send(tensor, dst)
+    g = _live()
+    g.comm.send(tensor, dst)
+    g.watched("send", tensor.device)
 
 
 def recv(tensor, src: int) -> None:
     """Receives into ``tensor`` what rank ``src`` sends."""
-    _group().comm.recv(tensor, src)
+    g = _live()
+    g.comm.recv(tensor, src)
+    g.watched("recv", tensor.device)
 
 
 def all_to_all_single(output, input) -> None:  # noqa: A002 (torch's name)
     """Rank ``r``'s ``output`` becomes the ``r``-th of the ``world_size`` equal shares of
     every rank's ``input``, in rank order (one NCCL group of sends and receives)."""
-    g = _group()
+    g = _live()
     n = g.world_size
     if input.shape != output.shape or input.dtype != output.dtype:
         raise ValueError(
@@ -324,3 +361,4 @@ def all_to_all_single(output, input) -> None:  # noqa: A002 (torch's name)
         for peer in range(n):
             g.comm.send(flat_in[peer * share : (peer + 1) * share], peer)
             g.comm.recv(flat_out[peer * share : (peer + 1) * share], peer)
+        g.watched("all_to_all_single", output.device)

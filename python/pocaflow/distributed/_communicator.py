@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 
 from .. import _cuda_libs, _pocaflow
+
+#: This thread's depth of ``group()`` blocks, and what runs when the outermost one ends.
+_LOCAL = threading.local()
+
+
+def in_group() -> bool:
+    """Whether this thread is inside a ``group()`` block."""
+    return getattr(_LOCAL, "depth", 0) > 0
+
+
+def after_group(fn: Callable[[], None]) -> None:
+    """Runs ``fn`` once the outermost ``group()`` block of this thread has launched its work."""
+    _LOCAL.after.append(fn)
 
 
 @contextlib.contextmanager
@@ -14,10 +28,19 @@ def group() -> Iterator[None]:
     / ``ncclGroupEnd``): needed to pair sends with receives, or to drive several devices."""
     _cuda_libs.preload_nccl()
     _pocaflow.nccl_group_start()
+    depth = getattr(_LOCAL, "depth", 0)
+    if depth == 0:
+        _LOCAL.after = []
+    _LOCAL.depth = depth + 1
     try:
         yield
     finally:
+        _LOCAL.depth = depth
         _pocaflow.nccl_group_end()
+    if depth == 0:
+        for fn in _LOCAL.after:
+            fn()
+        _LOCAL.after = []
 
 
 class Communicator:
