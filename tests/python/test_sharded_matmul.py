@@ -145,8 +145,9 @@ def test_one_gpu_operands_anywhere(rng):
     parts = sharded_matmul(a, b, devices=[0], gather=False)
     assert len(parts) == 1 and parts[0].device == "cuda:0"
     np.testing.assert_allclose(parts[0].numpy(), want, rtol=1e-6, atol=1e-5)
-    none = sharded_matmul(a, b)
-    assert none.device == "cuda:0"
+    every = sharded_matmul(a, b)  # devices=None: every GPU
+    assert every.device == "cuda:0"
+    np.testing.assert_allclose(every.numpy(), want, rtol=1e-6, atol=1e-5)
 
 
 @pytest.mark.cuda

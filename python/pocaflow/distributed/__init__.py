@@ -281,8 +281,8 @@ def destroy_process_group(abort: bool = False) -> None:
     pending work, for a group whose peers are gone)."""
     global _GROUP
     g, _GROUP = _group(), None
-    g.watchdog.close()
-    g.comm.destroy(abort or g.watchdog.failure is not None)
+    g.watchdog.close()  # an abort it made has released the communicator already
+    g.comm.destroy(abort)
     if isinstance(g.store, TCPStore):
         g.store.close()
 

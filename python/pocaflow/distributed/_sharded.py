@@ -32,7 +32,7 @@ _MIN_CHUNK_ROWS = 256
 #: The copy stream of each device, made on first use.
 _COPY_STREAMS: dict[int, _cuda.Stream] = {}
 #: One communicator per tuple of devices, made on first use (NCCL's init costs milliseconds).
-_COMMUNICATORS: dict[tuple[int, ...], object] = {}
+_COMMUNICATORS: dict[tuple[int, ...], Communicator] = {}
 
 
 def _devices_of(devices) -> list[Device]:
@@ -90,50 +90,55 @@ def _copy_stream(device: Device) -> _cuda.Stream:
     return _COPY_STREAMS[ordinal]
 
 
-def _communicator(devices: list[Device]):
+def _communicator(devices: list[Device]) -> Communicator:
     key = tuple(d.index for d in devices)
     if key not in _COMMUNICATORS:
         _COMMUNICATORS[key] = Communicator(list(key))
     return _COMMUNICATORS[key]
 
 
+def _resident(x, device: Device) -> bool:
+    return isinstance(x, Tensor) and _devices.same_device(x.device, device)
+
+
 class _Plan:
-    """Where each device's share of the work comes from and goes to."""
+    """Where each device's share of the work comes from and goes to, and the streams that
+    move and multiply it (its current stream, and a copy stream for operands that move)."""
 
     def __init__(self, device: Device, a, b, out: Tensor, chunks: int | None) -> None:
         self.device, self.a, self.b, self.out = device, a, b, out
         self.cuda = device.type == "cuda"
-        row_bytes = a.shape[1] * a.itemsize
-        self.chunks = _chunks(a.shape[0], row_bytes, chunks if self.cuda else 1)
-        self.b_here: Tensor | None = None
+        if self.cuda:
+            self.compute, self.copy = _cuda.current_stream(device), _copy_stream(device)
+        # Only an operand that has to move gains from chunks (its copy hides behind them).
+        if not self.cuda or _resident(a, device):
+            chunks = 1
+        self.chunks = _chunks(a.shape[0], a.shape[1] * a.itemsize, chunks)
+
+    def upload(self, x) -> Tensor:
+        """``x`` on this device: copied on the copy stream, which the current stream then
+        waits for (no copy, and no wait, for an array already there)."""
+        if not self.cuda or _resident(x, self.device):
+            return _on(x, self.device)
+        with _cuda.stream(self.copy):
+            here = _on(x, self.device)
+        self.compute.wait_event(self.copy.record_event())
+        return here
 
 
 def _run(plans: list[_Plan]) -> None:
-    """Uploads B, then A chunk by chunk on each device's copy stream, and multiplies each
-    chunk on the device's current stream once its copy is done; devices take turns chunk by
-    chunk so that every GPU starts early."""
+    """Uploads B, then A chunk by chunk, and multiplies each chunk once its copy is done;
+    devices take turns chunk by chunk so that every GPU starts early."""
+    b_here = []
     for p in plans:
         if p.cuda:
-            compute, copy = _cuda.current_stream(p.device), _copy_stream(p.device)
-            copy.wait_event(compute.record_event())  # the copies follow earlier work
-            with _cuda.stream(copy):
-                p.b_here = _on(p.b, p.device)
-            compute.wait_event(copy.record_event())
-        else:
-            p.b_here = _on(p.b, p.device)
+            p.copy.wait_event(p.compute.record_event())  # the copies follow earlier work
+        b_here.append(p.upload(p.b))
     for j in range(max(len(p.chunks) for p in plans)):
-        for p in plans:
-            if j >= len(p.chunks):
-                continue
-            lo, hi = p.chunks[j]
-            if p.cuda:
-                compute, copy = _cuda.current_stream(p.device), _copy_stream(p.device)
-                with _cuda.stream(copy):
-                    a_here = _on(p.a[lo:hi], p.device)
-                compute.wait_event(copy.record_event())
-            else:
-                a_here = _on(p.a[lo:hi], p.device)
-            _pocaflow.matmul(a_here, p.b_here, out=p.out[lo:hi])
+        for p, b in zip(plans, b_here):
+            if j < len(p.chunks):
+                lo, hi = p.chunks[j]
+                _pocaflow.matmul(p.upload(p.a[lo:hi]), b, out=p.out[lo:hi])
 
 
 def sharded_matmul(
@@ -180,8 +185,7 @@ def sharded_matmul(
 def _by_rows(a, b, devs: list[Device], dtype, gather: bool, chunks: int | None):
     m, n = a.shape[0], b.shape[1]
     blocks = _blocks(m, len(devs))
-    first = devs[0]
-    result = _pocaflow.empty((m, n), dtype=dtype, device=first) if gather else None
+    result = _pocaflow.empty((m, n), dtype=dtype, device=devs[0]) if gather else None
     plans = []
     for i, (d, (lo, hi)) in enumerate(zip(devs, blocks)):
         if i == 0 and gather:
