@@ -215,3 +215,36 @@ def test_watchdog_aborts_a_collective_past_the_timeout(tmp_path):
         r.stdout
     ), out
     assert "cuda still works: [2.0, 2.0, 2.0, 2.0]" in r.stdout, out
+
+
+#: The watchdog's thread checks the communicator while the main thread calls collectives:
+#: each side must take the communicator's lock without holding the GIL, or the two deadlock
+#: (this ran into the subprocess's timeout before that was so).
+BUSY = """
+import threading, pocaflow as pf
+from pocaflow import distributed as dist
+from pocaflow.distributed.run import free_port
+dist.init_process_group("nccl", f"tcp://127.0.0.1:{free_port()}", rank=0, world_size=1, device=0)
+comm, stop = dist._group().comm, threading.Event()
+def check():
+    while not stop.is_set():
+        comm.check()
+threads = [threading.Thread(target=check) for _ in range(2)]
+for t in threads:
+    t.start()
+x = pf.ones((64,), dtype=pf.float32, device="cuda")
+for _ in range(3000):
+    dist.all_reduce(x)
+stop.set()
+for t in threads:
+    t.join()
+print("sum:", float(x[0]), flush=True)
+dist.destroy_process_group()
+"""
+
+
+def test_collectives_while_other_threads_check_the_communicator(tmp_path):
+    script = tmp_path / "busy.py"
+    script.write_text(BUSY)
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=90)
+    assert r.returncode == 0 and "sum: 1.0" in r.stdout, r.stdout + r.stderr

@@ -7,7 +7,7 @@ use pocaflow::distributed::{self as dist, Communicator, Reduction, UniqueId};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// The reduction named `op`.
 fn reduction(op: &str) -> PyResult<Reduction> {
@@ -37,18 +37,18 @@ impl PyCommunicator {
         py: Python<'_>,
         f: impl FnOnce(&Communicator) -> pocaflow::Result<T> + Send,
     ) -> PyResult<T> {
-        // The lock is held throughout; the communicator (Send, not Sync) moves to the call
-        // without the GIL and back.
-        let mut guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let comm = guard.take().ok_or_else(|| {
-            PyRuntimeError::new_err("the communicator was destroyed (destroy_process_group)")
-        })?;
-        let (comm, result) = py.detach(move || {
-            let result = f(&comm);
-            (comm, result)
-        });
-        *guard = Some(comm);
-        result.py()
+        // The lock is taken without the GIL: a thread that holds it (in an NCCL call, the GIL
+        // released) needs the GIL back before it lets go, so waiting for the lock while
+        // holding the GIL would deadlock (the watchdog's `check` against a collective).
+        py.detach(|| self.lock().as_ref().map(f))
+            .ok_or_else(|| {
+                PyRuntimeError::new_err("the communicator was destroyed (destroy_process_group)")
+            })?
+            .py()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Communicator>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -136,7 +136,7 @@ impl PyCommunicator {
     /// Releases the communicator (`abort=True`: without waiting for pending work).
     #[pyo3(signature = (abort = false))]
     fn destroy(&self, py: Python<'_>, abort: bool) -> PyResult<()> {
-        let comm = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let comm = py.detach(|| self.lock().take());
         match comm {
             Some(c) if abort => py.detach(|| c.abort()).py(),
             Some(c) => {
