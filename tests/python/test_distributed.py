@@ -247,6 +247,13 @@ def test_init_process_group_fails_cleanly_without_a_gpu(tmp_path):
     assert "NCCL" in r.stdout or "CUDA" in r.stdout, r.stdout
 
 
+@pytest.mark.parametrize("timeout", [0.0, -1.0, float("nan"), float("inf")])
+def test_nccl_communicator_needs_a_positive_timeout(timeout):
+    # Checked before NCCL or a GPU is looked for.
+    with pytest.raises(ValueError, match="timeout must be a positive number of seconds"):
+        pf._pocaflow.nccl_communicator(0, 1, bytes(128), 0, timeout)
+
+
 class FakeEvent:
     def __init__(self, done):
         self.done = done

@@ -248,3 +248,34 @@ def test_collectives_while_other_threads_check_the_communicator(tmp_path):
     script.write_text(BUSY)
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=90)
     assert r.returncode == 0 and "sum: 1.0" in r.stdout, r.stdout + r.stderr
+
+
+#: Rank 0 of a world of two whose rank 1 never starts NCCL: the non-blocking init is polled
+#: and aborted at the timeout (a blocking init would wait forever); the process can make a
+#: working communicator after.
+MISSING = """
+import time, pocaflow as pf
+from pocaflow import _cuda_libs, _pocaflow
+_cuda_libs.preload_nccl()
+t0 = time.monotonic()
+try:
+    _pocaflow.nccl_communicator(0, 2, _pocaflow.nccl_unique_id(), 0, 1.0)
+except RuntimeError as e:
+    print(f"raised after {time.monotonic() - t0:.1f} s:", e, flush=True)
+comm = _pocaflow.nccl_communicator(0, 1, _pocaflow.nccl_unique_id(), 0, 5.0)
+x = pf.ones((8,), dtype=pf.float32, device="cuda")
+comm.all_reduce(x, "sum")
+comm.destroy()
+print("then:", x.numpy().tolist()[:2], flush=True)
+"""
+
+
+def test_nccl_init_gives_up_on_a_rank_that_never_joins(tmp_path):
+    script = tmp_path / "missing.py"
+    script.write_text(MISSING)
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=90)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0 and "then: [1.0, 1.0]" in r.stdout, out
+    line = next(x for x in r.stdout.splitlines() if x.startswith("raised after"))
+    assert float(line.split()[2]) < 10, out
+    assert "did not complete within 1 s" in line and "aborted" in line, out

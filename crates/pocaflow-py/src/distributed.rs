@@ -8,6 +8,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 /// The reduction named `op`.
 fn reduction(op: &str) -> PyResult<Reduction> {
@@ -139,10 +140,7 @@ impl PyCommunicator {
         let comm = py.detach(|| self.lock().take());
         match comm {
             Some(c) if abort => py.detach(|| c.abort()).py(),
-            Some(c) => {
-                py.detach(|| drop(c));
-                Ok(())
-            }
+            Some(c) => py.detach(|| c.destroy()).py(),
             None => Ok(()),
         }
     }
@@ -162,7 +160,8 @@ pub fn nccl_version() -> PyResult<i32> {
 }
 
 /// Rank `rank` of `world_size` of the communicator named `uid`, on CUDA device `device`
-/// (blocks, with the GIL released, until every rank has joined).
+/// (blocks, with the GIL released, until every rank has joined); no NCCL call of it waits
+/// longer than `timeout` seconds (then it is aborted and the call raises).
 #[pyfunction]
 pub fn nccl_communicator(
     py: Python<'_>,
@@ -170,7 +169,16 @@ pub fn nccl_communicator(
     world_size: usize,
     uid: &[u8],
     rank: usize,
+    timeout: f64,
 ) -> PyResult<PyCommunicator> {
+    let timeout = Duration::try_from_secs_f64(timeout)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "the NCCL timeout must be a positive number of seconds, got {timeout}"
+            ))
+        })?;
     let id: [u8; 128] = uid.try_into().map_err(|_| {
         PyValueError::new_err(format!(
             "an NCCL unique id has 128 bytes, got {}",
@@ -178,7 +186,7 @@ pub fn nccl_communicator(
         ))
     })?;
     let comm = py
-        .detach(|| Communicator::new(device, world_size, &UniqueId(id), rank))
+        .detach(|| Communicator::new(device, world_size, &UniqueId(id), rank, timeout))
         .py()?;
     Ok(PyCommunicator(Mutex::new(Some(comm))))
 }

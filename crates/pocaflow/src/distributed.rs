@@ -15,6 +15,7 @@ use crate::cuda::CudaStorage;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
+use std::time::Duration;
 
 /// One rank of an NCCL communicator, on one CUDA device.
 #[derive(Debug)]
@@ -24,18 +25,27 @@ pub struct Communicator {
 
 impl Communicator {
     /// Rank `rank` of the `world_size` ranks of the communicator named `id`, on CUDA device
-    /// `ordinal`. Blocks until every rank has joined.
+    /// `ordinal`. Returns when every rank has joined. No call waits inside NCCL longer than
+    /// `timeout` (a non-blocking communicator, polled): past it, the communicator is aborted
+    /// and the call fails.
     ///
     /// # Errors
     /// [`Error::Shape`] for a rank outside the world; [`Error::Device`] if NCCL or the
-    /// device is not available; NCCL errors.
-    pub fn new(ordinal: usize, world_size: usize, id: &UniqueId, rank: usize) -> Result<Self> {
+    /// device is not available; NCCL errors; [`Error::Cuda`] when the ranks do not all join
+    /// within `timeout`.
+    pub fn new(
+        ordinal: usize,
+        world_size: usize,
+        id: &UniqueId,
+        rank: usize,
+        timeout: Duration,
+    ) -> Result<Self> {
         if rank >= world_size {
             return Err(Error::Shape(format!(
                 "rank {rank} is not in a world of size {world_size}"
             )));
         }
-        Comm::init_rank(ordinal, world_size, id, rank).map(|comm| Communicator { comm })
+        Comm::init_rank(ordinal, world_size, id, rank, timeout).map(|comm| Communicator { comm })
     }
 
     /// One communicator per device of `ordinals` (rank `i` on `ordinals[i]`), all driven by
@@ -82,6 +92,15 @@ impl Communicator {
     /// NCCL errors.
     pub fn abort(self) -> Result<()> {
         self.comm.abort()
+    }
+
+    /// Finishes the pending work and releases the communicator (dropping it does the same,
+    /// without the error). A rank of a group waits at most its timeout, then aborts.
+    ///
+    /// # Errors
+    /// NCCL errors; pending work not finished within the timeout.
+    pub fn destroy(self) -> Result<()> {
+        self.comm.destroy()
     }
 
     /// The error of an earlier collective that failed on the GPU or the network, if any.

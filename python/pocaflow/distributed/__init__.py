@@ -10,8 +10,12 @@ key-value store (``tcp://`` served by rank 0, or ``file://`` on a shared file sy
     pf.distributed.all_reduce(x, op="sum")           # in place, on x's current stream
 
 Every collective is enqueued on the current stream of the array's device, ordered with the
-other work there, and returns without waiting for the GPU. Every wait of the rendezvous has a
-timeout; a rank that never arrives makes the others raise ``RuntimeError`` naming it.
+other work there, and returns without waiting for the GPU. Every wait has the group's
+timeout: a rank that never arrives at the rendezvous makes the others raise ``RuntimeError``
+naming it; the NCCL communicator is a non-blocking one, so an NCCL call that cannot finish
+(the init, a first collective connecting to a peer, the end of a group) is polled and, past
+the timeout, aborts the communicator and raises; and a collective enqueued but not completed
+within the timeout is caught by the group's watchdog (``_watchdog.py``).
 ``Communicator(devices=[0, 1])`` drives several GPUs from one process, and
 ``sharded_matmul(a, b, devices=[0, 1])`` splits one product across them. The rendezvous alone
 (``rendezvous``, the stores) needs no GPU.
@@ -237,7 +241,7 @@ def init_process_group(
     if value.startswith(b"error:"):
         raise RuntimeError(f"rank {rank}: rank 0 could not start NCCL: {value[6:].decode()}")
     _cuda_libs.preload_nccl()
-    comm = _pocaflow.nccl_communicator(ordinal, world_size, value[3:], rank)
+    comm = _pocaflow.nccl_communicator(ordinal, world_size, value[3:], rank, timeout)
     _GROUP = _Group(store, rank, world_size, comm, timeout)
 
 

@@ -5,18 +5,30 @@
 //!
 //! NCCL is loaded on first use, by its soname: `libnccl.so.2` (the system install or the
 //! `nvidia-nccl` pip wheel, which the Python package preloads), then `libnccl.so`. cudarc's
-//! own NCCL loader does not try `libnccl.so.2`, so the eighteen entry points used here
+//! own NCCL loader does not try `libnccl.so.2`, so the twenty entry points used here
 //! are looked up with `libloading` (the loader cudarc itself uses) and the rest of cudarc's NCCL
-//! module is not built. Communicators are blocking ones (`ncclCommInitRank`): an init waits for
-//! every rank, which the Python layer only starts after its rendezvous.
+//! module is not built.
+//!
+//! A rank of a group of processes ([`Comm::init_rank`]) is a non-blocking communicator
+//! (`ncclCommInitRankConfig` with `blocking = 0`): no NCCL call waits inside NCCL for the
+//! other ranks. A call that cannot finish at once (the init, which needs every rank; a first
+//! collective that connects to its peers; the end of a group) returns `ncclInProgress`, and
+//! this module polls `ncclCommGetAsyncError` until the communicator is ready again. Past the
+//! communicator's timeout it aborts the communicator (`ncclCommAbort`) and fails, so a rank
+//! that died or never came makes the others fail instead of hanging. The communicators of one
+//! process driving several devices ([`Comm::init_all`]) are blocking ones: they have no peer
+//! that can go missing.
 
 use super::context::{device, DeviceState};
 use super::storage::{context, CudaStorage};
 use crate::backend::BackendStorage;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, c_uint, c_void, CStr};
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 /// `ncclResult_t`.
 type Status = c_int;
@@ -24,6 +36,43 @@ type Status = c_int;
 type RawComm = *mut c_void;
 /// `cudaStream_t` (the driver's `CUstream`).
 type RawStream = *mut c_void;
+
+/// `ncclInProgress`: a non-blocking communicator's call is still running.
+const IN_PROGRESS: Status = 7;
+
+/// `ncclConfig_t` as NCCL 2.17 declared it (NCCL reads the fields of the version it is
+/// given and takes its defaults for the rest).
+#[repr(C)]
+struct Config {
+    size: usize,
+    magic: c_uint,
+    version: c_uint,
+    blocking: c_int,
+    cga_cluster_size: c_int,
+    min_ctas: c_int,
+    max_ctas: c_int,
+    net_name: *const c_char,
+    split_share: c_int,
+}
+
+impl Config {
+    /// `NCCL_CONFIG_INITIALIZER` of NCCL 2.17 with `blocking = 0`.
+    fn non_blocking() -> Config {
+        /// `NCCL_CONFIG_UNDEF_INT`: NCCL's default.
+        const UNSET: c_int = c_int::MIN;
+        Config {
+            size: std::mem::size_of::<Config>(),
+            magic: 0xcafe_beef,
+            version: 21700,
+            blocking: 0,
+            cga_cluster_size: UNSET,
+            min_ctas: UNSET,
+            max_ctas: UNSET,
+            net_name: std::ptr::null(),
+            split_share: UNSET,
+        }
+    }
+}
 
 /// The 128 bytes that name one communicator to all of its ranks (`ncclUniqueId`), made by one
 /// rank and passed to the others out of band.
@@ -56,8 +105,10 @@ pub enum Reduction {
 struct Api {
     get_version: unsafe extern "C" fn(*mut c_int) -> Status,
     get_unique_id: unsafe extern "C" fn(*mut UniqueId) -> Status,
-    init_rank: unsafe extern "C" fn(*mut RawComm, c_int, UniqueId, c_int) -> Status,
+    init_rank_config:
+        unsafe extern "C" fn(*mut RawComm, c_int, UniqueId, c_int, *mut Config) -> Status,
     init_all: unsafe extern "C" fn(*mut RawComm, c_int, *const c_int) -> Status,
+    finalize: unsafe extern "C" fn(RawComm) -> Status,
     destroy: unsafe extern "C" fn(RawComm) -> Status,
     abort: unsafe extern "C" fn(RawComm) -> Status,
     async_error: unsafe extern "C" fn(RawComm, *mut Status) -> Status,
@@ -143,8 +194,9 @@ impl Api {
         Ok(Api {
             get_version: sym!("ncclGetVersion"),
             get_unique_id: sym!("ncclGetUniqueId"),
-            init_rank: sym!("ncclCommInitRank"),
+            init_rank_config: sym!("ncclCommInitRankConfig"),
             init_all: sym!("ncclCommInitAll"),
+            finalize: sym!("ncclCommFinalize"),
             destroy: sym!("ncclCommDestroy"),
             abort: sym!("ncclCommAbort"),
             async_error: sym!("ncclCommGetAsyncError"),
@@ -229,6 +281,12 @@ pub fn unique_id() -> Result<UniqueId> {
     Ok(id)
 }
 
+thread_local! {
+    /// This thread's depth of NCCL groups, and the communicators called inside the outermost
+    /// one (kept alive until its end has polled them).
+    static GROUP: RefCell<(usize, Vec<Arc<Handle>>)> = const { RefCell::new((0, Vec::new())) };
+}
+
 /// Starts a group: the collectives and point-to-point calls up to [`group_end`] run as one
 /// NCCL operation (needed when one thread drives several devices, or pairs sends with receives).
 ///
@@ -241,21 +299,39 @@ pub fn group_start() -> Result<()> {
         "ncclGroupStart",
         unsafe { (api.group_start)() },
         std::ptr::null_mut(),
-    )
+    )?;
+    GROUP.with(|g| g.borrow_mut().0 += 1);
+    Ok(())
 }
 
-/// Ends the group of [`group_start`], launching its work.
+/// Ends the group of [`group_start`], launching its work; the outermost end waits (on the
+/// host) until each communicator called in the group has taken its share, within that
+/// communicator's timeout.
 ///
 /// # Errors
-/// NCCL errors of the grouped calls.
+/// NCCL errors of the grouped calls; a communicator past its timeout (then aborted).
 pub fn group_end() -> Result<()> {
     let api = api()?;
+    let pending = GROUP.with(|g| {
+        let mut g = g.borrow_mut();
+        g.0 = g.0.saturating_sub(1);
+        if g.0 == 0 {
+            std::mem::take(&mut g.1)
+        } else {
+            Vec::new()
+        }
+    });
     // SAFETY: as group_start.
-    api.check(
-        "ncclGroupEnd",
-        unsafe { (api.group_end)() },
-        std::ptr::null_mut(),
-    )
+    let status = unsafe { (api.group_end)() };
+    if status != IN_PROGRESS {
+        api.check("ncclGroupEnd", status, std::ptr::null_mut())?;
+    }
+    pending.iter().try_for_each(|h| h.wait("ncclGroupEnd"))
+}
+
+/// Whether this thread is inside a group.
+fn in_group() -> bool {
+    GROUP.with(|g| g.borrow().0 > 0)
 }
 
 /// The NCCL type of `dtype`, if NCCL reduces it.
@@ -278,29 +354,121 @@ fn reduce_type(dtype: DType) -> Option<c_int> {
 /// `ncclInt8`: moves that do not reduce send any dtype as bytes.
 const BYTES: c_int = 0;
 
+/// An NCCL communicator handle: null once aborted or destroyed.
+#[derive(Debug)]
+struct Handle {
+    raw: AtomicPtr<c_void>,
+    /// How long a call may stay in progress (`None`: blocking communicators, never).
+    timeout: Option<Duration>,
+    rank: usize,
+}
+
+// SAFETY: an NCCL communicator may be used from any thread, one call at a time: the owning
+// `Comm` is not Sync, and the handles a thread's group keeps are polled by that thread.
+unsafe impl Send for Handle {}
+// SAFETY: as above; the pointer itself is atomic.
+unsafe impl Sync for Handle {}
+
+impl Handle {
+    /// The live communicator.
+    fn raw(&self) -> Result<RawComm> {
+        let raw = self.raw.load(Ordering::Acquire);
+        if raw.is_null() {
+            return Err(Error::Cuda(format!(
+                "rank {}: the NCCL communicator was aborted",
+                self.rank
+            )));
+        }
+        Ok(raw)
+    }
+
+    /// Polls until no call of this communicator is in progress: `Ok` when the last one
+    /// succeeded, its error when it failed, and, past the timeout, an error after aborting.
+    fn wait(&self, op: &str) -> Result<()> {
+        let api = api()?;
+        let raw = self.raw()?;
+        let start = Instant::now();
+        let mut polls = 0u32;
+        loop {
+            let mut state = 0;
+            // SAFETY: a live communicator; writes one status.
+            let query = unsafe { (api.async_error)(raw, &mut state) };
+            api.check("ncclCommGetAsyncError", query, raw)?;
+            if state != IN_PROGRESS {
+                return api.check(op, state, raw);
+            }
+            if let Some(limit) = self.timeout.filter(|&t| start.elapsed() > t) {
+                self.abort()?;
+                return Err(Error::Cuda(format!(
+                    "rank {}: {op} did not complete within {} s (a rank died or never \
+                     joined?); the communicator was aborted",
+                    self.rank,
+                    limit.as_secs_f64()
+                )));
+            }
+            // Spin briefly (most calls finish within microseconds), then sleep between polls.
+            if polls < 1000 {
+                polls += 1;
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        }
+    }
+
+    /// Aborts the communicator (if it is still live).
+    fn abort(&self) -> Result<()> {
+        let raw = self.raw.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        if raw.is_null() {
+            return Ok(());
+        }
+        let api = api()?;
+        // SAFETY: the communicator was live and is released only here (the pointer was taken).
+        api.check(
+            "ncclCommAbort",
+            unsafe { (api.abort)(raw) },
+            std::ptr::null_mut(),
+        )
+    }
+
+    /// Finishes the communicator's work (within the timeout) and releases it.
+    fn destroy(&self) -> Result<()> {
+        let raw = self.raw.load(Ordering::Acquire);
+        if raw.is_null() {
+            return Ok(());
+        }
+        let api = api()?;
+        // SAFETY: a live communicator; its pending work is flushed.
+        let status = unsafe { (api.finalize)(raw) };
+        if status == IN_PROGRESS {
+            self.wait("ncclCommFinalize")?;
+        } else if let Err(e) = api.check("ncclCommFinalize", status, raw) {
+            self.abort()?;
+            return Err(e);
+        }
+        let raw = self.raw.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: finalized, and released only here (the pointer was taken).
+        api.check(
+            "ncclCommDestroy",
+            unsafe { (api.destroy)(raw) },
+            std::ptr::null_mut(),
+        )
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let _ = self.destroy();
+    }
+}
+
 /// One rank of an NCCL communicator, on one device.
 #[derive(Debug)]
 pub(crate) struct Comm {
-    raw: RawComm,
+    handle: Arc<Handle>,
     device: Arc<DeviceState>,
     rank: usize,
     size: usize,
-}
-
-// SAFETY: an NCCL communicator may be used from any thread, one call at a time (it is not
-// Sync, so calls from several threads need the owner's lock).
-unsafe impl Send for Comm {}
-
-impl Drop for Comm {
-    fn drop(&mut self) {
-        if self.raw.is_null() {
-            return;
-        }
-        if let Ok(api) = api() {
-            // SAFETY: the communicator was made by ncclCommInit* and is released once here.
-            let _ = unsafe { (api.destroy)(self.raw) };
-        }
-    }
 }
 
 /// The bytes of `count` elements of `dtype`.
@@ -309,26 +477,41 @@ fn bytes_of(dtype: DType, count: usize) -> usize {
 }
 
 impl Comm {
-    /// Rank `rank` of a communicator of `size` ranks named `id`, on device `ordinal`. Blocks
-    /// until every rank has joined.
+    /// Rank `rank` of a communicator of `size` ranks named `id`, on device `ordinal`, a
+    /// non-blocking one whose calls may stay in progress for `timeout`. Returns when every
+    /// rank has joined.
     ///
     /// # Errors
-    /// [`Error::Device`] if NCCL or the device is not available; NCCL errors.
+    /// [`Error::Device`] if NCCL or the device is not available; NCCL errors; a rank that does
+    /// not join within `timeout`.
     pub(crate) fn init_rank(
         ordinal: usize,
         size: usize,
         id: &UniqueId,
         rank: usize,
+        timeout: Duration,
     ) -> Result<Comm> {
         let api = api()?;
         let d = device(ordinal)?;
         d.bind()?;
         let mut raw = std::ptr::null_mut();
-        // SAFETY: writes one communicator handle; the id is passed by value as nccl.h declares.
-        let status = unsafe { (api.init_rank)(&mut raw, size as c_int, *id, rank as c_int) };
-        api.check("ncclCommInitRank", status, std::ptr::null_mut())?;
+        let mut config = Config::non_blocking();
+        // SAFETY: writes one communicator handle; the id is passed by value as nccl.h
+        // declares, the config by pointer (read during the call).
+        let status = unsafe {
+            (api.init_rank_config)(&mut raw, size as c_int, *id, rank as c_int, &mut config)
+        };
+        if status != IN_PROGRESS {
+            api.check("ncclCommInitRankConfig", status, std::ptr::null_mut())?;
+        }
+        let handle = Arc::new(Handle {
+            raw: AtomicPtr::new(raw),
+            timeout: Some(timeout),
+            rank,
+        });
+        handle.wait("ncclCommInitRankConfig (joining the other ranks)")?;
         Ok(Comm {
-            raw,
+            handle,
             device: d,
             rank,
             size,
@@ -358,7 +541,11 @@ impl Comm {
             .zip(devices)
             .enumerate()
             .map(|(rank, (raw, device))| Comm {
-                raw,
+                handle: Arc::new(Handle {
+                    raw: AtomicPtr::new(raw),
+                    timeout: None,
+                    rank,
+                }),
                 device,
                 rank,
                 size,
@@ -387,15 +574,16 @@ impl Comm {
     /// # Errors
     /// NCCL errors.
     pub(crate) fn abort(self) -> Result<()> {
-        let api = api()?;
-        let mut this = self;
-        let raw = std::mem::replace(&mut this.raw, std::ptr::null_mut());
-        // SAFETY: the communicator is live and released only here (Drop skips the null left).
-        api.check(
-            "ncclCommAbort",
-            unsafe { (api.abort)(raw) },
-            std::ptr::null_mut(),
-        )
+        self.handle.abort()
+    }
+
+    /// Finishes the communicator's pending work and releases it (a non-blocking one waits at
+    /// most its timeout, then aborts).
+    ///
+    /// # Errors
+    /// NCCL errors; work not finished within the timeout.
+    pub(crate) fn destroy(self) -> Result<()> {
+        self.handle.destroy()
     }
 
     /// The error of an earlier operation that failed on the GPU or the network, if any.
@@ -404,28 +592,49 @@ impl Comm {
     /// That error.
     pub(crate) fn async_error(&self) -> Result<()> {
         let api = api()?;
+        let raw = self.handle.raw()?;
         let mut status = 0;
         // SAFETY: a live communicator; writes one status.
-        let query = unsafe { (api.async_error)(self.raw, &mut status) };
-        api.check("ncclCommGetAsyncError", query, self.raw)?;
-        api.check("an earlier NCCL operation", status, self.raw)
+        let query = unsafe { (api.async_error)(raw, &mut status) };
+        api.check("ncclCommGetAsyncError", query, raw)?;
+        if status == IN_PROGRESS {
+            return Ok(());
+        }
+        api.check("an earlier NCCL operation", status, raw)
     }
 
-    /// Runs one NCCL call (`call` gets the API and the current stream of this device), checks
-    /// its status, and notes `bufs` as used on that stream.
+    /// Runs one NCCL call (`call` gets the API, the communicator and the current stream of
+    /// this device), checks its status (waiting while it is in progress, or, inside a group,
+    /// leaving that to the group's end), and notes `bufs` as used on that stream.
     fn launch(
         &self,
         op: &str,
         bufs: &[&CudaStorage],
-        call: impl FnOnce(&Api, RawStream) -> Status,
+        call: impl FnOnce(&Api, RawComm, RawStream) -> Status,
     ) -> Result<()> {
         let api = api()?;
+        let raw = self.handle.raw()?;
         let (_, stream) = context(self.ordinal())?;
-        api.check(op, call(api, stream.raw as RawStream), self.raw)?;
+        let status = call(api, raw, stream.raw as RawStream);
+        if status != IN_PROGRESS {
+            api.check(op, status, raw)?;
+        }
         for buf in bufs {
             buf.record_use(&stream);
         }
-        Ok(())
+        if in_group() {
+            GROUP.with(|g| {
+                let pending = &mut g.borrow_mut().1;
+                if !pending.iter().any(|h| Arc::ptr_eq(h, &self.handle)) {
+                    pending.push(self.handle.clone());
+                }
+            });
+            Ok(())
+        } else if status == IN_PROGRESS {
+            self.handle.wait(op)
+        } else {
+            Ok(())
+        }
     }
 
     /// `op`'s NCCL type for `dtype`.
@@ -455,10 +664,10 @@ impl Comm {
             send.0.at(send.1) as *const c_void,
             recv.0.at(recv.1) as *mut c_void,
         );
-        self.launch("ncclAllReduce", &[send.0, recv.0], |api, stream| {
+        self.launch("ncclAllReduce", &[send.0, recv.0], |api, comm, stream| {
             // SAFETY: both ranges lie in live device buffers of this device (the caller checked
             // their lengths); the work is ordered on `stream`, which `launch` records on them.
-            unsafe { (api.all_reduce)(s, r, count, t, how as c_int, self.raw, stream) }
+            unsafe { (api.all_reduce)(s, r, count, t, how as c_int, comm, stream) }
         })
     }
 
@@ -476,9 +685,9 @@ impl Comm {
             send.0.at(send.1) as *const c_void,
             recv.0.at(recv.1) as *mut c_void,
         );
-        self.launch("ncclBroadcast", &[send.0, recv.0], |api, stream| {
+        self.launch("ncclBroadcast", &[send.0, recv.0], |api, comm, stream| {
             // SAFETY: as all_reduce, with the elements moved as bytes.
-            unsafe { (api.broadcast)(s, r, bytes, BYTES, root as c_int, self.raw, stream) }
+            unsafe { (api.broadcast)(s, r, bytes, BYTES, root as c_int, comm, stream) }
         })
     }
 
@@ -497,9 +706,9 @@ impl Comm {
             recv.0.at(recv.1) as *mut c_void,
         );
         let (how, root) = (how as c_int, root as c_int);
-        self.launch("ncclReduce", &[send.0, recv.0], |api, stream| {
+        self.launch("ncclReduce", &[send.0, recv.0], |api, comm, stream| {
             // SAFETY: as all_reduce.
-            unsafe { (api.reduce)(s, r, count, t, how, root, self.raw, stream) }
+            unsafe { (api.reduce)(s, r, count, t, how, root, comm, stream) }
         })
     }
 
@@ -515,10 +724,10 @@ impl Comm {
             send.0.at(send.1) as *const c_void,
             recv.0.at(recv.1) as *mut c_void,
         );
-        self.launch("ncclAllGather", &[send.0, recv.0], |api, stream| {
+        self.launch("ncclAllGather", &[send.0, recv.0], |api, comm, stream| {
             // SAFETY: as all_reduce; `recv` holds `size * count` elements (checked by the
             // caller).
-            unsafe { (api.all_gather)(s, r, bytes, BYTES, self.raw, stream) }
+            unsafe { (api.all_gather)(s, r, bytes, BYTES, comm, stream) }
         })
     }
 
@@ -535,11 +744,15 @@ impl Comm {
             send.0.at(send.1) as *const c_void,
             recv.0.at(recv.1) as *mut c_void,
         );
-        self.launch("ncclReduceScatter", &[send.0, recv.0], |api, stream| {
-            // SAFETY: as all_reduce; `send` holds `size * count` elements (checked by the
-            // caller).
-            unsafe { (api.reduce_scatter)(s, r, count, t, how as c_int, self.raw, stream) }
-        })
+        self.launch(
+            "ncclReduceScatter",
+            &[send.0, recv.0],
+            |api, comm, stream| {
+                // SAFETY: as all_reduce; `send` holds `size * count` elements (checked by the
+                // caller).
+                unsafe { (api.reduce_scatter)(s, r, count, t, how as c_int, comm, stream) }
+            },
+        )
     }
 
     /// Sends `count` elements from element `buf.1` to rank `peer` (matched by its
@@ -547,9 +760,9 @@ impl Comm {
     pub(crate) fn send(&self, buf: (&CudaStorage, usize), count: usize, peer: usize) -> Result<()> {
         let bytes = bytes_of(buf.0.dtype(), count);
         let p = buf.0.at(buf.1) as *const c_void;
-        self.launch("ncclSend", &[buf.0], |api, stream| {
+        self.launch("ncclSend", &[buf.0], |api, comm, stream| {
             // SAFETY: as all_reduce.
-            unsafe { (api.send)(p, bytes, BYTES, peer as c_int, self.raw, stream) }
+            unsafe { (api.send)(p, bytes, BYTES, peer as c_int, comm, stream) }
         })
     }
 
@@ -557,9 +770,9 @@ impl Comm {
     pub(crate) fn recv(&self, buf: (&CudaStorage, usize), count: usize, peer: usize) -> Result<()> {
         let bytes = bytes_of(buf.0.dtype(), count);
         let p = buf.0.at(buf.1) as *mut c_void;
-        self.launch("ncclRecv", &[buf.0], |api, stream| {
+        self.launch("ncclRecv", &[buf.0], |api, comm, stream| {
             // SAFETY: as all_reduce.
-            unsafe { (api.recv)(p, bytes, BYTES, peer as c_int, self.raw, stream) }
+            unsafe { (api.recv)(p, bytes, BYTES, peer as c_int, comm, stream) }
         })
     }
 }
