@@ -277,7 +277,7 @@ class FakeComm:
 
 def test_watchdog_aborts_a_collective_that_never_completes():
     comm = FakeComm()
-    dog = Watchdog(comm, rank=3, timeout=0.2, record=lambda device: FakeEvent(lambda: False))
+    dog = Watchdog(comm, rank=3, timeout=0.2, record=lambda device, event: FakeEvent(lambda: False))
     t0 = time.monotonic()
     dog.watch("all_reduce", "cuda:0")
     assert comm.aborted.wait(5)
@@ -290,7 +290,7 @@ def test_watchdog_aborts_a_collective_that_never_completes():
 def test_watchdog_lets_completed_collectives_go():
     comm = FakeComm()
     done = threading.Event()
-    dog = Watchdog(comm, rank=0, timeout=0.2, record=lambda device: FakeEvent(done.is_set))
+    dog = Watchdog(comm, rank=0, timeout=0.2, record=lambda device, event: FakeEvent(done.is_set))
     dog.watch("broadcast", "cuda:0")
     done.set()
     time.sleep(0.5)
@@ -301,8 +301,33 @@ def test_watchdog_lets_completed_collectives_go():
 
 def test_watchdog_aborts_on_an_nccl_error():
     comm = FakeComm(error="ncclRemoteError: a peer closed its connection")
-    dog = Watchdog(comm, rank=1, timeout=100, record=lambda device: FakeEvent(lambda: True))
+    dog = Watchdog(comm, rank=1, timeout=100, record=lambda device, event: FakeEvent(lambda: True))
     assert comm.aborted.wait(5)
     with pytest.raises(RuntimeError, match="rank 1: NCCL reported an error: ncclRemoteError"):
         dog.raise_if_failed()
     dog.close()
+
+
+def test_watchdog_reuses_completed_events():
+    comm, made, given = FakeComm(), [], []
+
+    def record(device, event):
+        given.append(event)
+        if event is None:
+            event = FakeEvent(lambda: True)
+            made.append(event)
+        return event
+
+    dog = Watchdog(comm, rank=0, timeout=100, record=record)
+    for _ in range(3):
+        dog.watch("all_reduce", "cuda:0")
+    deadline = time.monotonic() + 5
+    while dog._pending and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not dog._pending
+    for _ in range(3):
+        dog.watch("all_reduce", "cuda:0")
+    dog.close()
+    assert given[:3] == [None] * 3 and len(made) == 3
+    assert sorted(map(id, given[3:])) == sorted(map(id, made)), "the completed events come back"
+    assert not comm.aborted.is_set()

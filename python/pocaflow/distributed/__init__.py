@@ -170,8 +170,8 @@ def nccl_version() -> tuple[int, int, int]:
     return code // 10000, code // 100 % 100, code % 100
 
 
-def _record(device):
-    return _cuda.current_stream(device).record_event()
+def _record(device, event=None):
+    return _cuda.current_stream(device).record_event(event)
 
 
 class _Group:

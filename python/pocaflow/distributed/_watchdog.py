@@ -20,16 +20,21 @@ from collections.abc import Callable
 #: Seconds between the watchdog's looks.
 INTERVAL = 0.05
 
+#: Completed events kept for reuse (recording a reused event costs less than making one).
+SPARE_EVENTS = 64
+
 
 class Watchdog:
     """Watches the collectives of one communicator ``comm`` (with ``check()`` and
-    ``destroy(abort=True)``) of rank ``rank``; ``record(device)`` records an event (with
-    ``query()``) on ``device``'s current stream."""
+    ``destroy(abort=True)``) of rank ``rank``; ``record(device, event)`` records an event
+    (with ``query()``) on ``device``'s current stream: ``event``, a completed one given back
+    for reuse, or a new one when it is ``None``."""
 
     def __init__(self, comm, rank: int, timeout: float, record: Callable) -> None:
         self.comm, self.rank, self.timeout, self.record = comm, rank, timeout, record
         self.failure: str | None = None
         self._pending: collections.deque = collections.deque()
+        self._spare: list = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pocaflow-nccl-watchdog")
@@ -38,7 +43,9 @@ class Watchdog:
 
     def watch(self, op: str, device) -> None:
         """Notes that ``op`` was just enqueued on ``device``'s current stream."""
-        event = self.record(device)
+        with self._lock:
+            spare = self._spare.pop() if self._spare else None
+        event = self.record(device, spare)
         with self._lock:
             self._pending.append((event, op, time.monotonic()))
 
@@ -56,7 +63,9 @@ class Watchdog:
     def _oldest_late(self) -> str | None:
         with self._lock:
             while self._pending and self._pending[0][0].query():
-                self._pending.popleft()
+                event = self._pending.popleft()[0]
+                if len(self._spare) < SPARE_EVENTS:
+                    self._spare.append(event)
             if not self._pending:
                 return None
             _, op, start = self._pending[0]
