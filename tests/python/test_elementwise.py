@@ -1252,6 +1252,38 @@ def test_inplace_aliasing(sym, name, rng, xdev):
     np.testing.assert_array_equal(t.numpy(), b)
 
 
+@pytest.mark.parametrize("name", ["int16", "uint8", "float32", "float64", "bool"])
+@pytest.mark.parametrize("shape", [(7, 9), (515, 300)])  # the second spans several threads
+def test_destination_as_an_operand(name, shape, rng, xdev):
+    """An operand that is exactly the destination's view is read where it is written:
+    first, second or both operands, whole arrays, strided views and broadcast partners."""
+    big = rng.integers(0, 50, size=shape)
+    a = (big % 2).astype(bool) if name == "bool" else big.astype(name)
+    b = (
+        (rng.integers(0, 50, size=shape) % 3 == 0)
+        if name == "bool"
+        else (big[::-1] + 1).astype(name)
+    )
+    add, sub = (np.logical_or, np.logical_xor) if name == "bool" else (np.add, np.subtract)
+    padd, psub = (pf.logical_or, pf.logical_xor) if name == "bool" else (pf.add, pf.subtract)
+    with np.errstate(all="ignore"):
+        cases = [
+            (lambda x, y: padd(x, y, out=x), lambda x, y: add(x, y, out=x)),
+            (lambda x, y: psub(y, x, out=x), lambda x, y: sub(y, x, out=x)),
+            (lambda x, y: padd(x, x, out=x), lambda x, y: add(x, x, out=x)),
+            (lambda x, y: padd(x, y[0], out=x), lambda x, y: add(x, y[0], out=x)),
+            (lambda x, y: psub(y[:, :1], x, out=x), lambda x, y: sub(y[:, :1], x, out=x)),
+        ]
+        for view in [(slice(None), slice(None)), (slice(None, None, 2), slice(None, None, -3))]:
+            for pf_op, np_op in cases:
+                t, u = T(a, dev=xdev), T(b, dev=xdev)
+                x, y = a.copy(), b.copy()
+                r = pf_op(t[view], u[view])
+                np_op(x[view], y[view])
+                np.testing.assert_array_equal(t.numpy(), x)
+                np.testing.assert_array_equal(r.numpy(), x[view])
+
+
 def test_inplace_errors(xdev):
     x = pf.zeros((3,), device=xdev)
     with pytest.raises(ValueError):

@@ -32,11 +32,14 @@ enum Src<'a, T> {
 }
 
 impl<T: Copy> Src<'_, T> {
-    /// The rows `start..start + len` of `axis`.
-    fn slice(&self, axis: usize, start: usize, len: usize) -> Self {
-        match self {
-            Src::Slice(s, l) => Src::Slice(s, l.slice(axis, start, len, 1)),
-            Src::Value(v) => Src::Value(*v),
+    /// The rows `start..start + len` of `axis` for `Some((axis, start, len))`, else all.
+    fn part(&self, part: Option<(usize, usize, usize)>) -> Self {
+        match (self, part) {
+            (Src::Slice(s, l), Some((axis, start, len))) => {
+                Src::Slice(s, l.slice(axis, start, len, 1))
+            }
+            (Src::Slice(s, l), None) => Src::Slice(s, l.clone()),
+            (Src::Value(v), _) => Src::Value(*v),
         }
     }
 }
@@ -49,10 +52,71 @@ where
     O: Copy + Send,
     F: Fn(A, B) -> O + Copy + Send + Sync,
 {
+    by_blocks(d, dl, |d, dl, part| {
+        serial2(d, dl, &a.part(part), &b.part(part), f);
+    });
+}
+
+/// `d[dl] = f(d[dl], b)` elementwise: an op whose first operand is the destination itself,
+/// each element read where it is then written (no copy of the destination).
+fn update<T, B, F>(d: &mut [T], dl: &Layout, b: Src<'_, B>, f: F)
+where
+    T: Copy + Send,
+    B: Copy + Send + Sync,
+    F: Fn(T, B) -> T + Copy + Send + Sync,
+{
+    by_blocks(d, dl, |d, dl, part| {
+        let b = b.part(part);
+        let zeros = vec![0isize; dl.ndim()];
+        let bv;
+        let (b, bl, bo): (&[B], &[isize], usize) = match &b {
+            Src::Slice(s, l) => (s, l.strides(), l.offset()),
+            Src::Value(v) => {
+                bv = [*v];
+                (&bv, &zeros, 0)
+            }
+        };
+        for_each_run(
+            dl.shape(),
+            [dl.strides(), bl],
+            [dl.offset(), bo],
+            |[od, ob], n, st| match st {
+                [1, 1] => {
+                    for (d, &y) in d[od..od + n].iter_mut().zip(&b[ob..ob + n]) {
+                        *d = f(*d, y);
+                    }
+                }
+                [1, 0] => {
+                    let y = b[ob];
+                    for d in &mut d[od..od + n] {
+                        *d = f(*d, y);
+                    }
+                }
+                [sd, sb] => {
+                    let (mut pd, mut pb) = (od as isize, ob as isize);
+                    for _ in 0..n {
+                        d[pd as usize] = f(d[pd as usize], b[pb as usize]);
+                        pd += sd;
+                        pb += sb;
+                    }
+                }
+            },
+        );
+    });
+}
+
+/// Runs `body(d, dl, None)`, or, for a large C-contiguous destination, `body` on blocks of
+/// rows along its first long axis over rayon's threads (`Some((axis, start, len))`, with the
+/// block's slice of `d` and its layout from offset 0).
+fn by_blocks<O: Send>(
+    d: &mut [O],
+    dl: &Layout,
+    body: impl Fn(&mut [O], &Layout, Option<(usize, usize, usize)>) + Sync,
+) {
     let n = dl.numel();
     let threads = rayon::current_num_threads();
     if n < PARALLEL_ELEMENTS || threads < 2 || !dl.is_c_contiguous() {
-        return serial2(d, dl, &a, &b, f);
+        return body(d, dl, None);
     }
     let shape = dl.shape();
     let axis = shape.iter().position(|&e| e > 1).expect("n > 1");
@@ -71,7 +135,7 @@ where
         let mut sub = shape.to_vec();
         sub[axis] = len;
         let sl = Layout::new(&sub, dl.strides(), 0).expect("a chunk of a dense view");
-        serial2(c, &sl, &a.slice(axis, s, len), &b.slice(axis, s, len), f);
+        body(c, &sl, Some((axis, s, len)));
     });
 }
 
@@ -152,18 +216,29 @@ fn run2<A: Copy, B: Copy, O: Copy>(
     }
 }
 
-/// An operand's memory while an op runs: its buffer under a read lock, a snapshot when it is
-/// the destination's own storage (whose write lock excludes readers), or a value.
+/// An operand's memory while an op runs: its buffer under a read lock; the destination itself
+/// when it is the destination's own elements (read in place); a snapshot when it is other
+/// elements of the destination's storage (whose write lock excludes readers); or a value.
 enum Held<'a> {
     Locked(RwLockReadGuard<'a, CpuBuffer>, Layout),
+    Destination(DType),
     Snapshot(CpuBuffer, Layout),
     Value(Scalar),
 }
 
 impl Held<'_> {
-    fn new<'a>(dst: &CpuStorage, op: Operand<'a, CpuStorage>) -> Result<Held<'a>> {
+    /// `op` as an operand of a write to `dst`; with `dl` (the written view), an operand that
+    /// is exactly that view is read in place.
+    fn new<'a>(
+        dst: &CpuStorage,
+        dl: Option<&Layout>,
+        op: Operand<'a, CpuStorage>,
+    ) -> Result<Held<'a>> {
         Ok(match op {
             Operand::Scalar(s) => Held::Value(s),
+            Operand::Array(s, l) if std::ptr::eq(s, dst) && dl == Some(l) => {
+                Held::Destination(s.read().dtype())
+            }
             Operand::Array(s, l) if std::ptr::eq(s, dst) => {
                 let src = s.read();
                 let dense = Layout::c_contiguous(l.shape());
@@ -178,17 +253,40 @@ impl Held<'_> {
     fn dtype(&self) -> Option<DType> {
         match self {
             Held::Locked(b, _) => Some(b.dtype()),
+            Held::Destination(d) => Some(*d),
             Held::Snapshot(b, _) => Some(b.dtype()),
             Held::Value(_) => None,
         }
     }
 
+    /// The operand to read. Not for [`Held::Destination`]: ops whose operand may be their
+    /// destination (the result has the operands' dtype) go through [`same2`].
     fn src<T: Element>(&self) -> Src<'_, T> {
         match self {
             Held::Locked(b, l) => Src::Slice(typed(b), l.clone()),
             Held::Snapshot(b, l) => Src::Slice(typed(b), l.clone()),
             Held::Value(s) => Src::Value(s.to::<T>()),
+            Held::Destination(_) => {
+                unreachable!("an operand is the destination only where the result has its dtype")
+            }
         }
+    }
+}
+
+/// `d[dl] = f(a, b)` for an op whose result has the operands' dtype, so that either operand
+/// may be the destination itself ([`Held::Destination`], updated in place).
+fn same2<T, F>(d: &mut [T], dl: &Layout, a: &Held<'_>, b: &Held<'_>, f: F)
+where
+    T: Element + Send + Sync,
+    F: Fn(T, T) -> T + Copy + Send + Sync,
+{
+    match (a, b) {
+        (Held::Destination(_), Held::Destination(_)) => {
+            update(d, dl, Src::Value(()), move |x, ()| f(x, x));
+        }
+        (Held::Destination(_), b) => update(d, dl, b.src::<T>(), f),
+        (a, Held::Destination(_)) => update(d, dl, a.src::<T>(), move |x, y| f(y, x)),
+        (a, b) => map2(d, dl, a.src::<T>(), b.src::<T>(), f),
     }
 }
 
@@ -229,7 +327,7 @@ pub(crate) fn binary(
     a: Operand<'_, CpuStorage>,
     b: Operand<'_, CpuStorage>,
 ) -> Result<()> {
-    let (ha, hb) = (Held::new(dst, a)?, Held::new(dst, b)?);
+    let (ha, hb) = (Held::new(dst, Some(dl), a)?, Held::new(dst, Some(dl), b)?);
     let dtype = ha
         .dtype()
         .or(hb.dtype())
@@ -260,10 +358,9 @@ fn float_binary<T: FloatElem>(
     b: &Held<'_>,
 ) -> Result<()> {
     use BinaryOp::*;
-    let (x, y) = (a.src::<T>(), b.src::<T>());
     macro_rules! val {
         ($f:expr) => {
-            map2(slice_of::<T>(out), dl, x, y, |p: T, q: T| {
+            same2(slice_of::<T>(out), dl, a, b, |p: T, q: T| {
                 let f: fn(T::C, T::C) -> T::C = $f;
                 T::down(f(p.up(), q.up()))
             })
@@ -271,7 +368,7 @@ fn float_binary<T: FloatElem>(
     }
     macro_rules! test {
         ($f:expr) => {
-            map2(slice_of::<bool>(out), dl, x, y, |p: T, q: T| {
+            map2(slice_of::<bool>(out), dl, a.src(), b.src(), |p: T, q: T| {
                 let f: fn(T::C, T::C) -> bool = $f;
                 f(p.up(), q.up())
             })
@@ -296,7 +393,7 @@ fn float_binary<T: FloatElem>(
         GeluTanhBackward => val!(act::gelu_tanh_backward),
         SiluBackward => val!(act::silu_backward),
         SigmoidBackward => val!(act::sigmoid_backward),
-        Nextafter => map2(slice_of::<T>(out), dl, x, y, |p: T, q: T| p.nextafter(q)),
+        Nextafter => same2(slice_of::<T>(out), dl, a, b, |p: T, q: T| p.nextafter(q)),
         Equal => test!(|p, q| p == q),
         NotEqual => test!(|p, q| p != q),
         Less => test!(|p, q| p < q),
@@ -317,17 +414,16 @@ fn int_binary<T: Int>(
     b: &Held<'_>,
 ) -> Result<()> {
     use BinaryOp::*;
-    let (x, y) = (a.src::<T>(), b.src::<T>());
     macro_rules! val {
         ($f:expr) => {{
             let f: fn(T, T) -> T = $f;
-            map2(slice_of::<T>(out), dl, x, y, f)
+            same2(slice_of::<T>(out), dl, a, b, f)
         }};
     }
     macro_rules! test {
         ($f:expr) => {{
             let f: fn(T, T) -> bool = $f;
-            map2(slice_of::<bool>(out), dl, x, y, f)
+            map2(slice_of::<bool>(out), dl, a.src(), b.src(), f)
         }};
     }
     match op {
@@ -365,7 +461,6 @@ fn bool_binary(
     b: &Held<'_>,
 ) -> Result<()> {
     use BinaryOp::*;
-    let (x, y) = (a.src::<bool>(), b.src::<bool>());
     let f: fn(bool, bool) -> bool = match op {
         Add | Maximum | BitwiseOr | LogicalOr => |p, q| p | q,
         Multiply | Minimum | BitwiseAnd | LogicalAnd => |p, q| p & q,
@@ -377,7 +472,7 @@ fn bool_binary(
         GreaterEqual => |p, q| p | !q,
         _ => return Err(unsupported(op.name(), DType::Bool)),
     };
-    map2(slice_of::<bool>(out), dl, x, y, f);
+    same2(slice_of::<bool>(out), dl, a, b, f);
     Ok(())
 }
 
@@ -389,7 +484,7 @@ pub(crate) fn unary(
     src: &CpuStorage,
     sl: &Layout,
 ) -> Result<()> {
-    let h = Held::new(dst, Operand::Array(src, sl))?;
+    let h = Held::new(dst, None, Operand::Array(src, sl))?;
     let dtype = h.dtype().expect("an array");
     let mut out = dst.write();
     if op == UnaryOp::Exp && dtype == DType::F32 && dl.is_c_contiguous() {
