@@ -398,10 +398,13 @@ impl Handle {
                 return api.check(op, state, raw);
             }
             if let Some(limit) = self.timeout.filter(|&t| start.elapsed() > t) {
-                self.abort()?;
+                let aborted = match self.abort() {
+                    Ok(()) => "the communicator was aborted".to_string(),
+                    Err(e) => format!("aborting the communicator failed too: {e}"),
+                };
                 return Err(Error::Cuda(format!(
                     "rank {}: {op} did not complete within {} s (a rank died or never \
-                     joined?); the communicator was aborted",
+                     joined?); {aborted}",
                     self.rank,
                     limit.as_secs_f64()
                 )));
