@@ -18,6 +18,7 @@ use crate::host::CpuBuffer;
 use crate::layout::Layout;
 use crate::plan::{BinaryOp, UnaryOp};
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::sync::RwLockReadGuard;
 
 /// Elements from which an elementwise op spreads over threads.
@@ -32,14 +33,11 @@ enum Src<'a, T> {
 }
 
 impl<T: Copy> Src<'_, T> {
-    /// The rows `start..start + len` of `axis` for `Some((axis, start, len))`, else all.
-    fn part(&self, part: Option<(usize, usize, usize)>) -> Self {
-        match (self, part) {
-            (Src::Slice(s, l), Some((axis, start, len))) => {
-                Src::Slice(s, l.slice(axis, start, len, 1))
-            }
-            (Src::Slice(s, l), None) => Src::Slice(s, l.clone()),
-            (Src::Value(v), _) => Src::Value(*v),
+    /// The rows `start..start + len` of `axis`.
+    fn part(&self, (axis, start, len): (usize, usize, usize)) -> Self {
+        match self {
+            Src::Slice(s, l) => Src::Slice(s, l.slice(axis, start, len, 1)),
+            Src::Value(v) => Src::Value(*v),
         }
     }
 }
@@ -52,8 +50,9 @@ where
     O: Copy + Send,
     F: Fn(A, B) -> O + Copy + Send + Sync,
 {
-    by_blocks(d, dl, |d, dl, part| {
-        serial2(d, dl, &a.part(part), &b.part(part), f);
+    by_blocks(d, dl, |d, dl, part| match part {
+        None => serial2(d, dl, &a, &b, f),
+        Some(p) => serial2(d, dl, &a.part(p), &b.part(p), f),
     });
 }
 
@@ -66,10 +65,13 @@ where
     F: Fn(T, B) -> T + Copy + Send + Sync,
 {
     by_blocks(d, dl, |d, dl, part| {
-        let b = b.part(part);
+        let b = match part {
+            None => Cow::Borrowed(&b),
+            Some(p) => Cow::Owned(b.part(p)),
+        };
         let zeros = vec![0isize; dl.ndim()];
         let bv;
-        let (b, bl, bo): (&[B], &[isize], usize) = match &b {
+        let (b, bl, bo): (&[B], &[isize], usize) = match &*b {
             Src::Slice(s, l) => (s, l.strides(), l.offset()),
             Src::Value(v) => {
                 bv = [*v];
