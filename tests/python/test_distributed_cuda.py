@@ -30,6 +30,17 @@ def world1():
     dist.destroy_process_group()
 
 
+def run_python(tmp_path, source, timeout):
+    """Runs ``source`` in a fresh interpreter (a hang fails at ``timeout`` instead of stopping
+    the suite); returns the completed process and its stdout and stderr together."""
+    script = tmp_path / "script.py"
+    script.write_text(source)
+    r = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=timeout
+    )
+    return r, r.stdout + r.stderr
+
+
 def sample(rng, dtype, shape=(37, 29)):
     """Random values exact in every dtype (small integers), as NumPy and on the GPU."""
     a = rng.integers(-60, 60, size=shape)
@@ -206,10 +217,7 @@ print("cuda still works:", (pf.ones((4,), device="cuda") + 1).numpy().tolist(), 
 
 
 def test_watchdog_aborts_a_collective_past_the_timeout(tmp_path):
-    script = tmp_path / "late.py"
-    script.write_text(LATE)
-    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
-    out = r.stdout + r.stderr
+    r, out = run_python(tmp_path, LATE, timeout=120)
     assert r.returncode == 0 and "the read returned after" in r.stdout, out
     assert "raised: rank 0: all_reduce did not complete within the group's timeout of 0.5 s" in (
         r.stdout
@@ -244,10 +252,8 @@ dist.destroy_process_group()
 
 
 def test_collectives_while_other_threads_check_the_communicator(tmp_path):
-    script = tmp_path / "busy.py"
-    script.write_text(BUSY)
-    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=90)
-    assert r.returncode == 0 and "sum: 1.0" in r.stdout, r.stdout + r.stderr
+    r, out = run_python(tmp_path, BUSY, timeout=90)
+    assert r.returncode == 0 and "sum: 1.0" in r.stdout, out
 
 
 #: Rank 0 of a world of two whose rank 1 never starts NCCL: the non-blocking init is polled
@@ -271,10 +277,7 @@ print("then:", x.numpy().tolist()[:2], flush=True)
 
 
 def test_nccl_init_gives_up_on_a_rank_that_never_joins(tmp_path):
-    script = tmp_path / "missing.py"
-    script.write_text(MISSING)
-    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=90)
-    out = r.stdout + r.stderr
+    r, out = run_python(tmp_path, MISSING, timeout=90)
     assert r.returncode == 0 and "then: [1.0, 1.0]" in r.stdout, out
     line = next(x for x in r.stdout.splitlines() if x.startswith("raised after"))
     assert float(line.split()[2]) < 10, out

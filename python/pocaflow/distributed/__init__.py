@@ -170,7 +170,7 @@ def nccl_version() -> tuple[int, int, int]:
     return code // 10000, code // 100 % 100, code % 100
 
 
-def _record(device, event=None):
+def _record(device, event):
     return _cuda.current_stream(device).record_event(event)
 
 

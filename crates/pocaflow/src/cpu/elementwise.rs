@@ -18,7 +18,6 @@ use crate::host::CpuBuffer;
 use crate::layout::Layout;
 use crate::plan::{BinaryOp, UnaryOp};
 use rayon::prelude::*;
-use std::borrow::Cow;
 use std::sync::RwLockReadGuard;
 
 /// Elements from which an elementwise op spreads over threads.
@@ -38,6 +37,14 @@ impl<T: Copy> Src<'_, T> {
         match self {
             Src::Slice(s, l) => Src::Slice(s, l.slice(axis, start, len, 1)),
             Src::Value(v) => Src::Value(*v),
+        }
+    }
+
+    /// The elements, strides and offset to walk (a value: itself, with `zeros` for strides).
+    fn walk<'s>(&'s self, zeros: &'s [isize]) -> (&'s [T], &'s [isize], usize) {
+        match self {
+            Src::Slice(s, l) => (s, l.strides(), l.offset()),
+            Src::Value(v) => (std::slice::from_ref(v), zeros, 0),
         }
     }
 }
@@ -65,19 +72,16 @@ where
     F: Fn(T, B) -> T + Copy + Send + Sync,
 {
     by_blocks(d, dl, |d, dl, part| {
+        let block;
         let b = match part {
-            None => Cow::Borrowed(&b),
-            Some(p) => Cow::Owned(b.part(p)),
-        };
-        let zeros = vec![0isize; dl.ndim()];
-        let bv;
-        let (b, bl, bo): (&[B], &[isize], usize) = match &*b {
-            Src::Slice(s, l) => (s, l.strides(), l.offset()),
-            Src::Value(v) => {
-                bv = [*v];
-                (&bv, &zeros, 0)
+            None => &b,
+            Some(p) => {
+                block = b.part(p);
+                &block
             }
         };
+        let zeros = vec![0isize; dl.ndim()];
+        let (b, bl, bo) = b.walk(&zeros);
         for_each_run(
             dl.shape(),
             [dl.strides(), bl],
@@ -150,21 +154,7 @@ where
     F: Fn(A, B) -> O + Copy,
 {
     let zeros = vec![0isize; dl.ndim()];
-    let (av, bv);
-    let (a, al, ao): (&[A], &[isize], usize) = match a {
-        Src::Slice(s, l) => (s, l.strides(), l.offset()),
-        Src::Value(v) => {
-            av = [*v];
-            (&av, &zeros, 0)
-        }
-    };
-    let (b, bl, bo): (&[B], &[isize], usize) = match b {
-        Src::Slice(s, l) => (s, l.strides(), l.offset()),
-        Src::Value(v) => {
-            bv = [*v];
-            (&bv, &zeros, 0)
-        }
-    };
+    let ((a, al, ao), (b, bl, bo)) = (a.walk(&zeros), b.walk(&zeros));
     for_each_run(
         dl.shape(),
         [dl.strides(), al, bl],

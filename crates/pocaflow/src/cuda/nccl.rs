@@ -329,9 +329,18 @@ pub fn group_end() -> Result<()> {
     pending.iter().try_for_each(|h| h.wait("ncclGroupEnd"))
 }
 
-/// Whether this thread is inside a group.
-fn in_group() -> bool {
-    GROUP.with(|g| g.borrow().0 > 0)
+/// Inside a group, keeps `handle` for the outermost end to poll; `false` outside groups.
+fn defer_to_group(handle: &Arc<Handle>) -> bool {
+    GROUP.with(|g| {
+        let (depth, pending) = &mut *g.borrow_mut();
+        if *depth == 0 {
+            return false;
+        }
+        if !pending.iter().any(|h| Arc::ptr_eq(h, handle)) {
+            pending.push(handle.clone());
+        }
+        true
+    })
 }
 
 /// The NCCL type of `dtype`, if NCCL reduces it.
@@ -470,7 +479,6 @@ impl Drop for Handle {
 pub(crate) struct Comm {
     handle: Arc<Handle>,
     device: Arc<DeviceState>,
-    rank: usize,
     size: usize,
 }
 
@@ -516,7 +524,6 @@ impl Comm {
         Ok(Comm {
             handle,
             device: d,
-            rank,
             size,
         })
     }
@@ -550,7 +557,6 @@ impl Comm {
                     rank,
                 }),
                 device,
-                rank,
                 size,
             })
             .collect())
@@ -558,7 +564,7 @@ impl Comm {
 
     /// This communicator's rank.
     pub(crate) fn rank(&self) -> usize {
-        self.rank
+        self.handle.rank
     }
 
     /// The number of ranks.
@@ -625,13 +631,7 @@ impl Comm {
         for buf in bufs {
             buf.record_use(&stream);
         }
-        if in_group() {
-            GROUP.with(|g| {
-                let pending = &mut g.borrow_mut().1;
-                if !pending.iter().any(|h| Arc::ptr_eq(h, &self.handle)) {
-                    pending.push(self.handle.clone());
-                }
-            });
+        if defer_to_group(&self.handle) {
             Ok(())
         } else if status == IN_PROGRESS {
             self.handle.wait(op)
